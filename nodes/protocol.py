@@ -1,0 +1,263 @@
+"""The gfn-stream wire protocol: multipart ZeroMQ messages, a small JSON header then raw buffers. No pickle.
+
+Frame 0 of every message is a UTF-8 JSON object (at most MAX_HEADER_BYTES) with at least
+    {"v": PROTOCOL_VERSION, "kind": <one of KINDS>}
+and the kind's own fields; frames 1.. are raw buffers (pixel planes, packet payloads). See docs/protocol.md.
+
+Everything received is validated here: unknown kinds, wrong versions, missing or wrongly typed fields,
+dimensions out of bounds and buffers whose sizes disagree with the header raise ProtocolError, which a
+node counts and logs; it never crashes a node.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Sequence
+
+import numpy as np
+
+PROTOCOL_VERSION = 1
+MAX_HEADER_BYTES = 64 * 1024
+MAX_DIM = 16384  # largest accepted width or height
+MAX_BATCH_CREDIT = 1024
+
+# Message kinds
+READY = "ready"  # worker → dispatcher: "I can take `credit` more frames"; also acknowledges `done` seqs
+FRAME = "frame"  # dispatcher → worker (input frame) and worker → encoder (enhanced frame)
+EOS = "eos"  # end of stream: carries the number of frames sent (`frames`)
+HEARTBEAT = "heartbeat"  # either direction, liveness only
+ERROR = "error"  # a node reports a fatal error (`message`)
+BYE = "bye"  # worker → dispatcher: leaving; frames it still holds must be re-sent
+STREAM_INFO = "stream_info"  # decoder → encoder: source description (JSON only; extradata as buffers)
+PACKET = "packet"  # decoder → encoder: one compressed non-video packet for remuxing
+KINDS = frozenset({READY, FRAME, EOS, HEARTBEAT, ERROR, BYE, STREAM_INFO, PACKET})
+
+# Pixel formats a FRAME may carry: name → (planes, bytes per pixel of each plane, plane subsampling)
+PIXEL_FORMATS: dict[str, tuple[int, ...]] = {
+    "rgb24": (3,),  # one packed plane, H x W x 3 uint8
+}
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the protocol."""
+
+
+@dataclass
+class Message:
+    kind: str
+    header: dict[str, Any]
+    buffers: list[memoryview] = field(default_factory=list)
+
+
+def pack(kind: str, fields: dict[str, Any] | None = None, buffers: Sequence[Any] = ()) -> list[Any]:
+    """Build a multipart message: [JSON header, *buffers]. Buffers go out as-is (zero-copy with copy=False)."""
+    if kind not in KINDS:
+        raise ProtocolError(f"unknown message kind {kind!r}")
+    header = {"v": PROTOCOL_VERSION, "kind": kind}
+    if fields:
+        header.update(fields)
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ProtocolError(f"header too large ({len(raw)} bytes)")
+    return [raw, *buffers]
+
+
+def unpack(parts: Sequence[Any]) -> Message:
+    """Parse and validate a received multipart message (frames may be bytes or zmq.Frame)."""
+    if not parts:
+        raise ProtocolError("empty message")
+    raw = _bytes_of(parts[0])
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ProtocolError(f"header too large ({len(raw)} bytes)")
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ProtocolError("header is not JSON") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("header is not a JSON object")
+    version = header.get("v")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(f"unsupported protocol version {version!r} (this node speaks {PROTOCOL_VERSION})")
+    kind = header.get("kind")
+    if kind not in KINDS:
+        raise ProtocolError(f"unknown message kind {kind!r}")
+    buffers = [_view_of(p) for p in parts[1:]]
+    msg = Message(kind, header, buffers)
+    _VALIDATORS.get(kind, _no_buffers)(msg)
+    return msg
+
+
+# ---------------------------------------------------------------------------------------------- frames
+@dataclass
+class FrameHeader:
+    """What travels with each picture. pts is in time_base units (None where the source had none)."""
+
+    seq: int
+    pts: int | None
+    time_base: Fraction
+    width: int
+    height: int
+    pix_fmt: str = "rgb24"
+    strides: tuple[int, ...] = ()
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "pts": self.pts,
+            "tb": [self.time_base.numerator, self.time_base.denominator],
+            "w": self.width,
+            "h": self.height,
+            "fmt": self.pix_fmt,
+            "strides": list(self.strides),
+        }
+
+
+def pack_frame(header: FrameHeader, image: np.ndarray, extra: dict[str, Any] | None = None) -> list[Any]:
+    """A FRAME message for an H x W x 3 uint8 RGB image (sent without copying when C-contiguous)."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ProtocolError(f"frame must be HxWx3 uint8, got {image.dtype} {image.shape}")
+    if not image.flags.c_contiguous:
+        image = np.ascontiguousarray(image)
+    header.height, header.width = image.shape[:2]
+    header.pix_fmt = "rgb24"
+    header.strides = (image.strides[0],)
+    fields = header.fields()
+    if extra:
+        fields.update(extra)
+    return pack(FRAME, fields, [image.data])
+
+
+def unpack_frame(msg: Message) -> tuple[FrameHeader, np.ndarray]:
+    """(header, H x W x 3 uint8 view on the received buffer) from a validated FRAME message."""
+    h = msg.header
+    fh = FrameHeader(
+        seq=h["seq"],
+        pts=h["pts"],
+        time_base=Fraction(h["tb"][0], h["tb"][1]),
+        width=h["w"],
+        height=h["h"],
+        pix_fmt=h["fmt"],
+        strides=tuple(h["strides"]),
+    )
+    buf = msg.buffers[0]
+    image = np.ndarray((fh.height, fh.width, 3), dtype=np.uint8, buffer=buf, strides=(fh.strides[0], 3, 1))
+    return fh, image
+
+
+# ---------------------------------------------------------------------------------------------- validation
+def _bytes_of(part: Any) -> bytes:
+    if isinstance(part, (bytes, bytearray)):
+        return bytes(part)
+    if hasattr(part, "bytes"):  # zmq.Frame
+        return part.bytes
+    return bytes(memoryview(part))
+
+
+def _view_of(part: Any) -> memoryview:
+    if hasattr(part, "buffer"):  # zmq.Frame
+        return part.buffer
+    return memoryview(part)
+
+
+def _need(header: dict, name: str, types: type | tuple[type, ...], optional: bool = False) -> Any:
+    if name not in header:
+        if optional:
+            return None
+        raise ProtocolError(f"{header['kind']}: missing field {name!r}")
+    value = header[name]
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise ProtocolError(f"{header['kind']}: field {name!r} has the wrong type")
+    if not isinstance(value, types):
+        raise ProtocolError(f"{header['kind']}: field {name!r} has the wrong type")
+    return value
+
+
+def _count(header: dict, name: str, optional: bool = False, maximum: int = 2**62) -> int | None:
+    value = _need(header, name, int, optional)
+    if value is not None and not 0 <= value <= maximum:
+        raise ProtocolError(f"{header['kind']}: field {name!r} out of range: {value}")
+    return value
+
+
+def _no_buffers(msg: Message) -> None:
+    if msg.buffers:
+        raise ProtocolError(f"{msg.kind}: unexpected {len(msg.buffers)} buffer(s)")
+
+
+def _validate_frame(msg: Message) -> None:
+    h = msg.header
+    _count(h, "seq")
+    pts = _need(h, "pts", int, optional=True)
+    if pts is not None and abs(pts) > 2**62:
+        raise ProtocolError("frame: pts out of range")
+    tb = _need(h, "tb", list)
+    if len(tb) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in tb) or tb[0] <= 0 or tb[1] <= 0:
+        raise ProtocolError(f"frame: bad time base {tb!r}")
+    w = _count(h, "w", maximum=MAX_DIM)
+    hh = _count(h, "h", maximum=MAX_DIM)
+    if w < 1 or hh < 1:
+        raise ProtocolError(f"frame: bad size {w}x{hh}")
+    fmt = _need(h, "fmt", str)
+    if fmt not in PIXEL_FORMATS:
+        raise ProtocolError(f"frame: unsupported pixel format {fmt!r}")
+    strides = _need(h, "strides", list)
+    planes = PIXEL_FORMATS[fmt]
+    if len(strides) != len(planes) or len(msg.buffers) != len(planes):
+        raise ProtocolError(f"frame: {fmt} needs {len(planes)} plane(s) and stride(s)")
+    for stride, bpp, buf in zip(strides, planes, msg.buffers):
+        if not isinstance(stride, int) or isinstance(stride, bool) or stride < w * bpp or stride > w * bpp + 4096:
+            raise ProtocolError(f"frame: bad stride {stride!r} for width {w}")
+        need = stride * (hh - 1) + w * bpp
+        if buf.nbytes < need or buf.nbytes > stride * hh:
+            raise ProtocolError(f"frame: plane of {buf.nbytes} bytes does not fit {w}x{hh} stride {stride}")
+
+
+def _validate_ready(msg: Message) -> None:
+    h = msg.header
+    _count(h, "credit", maximum=MAX_BATCH_CREDIT)
+    done = _need(h, "done", list, optional=True) or []
+    if len(done) > 4 * MAX_BATCH_CREDIT or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in done):
+        raise ProtocolError("ready: bad 'done' list")
+    _no_buffers(msg)
+
+
+def _validate_eos(msg: Message) -> None:
+    _count(msg.header, "frames")
+    _no_buffers(msg)
+
+
+def _validate_error(msg: Message) -> None:
+    _need(msg.header, "message", str)
+    _no_buffers(msg)
+
+
+def _validate_stream_info(msg: Message) -> None:
+    _need(msg.header, "info", dict)
+
+
+def _validate_packet(msg: Message) -> None:
+    h = msg.header
+    _count(h, "stream", maximum=1024)
+    for name in ("pts", "dts"):
+        _need(h, name, int, optional=True)
+    _count(h, "duration", optional=True)
+    tb = _need(h, "tb", list)
+    if len(tb) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in tb):
+        raise ProtocolError(f"packet: bad time base {tb!r}")
+    _need(h, "key", bool)
+    if len(msg.buffers) != 1:
+        raise ProtocolError("packet: needs exactly one payload buffer")
+
+
+_VALIDATORS = {
+    FRAME: _validate_frame,
+    READY: _validate_ready,
+    EOS: _validate_eos,
+    ERROR: _validate_error,
+    STREAM_INFO: _validate_stream_info,
+    PACKET: _validate_packet,
+}
