@@ -32,7 +32,8 @@ ERROR = "error"  # a node reports a fatal error (`message`)
 BYE = "bye"  # worker → dispatcher: leaving; frames it still holds must be re-sent
 STREAM_INFO = "stream_info"  # decoder → encoder: source description (JSON only; extradata as buffers)
 PACKET = "packet"  # decoder → encoder: one compressed non-video packet for remuxing
-KINDS = frozenset({READY, FRAME, EOS, HEARTBEAT, ERROR, BYE, STREAM_INFO, PACKET})
+STATUS = "status"  # node → launcher: lifecycle and progress events (`node`, `event`, event fields)
+KINDS = frozenset({READY, FRAME, EOS, HEARTBEAT, ERROR, BYE, STREAM_INFO, PACKET, STATUS})
 
 # Pixel formats a FRAME may carry: name → (planes, bytes per pixel of each plane, plane subsampling)
 PIXEL_FORMATS: dict[str, tuple[int, ...]] = {
@@ -235,6 +236,12 @@ def _validate_error(msg: Message) -> None:
     _no_buffers(msg)
 
 
+def _validate_status(msg: Message) -> None:
+    _need(msg.header, "node", str)
+    _need(msg.header, "event", str)
+    _no_buffers(msg)
+
+
 def _validate_stream_info(msg: Message) -> None:
     _need(msg.header, "info", dict)
 
@@ -260,4 +267,5 @@ _VALIDATORS = {
     ERROR: _validate_error,
     STREAM_INFO: _validate_stream_info,
     PACKET: _validate_packet,
+    STATUS: _validate_status,
 }

@@ -1,0 +1,140 @@
+"""Encode node: FRAME results from workers and STREAM_INFO / PACKET / EOS from the decoder, all on one
+PULL socket → restore order by seq → sink (PyAV encode + side-stream remux).
+
+End of stream carries the number of frames the decoder sent; the encoder finishes when it has written
+exactly that many. A frame still missing `eos_grace_s` after EOS fails the run, naming the frame. On
+SIGTERM (Ctrl-C in the launcher) it writes the frames it can in order, closes the file properly and
+reports how many frames the output holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from fractions import Fraction
+from typing import Any
+
+import zmq
+
+from . import exitcodes, protocol
+from .node import NodeError, Reporter, StopFlag, node_main, socket
+from .sink import EncodeOptions, SinkError, open_sink
+from .source import Packet
+
+log = logging.getLogger("gfn_stream.encoder")
+MAX_EARLY_PACKETS = 4096  # side packets held while waiting for the stream description
+
+
+def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> int:
+    inbox = socket(ctx, zmq.PULL, hwm=cfg.get("result_hwm", 4), linger=0)
+    inbox.bind(cfg["results"])
+    options = EncodeOptions(**cfg.get("encode", {}))
+    reorder: dict[int, tuple[protocol.FrameHeader, Any]] = {}
+    early_packets: list[Packet] = []
+    next_seq = 0
+    expected: int | None = None
+    eos_at = 0.0
+    interrupted = False
+    bad = duplicates = 0
+    sink_cm = sink = None
+    last_report = 0.0
+    grace = cfg.get("eos_grace_s", 10.0)
+    complete = False
+    try:
+        while True:
+            if stop.set:
+                interrupted = True
+                break
+            if inbox.poll(100):
+                parts = inbox.recv_multipart(copy=False)
+                try:
+                    msg = protocol.unpack(parts)
+                except protocol.ProtocolError as exc:
+                    bad += 1
+                    log.warning("dropped bad message (%d so far): %s", bad, exc)
+                    continue
+                if msg.kind == protocol.FRAME:
+                    fh, img = protocol.unpack_frame(msg)
+                    if fh.seq < next_seq or fh.seq in reorder:
+                        duplicates += 1  # a re-sent frame whose first copy arrived after all
+                    else:
+                        reorder[fh.seq] = (fh, img)
+                elif msg.kind == protocol.STREAM_INFO and sink is None:
+                    try:
+                        sink_cm = open_sink(cfg["output"], msg.header["info"], [bytes(b) for b in msg.buffers], options)
+                        sink = sink_cm.__enter__()
+                    except SinkError as exc:
+                        sink_cm = None
+                        raise NodeError(str(exc), exitcodes.OUTPUT) from None
+                    for pkt in early_packets:
+                        sink.write_packet(pkt)
+                    early_packets.clear()
+                elif msg.kind == protocol.PACKET:
+                    pkt = _packet(msg)
+                    if sink is not None:
+                        sink.write_packet(pkt)
+                    elif len(early_packets) < MAX_EARLY_PACKETS:
+                        early_packets.append(pkt)
+                elif msg.kind == protocol.EOS:
+                    expected = msg.header["frames"]
+                    eos_at = time.monotonic()
+                    interrupted = bool(msg.header.get("interrupted"))
+                else:
+                    bad += 1
+                    log.warning("unexpected %s message", msg.kind)
+            if sink is not None:
+                while next_seq in reorder:
+                    fh, img = reorder.pop(next_seq)
+                    try:
+                        sink.write_frame(img, fh.pts, fh.time_base)
+                    except SinkError as exc:
+                        raise NodeError(str(exc), exitcodes.OUTPUT) from None
+                    next_seq += 1
+                now = time.monotonic()
+                if now - last_report > 0.25:
+                    reporter.status("progress", frames=next_seq)
+                    last_report = now
+            if expected is not None:
+                if next_seq >= expected:
+                    break
+                if time.monotonic() - eos_at > grace:
+                    missing = [s for s in range(next_seq, expected) if s not in reorder]
+                    raise NodeError(
+                        f"frame {missing[0]} of {expected} never came back from the workers"
+                        + (f" ({len(missing)} frames missing)" if len(missing) > 1 else "")
+                        + f"; the output holds the first {next_seq} frames",
+                        exitcodes.WORKER,
+                    )
+        if interrupted and (expected is None or next_seq < expected):
+            return exitcodes.INTERRUPTED
+        complete = True
+        return exitcodes.OK
+    finally:
+        written = sink.frames_written if sink is not None else 0
+        warnings = list(getattr(sink, "warnings", [])) if sink is not None else []
+        if sink_cm is not None:
+            try:
+                sink_cm.__exit__(None, None, None)
+            except Exception as exc:  # closing must not hide the original error
+                log.error("closing the output failed: %s", exc)
+        reporter.status(
+            "closed", frames=written, complete=complete, interrupted=interrupted, bad_messages=bad, duplicates=duplicates, warnings=warnings
+        )
+        inbox.close()
+
+
+def _packet(msg: protocol.Message) -> Packet:
+    h = msg.header
+    return Packet(
+        stream=h["stream"],
+        pts=h["pts"],
+        dts=h["dts"],
+        duration=h.get("duration"),
+        time_base=Fraction(h["tb"][0], h["tb"][1]),
+        is_keyframe=h["key"],
+        data=bytes(msg.buffers[0]),
+    )
+
+
+def main(cfg: dict) -> None:
+    node_main("encoder", lambda ctx, rep, stop: encode(ctx, rep, stop, cfg), cfg)

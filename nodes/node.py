@@ -1,0 +1,111 @@
+"""What every node process shares: one ZeroMQ context made after spawn, role-named sockets with LINGER,
+SIGTERM → a clean stop flag, and status reports to the launcher over a PUSH socket (JSON, no pickle)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+import zmq
+
+from . import protocol
+
+LINGER_MS = 2000  # how long close() may wait to deliver queued messages
+
+
+class StopFlag:
+    """Set by SIGTERM (and by the node itself); polled by node loops."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self.reason = ""
+
+    def __call__(self, signum: int, _frame: Any) -> None:
+        self.set = True
+        self.reason = signal.Signals(signum).name
+
+
+def socket(ctx: zmq.Context, kind: int, *, hwm: int | None = None, linger: int = LINGER_MS) -> zmq.Socket:
+    s = ctx.socket(kind)
+    s.setsockopt(zmq.LINGER, linger)
+    if hwm is not None:
+        s.setsockopt(zmq.SNDHWM, hwm)
+        s.setsockopt(zmq.RCVHWM, hwm)
+    return s
+
+
+class Reporter:
+    """Sends STATUS / ERROR messages to the launcher's control endpoint (None = log only)."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: str | None, node: str):
+        self.node = node
+        self.sock = None
+        if endpoint:
+            self.sock = socket(ctx, zmq.PUSH)
+            self.sock.connect(endpoint)
+
+    def status(self, event: str, **fields: Any) -> None:
+        if self.sock is not None:
+            self.sock.send_multipart(protocol.pack(protocol.STATUS, {"node": self.node, "event": event, **fields}))
+
+    def error(self, message: str, code: int) -> None:
+        if self.sock is not None:
+            self.sock.send_multipart(protocol.pack(protocol.ERROR, {"node": self.node, "message": message, "code": code}))
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int], cfg: dict) -> None:
+    """Entry point of a node process: signals, context, reporter, error → exit code. Never returns."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
+    stop = StopFlag()
+    signal.signal(signal.SIGTERM, stop)
+    configure_logging(cfg.get("log_level", "warning"))
+    log = logging.getLogger(f"gfn_stream.{name}")
+    code = 0
+    ctx = zmq.Context()
+    reporter = Reporter(ctx, cfg.get("control"), name)
+    try:
+        code = body(ctx, reporter, stop)
+    except NodeError as exc:
+        log.debug("node error", exc_info=True)
+        reporter.error(str(exc), exc.code)
+        code = exc.code
+    except Exception as exc:  # report, never die silently
+        log.debug("unexpected failure", exc_info=True)
+        reporter.error(f"{name}: {type(exc).__name__}: {exc}", 1)
+        if cfg.get("log_level") == "debug":
+            traceback.print_exc()
+        code = 1
+    finally:
+        reporter.close()
+        ctx.term()
+    sys.stdout.flush()
+    os._exit(code)
+
+
+class NodeError(Exception):
+    """A failure a node reports in one line, with the exit code the launcher passes on."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def now() -> float:
+    return time.monotonic()

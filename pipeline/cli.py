@@ -1,0 +1,155 @@
+"""`gfn-stream IN OUT [options]`: deblur and 4x-upscale a video, an image or an image sequence.
+
+Exit codes: 0 done; 1 internal error; 2 bad usage or config; 3 bad input; 4 output refused or encoder
+failed; 5 a worker died or frames were lost; 130 interrupted (the output holds what was written).
+Errors are one line on stderr; add --log-level debug for tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from ..nodes import exitcodes
+from .config import ConfigError, RunConfig, load_toml
+
+log = logging.getLogger("gfn_stream")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gfn-stream",
+        description="Deblur and 4x-upscale a video (or image / image sequence) with GFN.",
+        epilog="Exit codes: 0 ok, 2 usage, 3 bad input, 4 output error, 5 worker failure, 130 interrupted.",
+    )
+    p.add_argument("input", help="input video file, image, or image sequence pattern (frames/%%06d.png)")
+    p.add_argument("output", help="output .mp4/.mkv/.mov, an image (.png/.jpg) or an image sequence pattern")
+    p.add_argument("--config", metavar="FILE", help="TOML settings file (see configs/default.toml)")
+    p.add_argument("--model", choices=("gfn", "bicubic"), help="gfn (default) or plain 4x bicubic")
+    p.add_argument("--weights", metavar="FILE", help="GFN weights (.safetensors); default: the shipped weights")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="default: fastest for the device")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per GPU, else 1)")
+    p.add_argument("--batch", type=int, metavar="N", help="frames per forward pass (default 4)")
+    p.add_argument("--tile", type=int, metavar="PX", help="LR tile side for large frames (0 = never tile)")
+    p.add_argument("--codec", help="video encoder (default libx264)")
+    p.add_argument("--crf", type=int, help="constant quality (default 18)")
+    p.add_argument("--bitrate", help="target bitrate, e.g. 8M (instead of crf)")
+    p.add_argument("--preset", help="encoder preset (default medium)")
+    p.add_argument("--pix-fmt", dest="pix_fmt", help="output pixel format (default yuv420p)")
+    p.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument(
+        "--log-level", default=None, choices=("debug", "info", "warning", "error"), help="default: warning"
+    )
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    cfg = load_toml(args.config) if args.config else RunConfig()
+    cfg.input, cfg.output = args.input, args.output
+    cfg.overwrite, cfg.quiet = args.overwrite, args.quiet
+    if args.log_level:
+        cfg.log_level = args.log_level
+    for key in ("model", "weights", "device", "precision", "batch", "tile"):
+        if getattr(args, key) is not None:
+            setattr(cfg.model, key, getattr(args, key))
+    for key in ("codec", "crf", "bitrate", "preset", "pix_fmt"):
+        if getattr(args, key) is not None:
+            setattr(cfg.encode, key, getattr(args, key))
+    if args.bitrate is not None and args.crf is None:
+        cfg.encode.crf = None
+    if args.workers is not None:
+        cfg.pipeline.workers = args.workers
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: RunConfig) -> None:
+    if cfg.pipeline.workers is not None and cfg.pipeline.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if cfg.model.batch < 1:
+        raise ConfigError("--batch must be at least 1")
+    if cfg.model.tile is not None and cfg.model.tile < 0:
+        raise ConfigError("--tile must be 0 (never tile) or a positive LR tile side")
+    if cfg.encode.crf is not None and cfg.encode.bitrate is not None:
+        raise ConfigError("--crf and --bitrate exclude each other")
+    if cfg.pipeline.max_inflight < 1:
+        raise ConfigError("max_inflight must be at least 1")
+
+
+def check_paths(cfg: RunConfig) -> None:
+    """Fail fast, before any process starts, on inputs and outputs that cannot work."""
+    from ..nodes.sink import SinkError, check_output_path
+
+    src = cfg.input
+    if "%" not in src and "://" not in src and not src.startswith("/dev/"):
+        path = Path(src)
+        if not path.exists():
+            raise PathError(f"input not found: {src}", exitcodes.INPUT)
+        if path.is_dir():
+            raise PathError(f"input is a directory, not a video: {src}", exitcodes.INPUT)
+        if path.stat().st_size == 0:
+            raise PathError(f"input is empty (0 bytes): {src}", exitcodes.INPUT)
+    if os.path.abspath(src) == os.path.abspath(cfg.output):
+        raise PathError("output would overwrite the input", exitcodes.OUTPUT)
+    try:
+        check_output_path(cfg.output, cfg.overwrite)
+    except SinkError as exc:
+        raise PathError(str(exc), exitcodes.OUTPUT) from None
+
+
+class PathError(Exception):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = args.log_level or "warning"
+    logging.basicConfig(level=getattr(logging, level.upper()), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = config_from_args(args)
+        check_paths(cfg)
+    except ConfigError as exc:
+        return _fail(str(exc), exitcodes.USAGE)
+    except PathError as exc:
+        return _fail(str(exc), exc.code)
+
+    from .run import run
+
+    try:
+        result = run(cfg)
+    except Exception as exc:  # a bug: one line unless debugging
+        if level == "debug":
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --log-level debug)", exitcodes.FAILURE)
+    for w in result.warnings:
+        print(f"gfn-stream: warning: {w}", file=sys.stderr)
+    if result.code != exitcodes.OK:
+        return _fail(result.message, result.code)
+    if not cfg.quiet:
+        fps = result.frames / result.seconds if result.seconds > 0 else 0.0
+        print(
+            f"gfn-stream: {result.frames} frames in {result.seconds:.1f} s ({fps:.2f} fps) -> {cfg.output}",
+            file=sys.stderr,
+        )
+    return exitcodes.OK
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"gfn-stream: error: {message}", file=sys.stderr)
+    return code
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,110 @@
+"""Run settings: dataclasses with documented defaults, read from TOML (stdlib tomllib), overridden by the CLI.
+
+Unknown sections or keys, and values of the wrong type, are errors (ConfigError), never silently ignored.
+See configs/default.toml for every key with its meaning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A bad config file or option."""
+
+
+@dataclass
+class ModelSettings:
+    model: str = "gfn"  # "gfn" or "bicubic" (plain 4x bicubic, for comparison)
+    weights: str | None = None  # safetensors file; None = the shipped default weights
+    device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1"
+    precision: str = "auto"  # "auto", "fp32", "bf16" (CPU/CUDA), "fp16" (CUDA)
+    batch: int = 4  # frames per forward pass (at most)
+    batch_wait_ms: int = 5  # how long a worker waits to fill a batch
+    tile: int | None = None  # LR tile side; None = from free memory, 0 = never tile
+    tile_overlap: int | None = None  # LR pixels of overlap per side; None = the measured default
+
+
+@dataclass
+class EncodeSettings:
+    codec: str = "libx264"
+    crf: int | None = 18
+    bitrate: str | None = None  # e.g. "8M"; replaces crf
+    preset: str | None = "medium"
+    pix_fmt: str = "yuv420p"
+
+
+@dataclass
+class PipelineSettings:
+    workers: int | None = None  # None = one per CUDA GPU, else 1
+    max_inflight: int = 8  # frames sent to workers and not yet finished
+    window: int = 32  # how far (in frames) decoding may run ahead of the oldest unfinished frame
+    eos_grace_s: float = 10.0  # after end of stream, how long to wait for the last frames
+    threads: int = 0  # decoder threads (0 = FFmpeg's choice)
+
+
+@dataclass
+class RunConfig:
+    input: str = ""
+    output: str = ""
+    overwrite: bool = False
+    quiet: bool = False
+    log_level: str = "warning"
+    model: ModelSettings = field(default_factory=ModelSettings)
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+
+
+SECTIONS = {"model": ModelSettings, "encode": EncodeSettings, "pipeline": PipelineSettings}
+
+
+def load_toml(path: str | Path, cfg: RunConfig | None = None) -> RunConfig:
+    """Apply a TOML file's sections onto `cfg` (a fresh RunConfig by default)."""
+    cfg = cfg or RunConfig()
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"config file {path}: unknown section [{section}] (known: {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file {path}: [{section}] must be a table")
+        apply(getattr(cfg, section), values, f"{path} [{section}]")
+    return cfg
+
+
+def apply(target: Any, values: dict[str, Any], where: str) -> None:
+    """Set dataclass fields from a dict, checking names and types."""
+    kinds = {f.name: f.type for f in dataclasses.fields(target)}
+    for key, value in values.items():
+        if key not in kinds:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(kinds)})")
+        _check_type(value, str(kinds[key]), f"{where} {key}")
+        setattr(target, key, value)
+
+
+def _check_type(value: Any, declared: str, where: str) -> None:
+    allowed = [t.strip() for t in declared.split("|")]
+    types = {"int": int, "str": str, "float": (int, float), "bool": bool}
+    for name in allowed:
+        if name == "None":
+            continue
+        t = types[name]
+        if isinstance(value, bool) and name != "bool":
+            continue
+        if isinstance(value, t):
+            return
+    raise ConfigError(f"{where}: expected {declared.replace('None', 'nothing')}, got {value!r}")

@@ -1,0 +1,269 @@
+"""The launcher: start the decoder, worker and encoder processes, wire them over ZeroMQ ipc:// endpoints in
+a private temporary directory, supervise them, and clean up on success, on error and on Ctrl-C.
+
+    decoder ──ROUTER(work)──► worker × N ──PUSH──► PULL(results) encoder
+       └──────────── stream info, side packets, end of stream ───────┘
+    every node ──PUSH──► PULL(control) launcher  (status, progress, errors)
+
+The first failure stops the run: its one-line message and exit code become the run's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from ..nodes import decoder, encoder, exitcodes, protocol, worker
+from .config import RunConfig
+from .progress import Progress
+
+log = logging.getLogger("gfn_stream.run")
+STOP_TIMEOUT_S = 10.0  # how long nodes get to finish after SIGTERM before SIGKILL
+
+
+@dataclass
+class RunResult:
+    code: int
+    message: str
+    frames: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+class RunFailed(Exception):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def default_workers() -> int:
+    try:
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    except Exception:
+        return 1
+
+
+def run(cfg: RunConfig) -> RunResult:
+    """Run one job to completion. Never raises for run failures: see RunResult.code."""
+    tmp = tempfile.mkdtemp(prefix="gfn-stream-")
+    os.chmod(tmp, 0o700)
+    endpoints = {name: f"ipc://{tmp}/{name}" for name in ("work", "results", "control")}
+    ctx = zmq.Context()
+    control = ctx.socket(zmq.PULL)
+    control.setsockopt(zmq.LINGER, 0)
+    control.bind(endpoints["control"])
+    procs: dict[str, mp.process.BaseProcess] = {}
+    progress = Progress(cfg.quiet)
+    state = _State()
+    try:
+        procs = _start_nodes(cfg, endpoints)
+        _supervise(cfg, control, procs, progress, state)
+        return RunResult(exitcodes.OK, "", state.frames_out, progress.elapsed(), state.warnings)
+    except KeyboardInterrupt:
+        progress.close()
+        _stop_for_interrupt(control, procs, state)
+        return RunResult(
+            exitcodes.INTERRUPTED,
+            f"interrupted: {cfg.output} holds the first {state.frames_out} frame(s)",
+            state.frames_out,
+            progress.elapsed(),
+            state.warnings,
+        )
+    except RunFailed as exc:
+        progress.close()
+        _stop_all(procs, control, state)
+        held = f"; {cfg.output} holds {state.frames_out} frame(s)" if state.closed and state.frames_out else ""
+        return RunResult(exc.code, f"{exc}{held}", state.frames_out, progress.elapsed(), state.warnings)
+    finally:
+        progress.close()
+        _stop_all(procs, control, state)
+        control.close()
+        ctx.term()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass
+class _State:
+    total: int | None = None
+    frames_out: int = 0
+    decoded: int | None = None
+    closed: bool = False
+    encoder_code: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _start_nodes(cfg: RunConfig, ep: dict[str, str]) -> dict[str, mp.process.BaseProcess]:
+    spawn = mp.get_context("spawn")
+    common = {"control": ep["control"], "log_level": cfg.log_level}
+    n_workers = cfg.pipeline.workers or default_workers()
+    procs: dict[str, mp.process.BaseProcess] = {}
+    enc_cfg = {
+        **common,
+        "results": ep["results"],
+        "output": cfg.output,
+        "encode": dataclasses.asdict(cfg.encode),
+        "eos_grace_s": cfg.pipeline.eos_grace_s,
+    }
+    procs["encoder"] = spawn.Process(target=encoder.main, args=(enc_cfg,), name="gfn-encoder", daemon=True)
+    devices = _worker_devices(cfg.model.device, n_workers)
+    for i in range(n_workers):
+        w_cfg = {**common, "work": ep["work"], "results": ep["results"], **dataclasses.asdict(cfg.model)}
+        w_cfg["device"] = devices[i]
+        procs[f"worker {i + 1}"] = spawn.Process(target=worker.main, args=(w_cfg,), name=f"gfn-worker-{i + 1}", daemon=True)
+    dec_cfg = {
+        **common,
+        "work": ep["work"],
+        "results": ep["results"],
+        "input": cfg.input,
+        "max_inflight": cfg.pipeline.max_inflight,
+        "window": max(cfg.pipeline.window, cfg.pipeline.max_inflight),
+        "threads": cfg.pipeline.threads,
+    }
+    procs["decoder"] = spawn.Process(target=decoder.main, args=(dec_cfg,), name="gfn-decoder", daemon=True)
+    for name, p in procs.items():
+        p.start()
+        log.info("started %s (pid %d)", name, p.pid)
+    return procs
+
+
+def _worker_devices(device: str, n: int) -> list[str]:
+    """Spread workers over CUDA GPUs when the device is 'auto' or 'cuda' and there are several."""
+    if device in ("auto", "cuda"):
+        try:
+            import torch
+
+            count = torch.cuda.device_count()
+        except Exception:
+            count = 0
+        if count > 1:
+            return [f"cuda:{i % count}" for i in range(n)]
+    return [device] * n
+
+
+def _supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progress, state: _State) -> None:
+    while True:
+        if control.poll(100):
+            _handle_control(control.recv_multipart(), progress, state)
+            if state.encoder_code is not None:
+                if state.encoder_code == exitcodes.INTERRUPTED:
+                    raise RunFailed("interrupted", exitcodes.INTERRUPTED)
+                if state.decoded is not None and state.frames_out < state.decoded:
+                    raise RunFailed(
+                        f"the output holds {state.frames_out} of {state.decoded} decoded frames", exitcodes.WORKER
+                    )
+                procs["encoder"].join(STOP_TIMEOUT_S)
+                return
+            continue
+        for name, p in procs.items():
+            if p.exitcode is None or (name == "decoder" and p.exitcode == 0):
+                continue
+            # drain pending reports first: a node's own error message beats "it died"
+            while control.poll(200):
+                _handle_control(control.recv_multipart(), progress, state)
+            if name == "encoder" and state.encoder_code is not None:
+                break
+            raise RunFailed(f"{name} (pid {p.pid}) {_describe_exit(p.exitcode)}", exitcodes.WORKER)
+
+
+def _handle_control(parts: list[bytes], progress: Progress, state: _State) -> None:
+    try:
+        msg = protocol.unpack(parts)
+    except protocol.ProtocolError as exc:
+        log.warning("bad control message: %s", exc)
+        return
+    h = msg.header
+    if msg.kind == protocol.ERROR:
+        raise RunFailed(h["message"], int(h.get("code", exitcodes.FAILURE)))
+    if msg.kind != protocol.STATUS:
+        return
+    event = h["event"]
+    if event == "info":
+        info = h.get("info") or {}
+        state.total = info.get("frames")
+        progress.set_total(state.total)
+        log.info("input: %s", info)
+    elif event == "progress":
+        state.frames_out = int(h.get("frames", 0))
+        progress.update(state.frames_out)
+    elif event == "decoded":
+        state.decoded = int(h.get("frames", 0))
+        state.warnings.extend(h.get("warnings") or [])
+        if h.get("bad_messages"):
+            state.warnings.append(f"decoder dropped {h['bad_messages']} bad message(s)")
+    elif event == "closed":
+        state.closed = True
+        state.frames_out = int(h.get("frames", 0))
+        progress.update(state.frames_out)
+        state.warnings.extend(h.get("warnings") or [])
+        if h.get("complete"):
+            state.encoder_code = exitcodes.OK
+        elif h.get("interrupted"):
+            state.encoder_code = exitcodes.INTERRUPTED
+        # otherwise the encoder failed: its ERROR message follows
+    elif event == "ready":
+        log.info("%s ready on %s (%s, %s)", h["node"], h.get("device"), h.get("model"), h.get("precision"))
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited unexpectedly with code {code}"
+
+
+def _stop_for_interrupt(control: zmq.Socket, procs: dict, state: _State) -> None:
+    """Ctrl-C: stop decoding and workers, let the encoder close the file, report what it holds."""
+    for name, p in procs.items():
+        if name != "encoder" and p.is_alive():
+            _signal(p, signal.SIGTERM)
+    enc = procs.get("encoder")
+    if enc is not None and enc.is_alive():
+        _signal(enc, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline and not state.closed:
+            if control.poll(100):
+                try:
+                    _handle_control(control.recv_multipart(), Progress(True), state)
+                except RunFailed:
+                    pass
+            elif not enc.is_alive():
+                break
+
+
+def _stop_all(procs: dict, control: zmq.Socket, state: _State) -> None:
+    alive = [p for p in procs.values() if p.is_alive()]
+    for p in alive:
+        _signal(p, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for p in alive:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            log.warning("%s did not stop in time; killing it", p.name)
+            p.kill()
+            p.join(2)
+    while control.poll(0):  # keep the frame count of a closing encoder
+        try:
+            _handle_control(control.recv_multipart(), Progress(True), state)
+        except RunFailed:
+            pass
+
+
+def _signal(p: mp.process.BaseProcess, sig: int) -> None:
+    try:
+        os.kill(p.pid, sig)
+    except (ProcessLookupError, TypeError):
+        pass
