@@ -1,0 +1,169 @@
+"""Enhance numpy RGB frames in-process: GFN (or plain bicubic) on CPU or CUDA, batched, tiled when large.
+
+    from gfn_stream.models.enhancer import Enhancer
+    enhancer = Enhancer()                      # shipped weights, fastest precision for this machine
+    big = enhancer.enhance(frame)              # H x W x 3 uint8 -> 4H x 4W x 3 uint8
+    bigs = enhancer.enhance_batch([f1, f2])    # same-size frames share one forward pass
+
+On CUDA the frames go through pinned host buffers that are reused across calls, copied with
+non_blocking=True on a dedicated stream, and run in fp16 + channels_last. On CPU the same code runs in
+bf16 autocast + channels_last where the CPU has native bf16, else fp32. Frames above the pixel budget
+are processed in overlapping tiles (models/tiling.py).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .gfn import SCALE
+from .precision import autocast, input_dtype, prepare_model, resolve_precision
+from .weights import load_model
+
+MODELS = ("gfn", "bicubic")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device} requested but CUDA is not available")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r} (use cpu, cuda or cuda:N)")
+    return dev
+
+
+class _PinnedBuffers:
+    """Page-locked host staging buffers, grown on demand and reused frame after frame."""
+
+    def __init__(self) -> None:
+        self.inp: torch.Tensor | None = None
+        self.out: torch.Tensor | None = None
+
+    def get(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+        buf = getattr(self, name)
+        numel = int(np.prod(shape))
+        if buf is None or buf.numel() < numel:
+            buf = torch.empty(numel, dtype=torch.uint8, pin_memory=True)
+            setattr(self, name, buf)
+        return buf[:numel].view(shape)
+
+
+class Enhancer:
+    """Load a model once and enhance frames with it. Thread-compatible, not thread-safe."""
+
+    def __init__(
+        self,
+        weights: str | None = None,
+        *,
+        model: str = "gfn",
+        device: str | torch.device | None = "auto",
+        precision: str = "auto",
+        tile: int | None = None,
+        tile_overlap: int | None = None,
+    ):
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
+        self.kind = model
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device) if model == "gfn" else "fp32"
+        self.net = None
+        if model == "gfn":
+            self.net = prepare_model(load_model(weights), self.device, self.precision)
+        self.tile = tile  # LR tile side; None = derived from free memory, 0 = never tile
+        self.tile_overlap = tile_overlap
+        self._pinned = _PinnedBuffers() if self.device.type == "cuda" else None
+        self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+
+    # ------------------------------------------------------------------------------------------ public
+    def enhance(self, frame: np.ndarray) -> np.ndarray:
+        return self.enhance_batch([frame])[0]
+
+    def enhance_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """4x-enhance H x W x 3 uint8 RGB frames; frames of equal size share a forward pass."""
+        for f in frames:
+            if f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3:
+                raise ValueError(f"frames must be H x W x 3 uint8, got {f.dtype} {f.shape}")
+        out: list[np.ndarray | None] = [None] * len(frames)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(f.shape[:2], []).append(i)
+        for idx in groups.values():
+            for i, res in zip(idx, self._run([frames[i] for i in idx])):
+                out[i] = res
+        return out  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------------------------------ internals
+    def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        if self.kind == "bicubic":
+            return [_bicubic(f) for f in frames]
+        h, w = frames[0].shape[:2]
+        if self._tile_side(h, w):
+            return [self._run_tiled(f) for f in frames]
+        if self.device.type == "cuda":
+            return self._run_cuda(frames)
+        x = torch.from_numpy(np.stack(frames))  # B,H,W,3 uint8
+        y = self._forward(x)
+        return list(y.numpy())
+
+    def _forward(self, x_nhwc_u8: torch.Tensor) -> torch.Tensor:
+        """uint8 NHWC on the device → uint8 NHWC (4x) on the device."""
+        # NHWC permuted to NCHW *is* channels_last memory: no copy needed
+        x = x_nhwc_u8.permute(0, 3, 1, 2).to(input_dtype(self.precision)).div_(255.0)
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            y = self.net(x)
+        return y.float().clamp_(0, 1).mul_(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+    def _run_cuda(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        b, (h, w) = len(frames), frames[0].shape[:2]
+        pin_in = self._pinned.get("inp", (b, h, w, 3))
+        np.stack(frames, out=pin_in.numpy())
+        pin_out = self._pinned.get("out", (b, SCALE * h, SCALE * w, 3))
+        with torch.cuda.stream(self._stream):
+            x = pin_in.to(self.device, non_blocking=True)
+            y = self._forward(x)
+            pin_out.copy_(y, non_blocking=True)
+        self._stream.synchronize()
+        return [a.copy() for a in pin_out.numpy()]  # the pinned buffer is reused by the next call
+
+    def _tile_side(self, h: int, w: int) -> int:
+        from .tiling import auto_tile_side
+
+        if self.tile == 0:
+            return 0
+        if self.tile:
+            return self.tile if max(h, w) > self.tile else 0
+        return auto_tile_side(h, w, self.device, self.precision)
+
+    def _run_tiled(self, frame: np.ndarray) -> np.ndarray:
+        from .tiling import default_overlap, enhance_tiled
+
+        h, w = frame.shape[:2]
+        tile = self._tile_side(h, w)
+        overlap = self.tile_overlap if self.tile_overlap is not None else default_overlap()
+        x = torch.from_numpy(frame).unsqueeze(0).permute(0, 3, 1, 2).to(self.device)
+        x = x.to(input_dtype(self.precision)).div_(255.0).contiguous(memory_format=torch.channels_last)
+
+        def fn(t: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode(), autocast(self.device, self.precision):
+                return self.net(t.contiguous(memory_format=torch.channels_last)).float()
+
+        with torch.inference_mode():
+            y = enhance_tiled(fn, x, tile=tile, overlap=overlap, scale=SCALE)
+        y = y.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
+        return y[0].permute(1, 2, 0).contiguous().cpu().numpy()
+
+
+def _bicubic(frame: np.ndarray) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return cv2.resize(frame, (SCALE * w, SCALE * h), interpolation=cv2.INTER_CUBIC)
+
+
+def bicubic_torch(x: torch.Tensor) -> torch.Tensor:
+    """4x bicubic of a (B,3,H,W) float tensor in [0,1] (for evaluation baselines)."""
+    return F.interpolate(x, scale_factor=SCALE, mode="bicubic", align_corners=False).clamp(0, 1)
