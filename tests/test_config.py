@@ -1,0 +1,44 @@
+import pytest
+
+from gfn_stream.pipeline.cli import build_parser, config_from_args
+from gfn_stream.pipeline.config import ConfigError, load_toml
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    import gfn_stream.configs as configs
+
+    for path in Path(configs.__file__).parent.glob("*.toml"):
+        if path.name.startswith("train_"):
+            continue
+        load_toml(path)
+
+
+def test_unknown_keys_and_sections_are_errors(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[model]\nbatchsize = 4\n")
+    with pytest.raises(ConfigError, match="unknown key 'batchsize'"):
+        load_toml(f)
+    f.write_text("[modle]\nbatch = 4\n")
+    with pytest.raises(ConfigError, match="unknown section"):
+        load_toml(f)
+    f.write_text("[model]\nbatch = '4'\n")
+    with pytest.raises(ConfigError, match="expected int"):
+        load_toml(f)
+    f.write_text("[model\n")
+    with pytest.raises(ConfigError):
+        load_toml(f)
+    with pytest.raises(ConfigError, match="not found"):
+        load_toml(tmp_path / "missing.toml")
+
+
+def test_cli_overrides_config(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[model]\nbatch = 2\nmodel = 'bicubic'\n[encode]\ncrf = 30\n")
+    args = build_parser().parse_args(["a.mp4", "b.mp4", "--config", str(f), "--batch", "3", "--bitrate", "2M"])
+    cfg = config_from_args(args)
+    assert cfg.model.batch == 3 and cfg.model.model == "bicubic"
+    assert cfg.encode.bitrate == "2M" and cfg.encode.crf is None
+    with pytest.raises(ConfigError):
+        config_from_args(build_parser().parse_args(["a", "b", "--workers", "0"]))
