@@ -1,0 +1,164 @@
+"""gfn-eval: PSNR/SSIM of GFN and of bicubic on a folder of LR blurry inputs with HR ground truth.
+
+    gfn-eval --data /work/data-gen/synth/val                         # shipped weights, JSON to stdout
+    gfn-eval --data data/lr-gopro/test --weights my.safetensors --json results.json --montage montage/
+
+The folder holds LR_Blur/*.png (inputs) and HR/*.png (4x-size truth, same names). Metrics follow the reference
+protocol (train/metrics.py): uint8 outputs, 6 px border cropped, RGB PSNR; SSIM is the per-channel Gaussian
+variant (MATLAB's volume SSIM, used by the paper, differs a little). "bicubic" is torch's bicubic 4x upscale
+(a = -0.75); "bicubic_matlab" is MATLAB imresize 4x (a = -0.5), the reference's test_bicubic.m baseline.
+On a CPU with bf16 the model runs in bf16 autocast + channels_last; large inputs are processed in tiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..models.weights import DEFAULT_WEIGHTS, load_model
+from .dataset import list_pairs, read_rgb, write_rgb
+from .imresize import imresize, to_uint8
+from .metrics import psnr, ssim
+from .train import bicubic_up, pick_precision
+
+
+@torch.no_grad()
+def run_model(
+    model: torch.nn.Module,
+    lr: np.ndarray,
+    amp: torch.dtype | None = None,
+    tile: int = 0,
+    overlap: int = 16,
+) -> np.ndarray:
+    """(H, W, 3) uint8 LR -> (4H, 4W, 3) uint8 HR. tile > 0: LR tiles of that size with `overlap` px context."""
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None].float().div(255.0).to(device)
+    channels_last = amp is not None
+    h, w = lr.shape[:2]
+
+    def forward(t: torch.Tensor) -> torch.Tensor:
+        if channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            return model(t).float().clamp_(0, 1)
+
+    if tile <= 0 or (h <= tile and w <= tile):
+        y = forward(x)
+    else:
+        y = torch.zeros(1, 3, 4 * h, 4 * w, device=device)
+        for y0 in range(0, h, tile):
+            for x0 in range(0, w, tile):
+                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+                a0, b0 = max(0, y0 - overlap), max(0, x0 - overlap)
+                a1, b1 = min(h, y1 + overlap), min(w, x1 + overlap)
+                out = forward(x[..., a0:a1, b0:b1])
+                y[..., 4 * y0 : 4 * y1, 4 * x0 : 4 * x1] = out[
+                    ..., 4 * (y0 - a0) : 4 * (y1 - a0), 4 * (x0 - b0) : 4 * (x1 - b0)
+                ]
+    return (y[0].mul(255.0).round().byte().permute(1, 2, 0).cpu().numpy())
+
+
+def label(img: np.ndarray, text: str) -> np.ndarray:
+    import cv2
+
+    out = np.ascontiguousarray(img.copy())
+    cv2.putText(out, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def montage(lr: np.ndarray, bicubic: np.ndarray, gfn: np.ndarray, hr: np.ndarray, max_width: int = 0) -> np.ndarray:
+    """input (nearest 4x) | bicubic | GFN | ground truth, side by side, labelled."""
+    lr_big = np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)
+    panels = [label(lr_big, "input"), label(bicubic, "bicubic"), label(gfn, "GFN"), label(hr, "ground truth")]
+    if max_width and hr.shape[1] > max_width:  # show a centre crop of each panel
+        x0 = (hr.shape[1] - max_width) // 2
+        panels = [label(p[:, x0 : x0 + max_width], t) for p, t in zip(
+            [lr_big, bicubic, gfn, hr], ["input", "bicubic", "GFN", "ground truth"])]
+    return np.concatenate(panels, axis=1)
+
+
+def evaluate(
+    data: str | Path,
+    weights: str | Path | None = None,
+    precision: str = "auto",
+    tile: int = 0,
+    montage_dir: str | Path | None = None,
+    montage_width: int = 0,
+    limit: int = 0,
+    threads: int = 0,
+) -> dict:
+    if threads > 0:
+        torch.set_num_threads(threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    amp = pick_precision(precision, device)
+    model = load_model(weights, device=device)
+    if amp is not None:
+        model = model.to(memory_format=torch.channels_last)
+    pairs = list_pairs(data)
+    if limit > 0:
+        pairs = pairs[:limit]
+    rows = []
+    t_model = 0.0
+    for lr_path, hr_path in pairs:
+        lr, hr = read_rgb(lr_path), read_rgb(hr_path)
+        if hr.shape[:2] != (4 * lr.shape[0], 4 * lr.shape[1]):
+            raise ValueError(f"{hr_path}: {hr.shape[:2]} is not 4x {lr_path} {lr.shape[:2]}")
+        t0 = time.perf_counter()
+        out = run_model(model, lr, amp, tile)
+        t_model += time.perf_counter() - t0
+        bic = bicubic_up(lr)
+        bic_m = to_uint8(imresize(lr, 4.0))
+        row = {"image": lr_path.name, "lr_size": [lr.shape[1], lr.shape[0]]}
+        for name, img in (("gfn", out), ("bicubic", bic), ("bicubic_matlab", bic_m)):
+            row[name] = {"psnr": psnr(img, hr), "ssim": ssim(img, hr)}
+        rows.append(row)
+        if montage_dir:
+            write_rgb(Path(montage_dir) / f"{lr_path.stem}_montage.png", montage(lr, bic, out, hr, montage_width))
+    mean = {
+        name: {m: float(np.mean([r[name][m] for r in rows])) for m in ("psnr", "ssim")}
+        for name in ("gfn", "bicubic", "bicubic_matlab")
+    }
+    return {
+        "data": str(data),
+        "weights": str(weights or DEFAULT_WEIGHTS),
+        "images": len(rows),
+        "precision": str(amp).replace("torch.", "") if amp else "fp32",
+        "mean": mean,
+        "gain_over_bicubic_db": mean["gfn"]["psnr"] - mean["bicubic"]["psnr"],
+        "model_seconds_per_image": t_model / max(len(rows), 1),
+        "protocol": "uint8 outputs, 6 px border crop, RGB PSNR; SSIM = mean of per-channel Gaussian SSIM (sigma 1.5)",
+        "per_image": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="gfn-eval", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, help="folder with LR_Blur/ and HR/ PNGs")
+    ap.add_argument("--weights", help="weights file (default: the shipped weights)")
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    ap.add_argument("--tile", type=int, default=0, help="LR tile size for large inputs (0 = whole image)")
+    ap.add_argument("--json", help="write the results here (default: stdout only)")
+    ap.add_argument("--montage", help="folder for input | bicubic | GFN | truth PNG montages")
+    ap.add_argument("--montage-width", type=int, default=0, help="crop each montage panel to this width (0 = full)")
+    ap.add_argument("--limit", type=int, default=0, help="evaluate only the first N images")
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args(argv)
+    result = evaluate(args.data, args.weights, args.precision, args.tile, args.montage, args.montage_width,
+                      args.limit, args.threads)
+    text = json.dumps(result, indent=1)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text)
+    summary = {k: v for k, v in result.items() if k != "per_image"}
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
