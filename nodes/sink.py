@@ -1,0 +1,638 @@
+"""Write enhanced RGB frames to a video file (mp4/mov/mkv/webm), an image or an image sequence, and remux the
+source's audio and subtitle packets into the video file untouched.
+
+    kind = check_output_path("out.mp4", overwrite=False, options=opts)     # before any work
+    with open_sink("out.mp4", info, side_buffers, opts) as sink:            # info/side_buffers: VideoSource's
+        sink.write_packet(packet)                                          # may come before the first frame
+        sink.write_frame(rgb, pts, time_base)                              # size fixed by the first frame
+
+Timing: output pts = input pts (the encoder runs in the source's time base), so VFR stays VFR and the audio,
+which keeps its own timestamps, stays in sync. A missing pts continues from the previous frame; a pts that
+does not increase is bumped by one tick (counted in `pts_fixed`).
+
+Colour: RGB -> YUV with BT.709 when the output is HD (width >= 1280 or height >= 720), else BT.601, tv range,
+and the matrix, range, primaries and transfer are tagged in the stream (see colors.py).
+
+Interruptions: the file is written so that what was muxed survives a crash, even SIGKILL: MP4/MOV as a
+fragmented file that FFmpeg turns into a normal MP4 when closed (movflags=hybrid_fragmented; plain
+fragmented MP4 on older FFmpeg, which stays fragmented), Matroska with one-second clusters; packets are
+flushed to disk as they are written. Frames still inside the encoder (x264's look-ahead) are lost on a
+crash; close(), which also runs on exceptions and Ctrl-C, drains them and writes the trailer.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+
+from . import colors
+from .source import IMAGE_EXTENSIONS, Packet
+
+logger = logging.getLogger(__name__)
+
+VIDEO_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+MAX_PENDING_BYTES = 64 << 20  # side packets held until the first video frame fixes the output size
+FRAGMENT_US = 1_000_000  # at most about this much muxed video is lost when the process is killed
+_SEQUENCE = re.compile(r"%(0?\d*)d")
+_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+            "placebo")
+_CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63), "libvpx": (4, 63),
+              "libsvtav1": (1, 63), "libaom-av1": (0, 63)}
+_FALLBACK_AUDIO = {"webm": "libopus"}  # re-encode target when a source audio codec cannot go in; else aac
+_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
+
+
+class SinkError(Exception):
+    """The output cannot be written as asked; the message is one line for the user."""
+
+
+@dataclass
+class EncodeOptions:
+    """Video encoder settings. crf and bitrate are exclusive (set crf=None to use a bitrate).
+    preset takes x264's names for every encoder (mapped to cpu-used for VP8/9 and to 0-13 for SVT-AV1).
+    matrix: "auto" (BT.709 for HD output, BT.601 for SD), "bt709" or "bt601"."""
+
+    codec: str = "libx264"
+    crf: int | None = 18
+    bitrate: str | int | None = None
+    preset: str | None = "medium"
+    pix_fmt: str = "yuv420p"
+    threads: int = 0
+    matrix: str = "auto"
+
+    def validate(self) -> None:
+        try:
+            codec = av.Codec(self.codec, "w")
+        except (av.codec.codec.UnknownCodecError, ValueError):
+            raise SinkError(f"unknown video encoder {self.codec!r} (try {', '.join(_known_encoders())})") from None
+        if codec.type != "video":
+            raise SinkError(f"{self.codec!r} is a {codec.type} encoder, not a video encoder")
+        if self.crf is not None and self.bitrate is not None:
+            raise SinkError("crf and bitrate are mutually exclusive: set crf=None to encode at a bitrate")
+        if self.crf is not None:
+            if self.codec not in _CRF_RANGE:
+                raise SinkError(f"{self.codec} has no crf setting: set crf=None (and a bitrate if it takes one)")
+            low, high = _CRF_RANGE[self.codec]
+            if not isinstance(self.crf, int) or not low <= self.crf <= high:
+                raise SinkError(f"crf for {self.codec} must be an integer from {low} to {high}, not {self.crf!r}")
+        if self.bitrate is not None:
+            self.bit_rate()
+        if self.preset is not None and self.preset not in _PRESETS:
+            raise SinkError(f"unknown preset {self.preset!r} (use one of {', '.join(_PRESETS)})")
+        formats = {f.name for f in codec.video_formats or ()}
+        if formats and self.pix_fmt not in formats:
+            raise SinkError(f"{self.codec} cannot encode pixel format {self.pix_fmt!r} "
+                            f"(it takes {', '.join(sorted(formats))})")
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise SinkError(f"threads must be 0 (auto) or a positive integer, not {self.threads!r}")
+        if self.matrix not in ("auto", "bt709", "bt601"):
+            raise SinkError(f"matrix must be 'auto', 'bt709' or 'bt601', not {self.matrix!r}")
+
+    def bit_rate(self) -> int | None:
+        """The bitrate in bit/s ("4M", "800k", 2500000), or None."""
+        value = self.bitrate
+        if value is None:
+            return None
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*", str(value))
+        if not m or float(m.group(1)) <= 0:
+            raise SinkError(f"bitrate must look like 4M, 800k or 2500000, not {value!r}")
+        return int(float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2).lower()])
+
+    def codec_options(self) -> dict[str, str]:
+        opts: dict[str, str] = {}
+        speed = _PRESETS.index(self.preset) if self.preset else None
+        if self.crf is not None:
+            opts["crf"] = str(self.crf)
+            if self.codec.startswith("libvpx"):
+                opts["b"] = "0"  # constant-quality mode
+        if speed is not None:
+            if self.codec in ("libx264", "libx265"):
+                opts["preset"] = self.preset
+            elif self.codec.startswith("libvpx"):
+                opts.update({"deadline": "good", "cpu-used": str(max(0, 8 - speed)), "row-mt": "1"})
+            elif self.codec == "libsvtav1":
+                opts["preset"] = str(max(0, 12 - speed))
+        return opts
+
+
+def check_output_path(path: str | os.PathLike, overwrite: bool = False,
+                      options: EncodeOptions | None = None) -> str:
+    """Validate an output path before any work; returns "video", "image" or "sequence".
+
+    Checks the extension (or %d pattern), that the folder exists and is writable, that nothing is
+    overwritten unless overwrite=True and, given options, that the container can hold the codec."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    patterns = _SEQUENCE.findall(path.name)
+    if patterns:
+        if len(patterns) > 1 or suffix not in IMAGE_EXTENSIONS:
+            raise SinkError(f"an image sequence needs one %d and an image extension, like frames/%06d.png: {path}")
+        kind = "sequence"
+    elif suffix in IMAGE_EXTENSIONS:
+        kind = "image"
+    elif suffix in VIDEO_CONTAINERS:
+        kind = "video"
+    else:
+        raise SinkError(f"unsupported output type {suffix or '(no extension)'!r}: use .mp4, .mkv, .mov or .webm, "
+                        f"an image (.png, .jpg, ...) or an image sequence (frames/%06d.png): {path}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise SinkError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SinkError(f"output folder is not writable: {folder}")
+    existing = _existing_outputs(path) if kind == "sequence" else [path] if path.exists() else []
+    if path.is_dir():
+        raise SinkError(f"output is a directory: {path}")
+    if existing and not overwrite:
+        what = f"{len(existing)} file(s) match {path.name}" if kind == "sequence" else "it exists"
+        raise SinkError(f"refusing to overwrite {path} ({what}); pass overwrite to replace")
+    if existing and not all(os.access(p, os.W_OK) for p in existing):
+        raise SinkError(f"cannot overwrite {path}: permission denied")
+    if options is not None and kind == "video":
+        options.validate()
+        fmt = VIDEO_CONTAINERS[suffix]
+        try:
+            av.open(io.BytesIO(), "w", format=fmt).add_stream(options.codec)
+        except ValueError:
+            hint = "libvpx-vp9 or libsvtav1" if fmt == "webm" else "libx264"
+            raise SinkError(f"{suffix} files cannot hold {options.codec} video (use {hint})") from None
+    return kind
+
+
+def open_sink(path: str | os.PathLike, info: dict[str, Any], side_buffers: list[bytes],
+              options: EncodeOptions | None = None, *, overwrite: bool = False) -> VideoSink | ImageSink:
+    """Open an output for the source described by info/side_buffers (VideoSource.info / .side_buffers)."""
+    options = options or EncodeOptions()
+    kind = check_output_path(path, overwrite, options)
+    if kind == "video":
+        return VideoSink(os.fspath(path), info, side_buffers, options)
+    return ImageSink(os.fspath(path), kind, info)
+
+
+class ImageSink:
+    """One image (the only frame) or a numbered image sequence (starting at 1, like FFmpeg)."""
+
+    def __init__(self, path: str, kind: str, info: dict[str, Any]) -> None:
+        self.path, self.kind = path, kind
+        self.warnings: list[str] = []
+        self.frames_written = 0
+        self.packets_ignored = 0
+        if kind == "image" and not (info.get("is_image") and info.get("frames") in (1, None)):
+            raise SinkError(f"{path} is a single image but the input is a video; use an image sequence "
+                            f"like {Path(path).with_suffix('')}_%06d{Path(path).suffix} or a video file")
+
+    def write_frame(self, rgb: np.ndarray, pts: int | None = None, time_base: Fraction | None = None,
+                    duration: int | None = None) -> None:
+        _check_rgb(rgb)
+        if self.kind == "image" and self.frames_written:
+            raise SinkError(f"{self.path} is a single image but a second frame arrived")
+        target = self.path if self.kind == "image" else self.path % (self.frames_written + 1)
+        params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
+                  ".webp": [cv2.IMWRITE_WEBP_QUALITY, 95]}.get(Path(target).suffix.lower(), [])
+        if not cv2.imwrite(target, np.ascontiguousarray(rgb[..., ::-1]), params):
+            raise SinkError(f"could not write {target}")
+        self.frames_written += 1
+
+    def write_packet(self, packet: Packet) -> None:
+        if not self.packets_ignored:
+            self.warnings.append("audio and subtitles are not written to image outputs")
+        self.packets_ignored += 1
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ImageSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VideoSink:
+    """A video file being written. Use as a context manager (close() drains the encoder, writes the trailer)."""
+
+    def __init__(self, path: str, info: dict[str, Any], side_buffers: list[bytes], options: EncodeOptions) -> None:
+        self.path, self.info, self.options = path, info, options
+        self.format = VIDEO_CONTAINERS[Path(path).suffix.lower()]
+        self.warnings: list[str] = []
+        self.frames_written = 0
+        self.pts_fixed = 0
+        self.packets_written = 0
+        self.packets_dropped = 0
+        self._out: av.container.OutputContainer | None = None
+        self._video: av.VideoStream | None = None
+        self._size: tuple[int, int] | None = None  # (height, width) of the frames we are given
+        self._pending: list[Packet] = []
+        self._pending_bytes = 0
+        self._last_pts: int | None = None
+        self._step = 1
+        self._closed = False
+        self._started = False
+        self._routes = _plan_side_streams(self.format, info.get("side_streams", []), side_buffers, self.warnings)
+
+    # ------------------------------------------------------------------------------------------ public
+    def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction,
+                    duration: int | None = None) -> None:
+        """Encode one H x W x 3 uint8 RGB frame; pts/duration in time_base (None: continue the sequence)."""
+        _check_rgb(rgb)
+        if self._out is None:
+            self._start(rgb.shape[0], rgb.shape[1], Fraction(time_base))
+        if rgb.shape[:2] != self._size:
+            raise SinkError(f"frame {self.frames_written} is {rgb.shape[1]}x{rgb.shape[0]} but the output is "
+                            f"{self._size[1]}x{self._size[0]}")
+        tb = self._video.codec_context.time_base
+        pts = self._next_pts(None if pts is None else _rescale(pts, Fraction(time_base), tb))
+        if self._pad != (0, 0):
+            rgb = np.pad(rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+        frame = colors.from_rgb(rgb, self.options.pix_fmt, self._matrix)
+        frame.color_primaries, frame.color_trc = self._primaries, self._transfer
+        frame.pts, frame.time_base = pts, tb
+        if duration:
+            frame.duration = _rescale(duration, Fraction(time_base), tb)
+        for packet in self._video.encode(frame):
+            self._mux(packet)
+        self.frames_written += 1
+
+    def write_packet(self, packet: Packet) -> None:
+        """Remux (or, where the container cannot take its codec, re-encode) one side-stream packet."""
+        route = self._routes.get(packet.stream)
+        if route is None or route.dead:
+            self.packets_dropped += 1
+            return
+        if self._out is None:
+            self._pending_bytes += len(packet.data)
+            if self._pending_bytes > MAX_PENDING_BYTES:
+                raise SinkError(f"more than {MAX_PENDING_BYTES >> 20} MiB of audio/subtitles arrived before "
+                                "the first video frame")
+            self._pending.append(packet)
+            return
+        self._mux_side(route, packet)
+
+    def close(self) -> None:
+        """Drain the encoder and write the trailer. Safe to call twice; runs on exceptions via __exit__."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._out is None:
+            if self._pending:
+                self.warnings.append(f"no video frames arrived; {self.path} was not written")
+            return
+        try:
+            for packet in self._video.encode():
+                self._mux(packet)
+            for route in self._routes.values():
+                if route.reencoder is not None and not route.dead:
+                    for packet in route.reencoder.flush():
+                        self._mux(packet)
+        finally:
+            self._out.close()  # writes the trailer if anything was muxed; no file otherwise
+
+    def __enter__(self) -> VideoSink:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # already failing: still try to leave a playable file, but keep the original error
+            self.close()
+        except Exception as e:  # noqa: BLE001
+            logger.warning("closing %s after an error failed too: %s", self.path, e)
+
+    # ------------------------------------------------------------------------------------------ internals
+    def _start(self, height: int, width: int, time_base: Fraction) -> None:
+        opts = self.options
+        self._size = (height, width)
+        sub_w, sub_h = _chroma_step(opts.pix_fmt)
+        self._pad = ((-height) % sub_h, (-width) % sub_w)
+        out_h, out_w = height + self._pad[0], width + self._pad[1]
+        if self._pad != (0, 0):
+            self.warnings.append(f"{width}x{height} does not fit {opts.pix_fmt}; padded to {out_w}x{out_h}")
+        self._matrix = colors.default_matrix(out_w, out_h) if opts.matrix == "auto" else colors.matrix_id(opts.matrix)
+        ids = (self.info.get("color") or {}).get("ids", {})
+        default = 1 if self._matrix == colors.BT709 else 6
+        self._primaries = ids.get("primaries") if ids.get("primaries") in colors.PRIMARIES else default
+        self._transfer = ids.get("transfer") if ids.get("transfer") in colors.TRANSFERS else default
+        tb = Fraction(*self.info["time_base"]) if self.info.get("time_base") else time_base
+        rate = Fraction(*self.info["frame_rate"]) if self.info.get("frame_rate") else None
+        self._step = max(1, round(1 / (rate * tb))) if rate else 1
+
+        self._out = av.open(self.path, "w", container_options=_muxer_options(self.format))
+        try:
+            vs = self._out.add_stream(opts.codec, rate=rate or 25)
+            vs.width, vs.height, vs.pix_fmt = out_w, out_h, opts.pix_fmt
+            cc = vs.codec_context
+            cc.time_base = tb  # without it pts would count in 1/fps (see docs: "timestamps")
+            vs.time_base = tb
+            cc.thread_count = opts.threads
+            if colors.is_yuv(opts.pix_fmt):
+                cc.colorspace, cc.color_range = self._matrix, 1
+            cc.color_primaries, cc.color_trc = self._primaries, self._transfer
+            if opts.bit_rate():
+                cc.bit_rate = opts.bit_rate()
+            vs.options = opts.codec_options()
+            self._video = vs
+            for route in self._routes.values():
+                route.open(self._out)
+        except (av.FFmpegError, ValueError) as e:
+            self._out.close()
+            raise SinkError(f"cannot set up {self.path}: {_reason(e)}") from None
+        pending, self._pending = self._pending, []
+        for packet in pending:
+            self._mux_side(self._routes[packet.stream], packet)
+
+    def _mux(self, packet: av.Packet) -> None:
+        # The header is written with the first packet in hand: an MP4 in hybrid_fragmented mode whose
+        # trailer is written without a single packet crashes FFmpeg 8.1 (segfault), so never start early.
+        if not self._started:
+            try:
+                self._out.start_encoding()
+            except (av.FFmpegError, ValueError) as e:
+                raise SinkError(f"cannot write {self.path}: {_reason(e)}") from None
+            self._started = True
+        self._out.mux(packet)
+
+    def _next_pts(self, pts: int | None) -> int:
+        last = self._last_pts
+        if pts is None:
+            pts = 0 if last is None else last + self._step
+        elif last is not None and pts <= last:
+            self.pts_fixed += 1
+            pts = last + 1
+        if last is not None and pts - last > 0 and self._step == 1:
+            self._step = pts - last  # no frame rate known: continue with the last frame's duration
+        self._last_pts = pts
+        return pts
+
+    def _mux_side(self, route: _SideRoute, packet: Packet) -> None:
+        if route.dead:
+            self.packets_dropped += 1
+            return
+        try:
+            for out_packet in route.packets(packet):
+                self._mux(out_packet)
+                self.packets_written += 1
+        except av.FFmpegError as e:
+            route.dead = True
+            self.packets_dropped += 1
+            self.warnings.append(f"{route.label}: stopped after a muxing error ({e}); the rest is dropped")
+
+
+class _SideRoute:
+    """How one source audio/subtitle stream reaches the output: copied, or re-encoded from decoded audio."""
+
+    def __init__(self, desc: dict[str, Any], extradata: bytes, reencode: str | None, label: str) -> None:
+        self.desc, self.extradata, self.label = desc, extradata, label
+        self.reencode_codec = reencode
+        self.reencoder: _Reencoder | None = None
+        self.stream: av.stream.Stream | None = None
+        self.dead = False
+
+    def open(self, out: av.container.OutputContainer) -> None:
+        if self.reencode_codec:
+            self.reencoder = _Reencoder(out, self.desc, self.extradata, self.reencode_codec)
+            self.stream = self.reencoder.stream
+        else:
+            self.stream = _copy_stream(out, self.desc, self.extradata)
+
+    def packets(self, packet: Packet) -> list[av.Packet]:
+        if self.reencoder is not None:
+            return self.reencoder.push(packet)
+        if self.desc["codec"] == "mov_text" and packet.data == b"\x00\x00":
+            return []  # an empty cue that filled a gap: the MP4 muxer writes its own
+        out = av.Packet(packet.data)
+        out.pts, out.dts, out.time_base = packet.pts, packet.dts, packet.time_base
+        if packet.duration:
+            out.duration = packet.duration
+        out.is_keyframe = packet.is_keyframe
+        out.stream = self.stream
+        return [out]
+
+
+class _Reencoder:
+    """Decode a source audio stream in this process (from its description + extradata) and encode it again."""
+
+    def __init__(self, out: av.container.OutputContainer, desc: dict[str, Any], extradata: bytes, codec: str):
+        self.decoder = av.CodecContext.create(desc["codec"], "r")
+        self.decoder.sample_rate = desc.get("sample_rate") or 48000
+        self.decoder.layout = _layout(desc)
+        if extradata:
+            self.decoder.extradata = extradata
+        rate = desc.get("sample_rate") or 48000
+        if codec == "libopus" or rate not in _AAC_RATES:
+            rate = 48000
+        channels = desc.get("channels") or 2
+        layout = {1: "mono", 6: "5.1", 8: "7.1"}.get(channels, "stereo")
+        self.stream = out.add_stream(codec, rate=rate)
+        self.stream.layout = layout
+        self.stream.bit_rate = min(64000 * len(av.AudioLayout(layout).channels), 320000)
+        self.stream.codec_context.time_base = Fraction(1, rate)
+        self.time_base = Fraction(*desc["time_base"])
+        self.rate, self.layout = rate, layout
+        self.resampler: av.AudioResampler | None = None
+        self.next_pts: int | None = None  # in 1/input sample rate
+
+    def push(self, packet: Packet) -> list[av.Packet]:
+        p = av.Packet(packet.data)
+        p.pts, p.dts, p.time_base = packet.pts, packet.dts, packet.time_base
+        try:
+            frames = self.decoder.decode(p)
+        except av.FFmpegError:
+            return []  # one bad packet: a short gap
+        return self._encode(frames, packet)
+
+    def flush(self) -> list[av.Packet]:
+        out = self._encode(self.decoder.decode(None), None)
+        if self.resampler is not None:
+            for frame in self.resampler.resample(None):
+                out += self.stream.encode(frame)
+        return out + self.stream.encode(None)
+
+    def _encode(self, frames: list[av.AudioFrame], packet: Packet | None) -> list[av.Packet]:
+        out: list[av.Packet] = []
+        for frame in frames:
+            rate = frame.sample_rate
+            if self.next_pts is None:
+                start = packet.pts if packet and packet.pts is not None else 0
+                self.next_pts = _rescale(start, packet.time_base if packet else self.time_base, Fraction(1, rate))
+            frame.pts, frame.time_base = self.next_pts, Fraction(1, rate)
+            self.next_pts += frame.samples
+            if self.resampler is None:
+                cc = self.stream.codec_context
+                cc.open(strict=False)  # frame_size is known once the encoder is open
+                self.resampler = av.AudioResampler(format=cc.format.name, layout=self.layout, rate=self.rate,
+                                                   frame_size=cc.frame_size or None)
+            for resampled in self.resampler.resample(frame):
+                out += self.stream.encode(resampled)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _plan_side_streams(fmt: str, descs: list[dict[str, Any]], buffers: list[bytes],
+                       warnings: list[str]) -> dict[int, _SideRoute]:
+    """Decide per side stream: copy (the container takes it: tried on a scratch file), re-encode (audio), or
+    drop (subtitles, undecodable audio) with a warning."""
+    routes: dict[int, _SideRoute] = {}
+    for k, desc in enumerate(descs):
+        extradata = buffers[k] if k < len(buffers) else b""
+        label = f"{desc['type']} stream #{desc['index']} ({desc['codec']})"
+        problem = _try_copy(fmt, desc, extradata)
+        if problem is None:
+            routes[desc["index"]] = _SideRoute(desc, extradata, None, label)
+            continue
+        if desc["type"] == "audio" and _has_decoder(desc["codec"]):
+            target = _FALLBACK_AUDIO.get(fmt, "aac")
+            warnings.append(f"{label} cannot be copied into .{fmt} ({problem}); re-encoding it to {target}")
+            routes[desc["index"]] = _SideRoute(desc, extradata, target, label)
+        else:
+            warnings.append(f"{label} cannot be copied into .{fmt} ({problem}); dropped")
+    return routes
+
+
+def _try_copy(fmt: str, desc: dict[str, Any], extradata: bytes) -> str | None:
+    """None if a stream like this one can be written into `fmt` (header + trailer on a scratch file)."""
+    scratch = av.open(io.BytesIO(), "w", format=fmt)
+    try:
+        _copy_stream(scratch, desc, extradata)
+        scratch.start_encoding()
+        scratch.close()
+        return None
+    except (av.FFmpegError, ValueError) as e:
+        return _reason(e)
+
+
+def _copy_stream(out: av.container.OutputContainer, desc: dict[str, Any], extradata: bytes) -> av.stream.Stream:
+    """An output stream that accepts the source's packets as they are, rebuilt from desc + extradata.
+
+    PyAV can only copy codec parameters from another stream (add_stream_from_template), so the template is an
+    unopened stream of the same codec in a scratch container; its encoder is never opened, and the source's
+    parameters (rate, layout, extradata, time base) overwrite its defaults before the header is written."""
+    scratch = av.open(io.BytesIO(), "w", format=out.format.name)
+    if desc["type"] == "audio":
+        template = scratch.add_stream(desc["codec"], rate=desc.get("sample_rate") or 48000)
+    else:
+        template = scratch.add_stream(desc["codec"])
+    stream = out.add_stream_from_template(template)
+    cc = stream.codec_context
+    if desc["type"] == "audio":
+        cc.sample_rate = desc.get("sample_rate") or 48000
+        cc.layout = _layout(desc)
+        if desc.get("sample_format"):
+            cc.format = desc["sample_format"]
+    if desc.get("bit_rate"):
+        cc.bit_rate = desc["bit_rate"]
+    cc.extradata = extradata or None
+    stream.time_base = Fraction(*desc["time_base"])
+    for key in ("language", "title"):
+        if desc.get(key) and desc[key] != "und":
+            stream.metadata[key] = desc[key]
+    disposition = av.stream.Disposition(0)
+    if desc.get("default"):
+        disposition |= av.stream.Disposition.default
+    if desc.get("forced"):
+        disposition |= av.stream.Disposition.forced
+    stream.disposition = disposition
+    return stream
+
+
+def _layout(desc: dict[str, Any]) -> str:
+    """The source's channel layout, or the default one for its channel count (muxers reject 'unknown' ones)."""
+    if desc.get("layout"):
+        return desc["layout"]
+    return {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 8: "7.1"}.get(
+        desc.get("channels") or 2, "stereo")
+
+
+def _has_decoder(codec: str) -> bool:
+    try:
+        av.Codec(codec, "r")
+        return True
+    except (av.codec.codec.UnknownCodecError, ValueError):
+        return False
+
+
+def _muxer_options(fmt: str) -> dict[str, str]:
+    opts = {"flush_packets": "1"}  # each packet reaches the file, so a killed run keeps what was muxed
+    if fmt in ("mp4", "mov"):
+        # negative_cts_offsets: B-frame reordering is stored as negative composition offsets instead of
+        # shifting the whole timeline (fragments cannot start before 0), so video pts stay exact. Audio
+        # with a negative first dts (AAC priming in MP4 sources) is still moved up to 0: at most one
+        # audio frame (~21 ms) late.
+        flags = "+hybrid_fragmented" if _has_hybrid_mp4() else "+frag_keyframe+empty_moov+default_base_moof"
+        opts["movflags"] = flags + "+negative_cts_offsets"
+        opts["frag_duration"] = str(FRAGMENT_US)
+    else:  # matroska, webm
+        opts["cluster_time_limit"] = str(FRAGMENT_US // 1000)
+    return opts
+
+
+_HYBRID: list[bool] = []
+
+
+def _has_hybrid_mp4() -> bool:
+    """FFmpeg >= 8 writes fragments while running and a normal MP4 at the end (movflags=hybrid_fragmented).
+    Probed once on a scratch file, with one real packet (see VideoSink._mux about empty hybrid files)."""
+    if not _HYBRID:
+        out = av.open(io.BytesIO(), "w", format="mp4", container_options={"movflags": "+hybrid_fragmented"})
+        stream = out.add_stream("aac", rate=48000)
+        try:
+            out.start_encoding()
+        except (av.FFmpegError, ValueError):
+            _HYBRID.append(False)
+        else:
+            silence = av.AudioFrame(format="fltp", layout="stereo", samples=1024)
+            silence.sample_rate, silence.pts = 48000, 0
+            for plane in silence.planes:
+                plane.update(bytes(plane.buffer_size))
+            out.mux(stream.encode(silence) + stream.encode(None))
+            _HYBRID.append(True)
+        finally:
+            out.close()
+    return _HYBRID[0]
+
+
+def _chroma_step(pix_fmt: str) -> tuple[int, int]:
+    """(width, height) multiples a pixel format needs (2, 2 for yuv420p)."""
+    fmt = av.VideoFormat(pix_fmt, 4, 4)
+    if len(fmt.components) < 3 or fmt.is_rgb:
+        return 1, 1
+    chroma = fmt.components[1]
+    return 4 // max(chroma.width, 1), 4 // max(chroma.height, 1)
+
+
+def _existing_outputs(pattern: Path) -> list[Path]:
+    parts = _SEQUENCE.split(pattern.name)
+    regex = re.compile(re.escape(parts[0]) + r"\d+" + re.escape(parts[2]) + "$")
+    return [pattern.parent / n for n in os.listdir(pattern.parent) if regex.match(n)] if pattern.parent.is_dir() else []
+
+
+def _reason(e: Exception) -> str:
+    """The most telling one-line reason in a PyAV error (FFmpeg's own log line when there is one)."""
+    log = getattr(e, "log", None)
+    text = log[2] if log and len(log) > 2 and log[2] else str(e)
+    return text.strip().splitlines()[0] if text.strip() else type(e).__name__
+
+
+def _check_rgb(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise SinkError(f"frames must be H x W x 3 uint8 RGB arrays, got {getattr(rgb, 'dtype', type(rgb))} "
+                        f"{getattr(rgb, 'shape', '')}")
+
+
+def _rescale(value: int, src: Fraction, dst: Fraction) -> int:
+    return value if src == dst else int(round(value * src / dst))
+
+
+def _known_encoders() -> list[str]:
+    names = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "ffv1")
+    return [n for n in names if n in av.codecs_available]
