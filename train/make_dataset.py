@@ -57,12 +57,13 @@ def patch_positions(h: int, w: int, size: int, stride: int) -> list[tuple[int, i
 
 
 def to_float(img: np.ndarray) -> np.ndarray:
-    return img.astype(np.float32) / 255.0
+    """MATLAB im2double."""
+    return img.astype(np.float64) / 255.0
 
 
 def rescale(img: np.ndarray, scale: float) -> np.ndarray:
     """Global rescale with MATLAB bicubic, then modcrop 4 (float [0, 1] in and out)."""
-    out = img if scale == 1.0 else np.clip(imresize(img, scale, dtype=np.float32), 0.0, 1.0)
+    out = img if scale == 1.0 else np.clip(imresize(img, scale, dtype=img.dtype), 0.0, 1.0)
     return modcrop(out, 4)
 
 

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..models.gfn import GFN, GFNConfig, ResBlock
-from ..models.weights import load_state_strict, save_weights
+from ..models.weights import load_state_strict, read_weights, save_weights
 from .dataset import PatchDataset, list_pairs, make_batch, read_rgb
 from .metrics import psnr
 
@@ -56,6 +56,9 @@ class ModelSection:
     # true: feature channels 0-2 start as an exact path x -> nearest-neighbour 4x upscale of x (see
     # identity_init), so training starts from a plain upscale instead of learning to copy the image first
     identity_init: bool = True
+    # true: the gate starts as ~1 everywhere (conv2 weights x0.01, bias 1), so switching it on after gate-off
+    # stages starts from the fusion those stages trained (sr + deblur) instead of a random gate map
+    gate_init_one: bool = True
 
 
 @dataclass
@@ -396,8 +399,8 @@ def scale_residual_init(model: GFN, scale: float) -> None:
 
 
 def export(model: GFN, path: Path, dtype: str, extra: dict) -> Path:
-    """Write the weights file (config in its metadata, gate on: the inference network)."""
-    shipped = GFN(GFNConfig(**{**model.config.to_dict(), "gated": True}))
+    """Write the weights file (config in its metadata, with the gate setting the model runs with now)."""
+    shipped = GFN(GFNConfig(**{**model.config.to_dict(), "gated": bool(model.gated)}))
     load_state_strict(shipped, {k: v.detach().cpu().float() for k, v in model.state_dict().items()})
     return save_weights(shipped, path, dtype=torch.float16 if dtype == "fp16" else torch.float32, extra=extra)
 
@@ -432,6 +435,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
     scale_residual_init(model, cfg.model.residual_init_scale)
     if cfg.model.identity_init:
         identity_init(model)
+    if cfg.model.gate_init_one:
+        with torch.no_grad():
+            model.gate.conv2.weight.mul_(0.01)
+            model.gate.conv2.bias.fill_(1.0)
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -486,7 +493,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
         score = validate(model, val_set, device, amp, channels_last)
         if score > best:
             best = score
-            save_weights(model, out / "best.safetensors", extra={"step": step, "val_psnr": score})
+            export(model, out / "best.safetensors", "fp32", {"step": step, "val_psnr": score})
         log({"step": step, "val_psnr": score, "best_psnr": best, "elapsed_s": round(elapsed, 1)})
         return score
 
@@ -572,8 +579,6 @@ def export_run(cfg: TrainConfig, model: GFN, best: float) -> Path:
     src, extra = model, {"source": "last", "train_config": cfg.to_dict()}
     best_file = out / "best.safetensors"
     if cfg.run.export_best and best_file.is_file():
-        from ..models.weights import read_weights
-
         conf, state, meta = read_weights(best_file)
         src = GFN(conf)
         load_state_strict(src, state)
@@ -606,7 +611,7 @@ def main(argv: list[str] | None = None) -> None:
         if not resume:
             ap.error("--export-only needs a checkpoint (--resume)")
         ckpt = load_checkpoint(resume)
-        model = GFN(model_config(cfg, True))
+        model = GFN(model_config(cfg, cfg.stage[min(int(ckpt["stage"]), len(cfg.stage) - 1)].gated))
         load_state_strict(model, ckpt["model"])
         print(export_run(cfg, model, float(ckpt["best_psnr"])))
         return
