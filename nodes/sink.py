@@ -235,7 +235,8 @@ class VideoSink:
         self._pending: list[Packet] = []
         self._pending_bytes = 0
         self._last_pts: int | None = None
-        self._step = 1
+        self._step: int | None = None
+        self._last_step = 1
         self._closed = False
         self._started = False
         self._routes = _plan_side_streams(self.format, info.get("side_streams", []), side_buffers, self.warnings)
@@ -325,7 +326,7 @@ class VideoSink:
         self._transfer = ids.get("transfer") if ids.get("transfer") in colors.TRANSFERS else default
         tb = Fraction(*self.info["time_base"]) if self.info.get("time_base") else time_base
         rate = Fraction(*self.info["frame_rate"]) if self.info.get("frame_rate") else None
-        self._step = max(1, round(1 / (rate * tb))) if rate else 1
+        self._step = max(1, round(1 / (rate * tb))) if rate else None  # ticks per frame, for missing pts
 
         self._out = av.open(self.path, "w", container_options=_muxer_options(self.format))
         try:
@@ -364,13 +365,13 @@ class VideoSink:
 
     def _next_pts(self, pts: int | None) -> int:
         last = self._last_pts
-        if pts is None:
-            pts = 0 if last is None else last + self._step
+        if pts is None:  # one frame after the previous (by the frame rate, else the last frame's length)
+            pts = 0 if last is None else last + (self._step or self._last_step)
         elif last is not None and pts <= last:
             self.pts_fixed += 1
             pts = last + 1
-        if last is not None and pts - last > 0 and self._step == 1:
-            self._step = pts - last  # no frame rate known: continue with the last frame's duration
+        if last is not None:
+            self._last_step = pts - last
         self._last_pts = pts
         return pts
 
