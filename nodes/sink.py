@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 VIDEO_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 MAX_PENDING_BYTES = 64 << 20  # side packets held until the first video frame fixes the output size
+MAX_SIDE_ERRORS = 100  # muxing failures after which a side stream is given up
 FRAGMENT_US = 1_000_000  # at most about this much muxed video is lost when the process is killed
 _SEQUENCE = re.compile(r"%(0?\d*)d")
 _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
@@ -320,7 +321,9 @@ class VideoSink:
         if self._pad != (0, 0):
             self.warnings.append(f"{width}x{height} does not fit {opts.pix_fmt}; padded to {out_w}x{out_h}")
         self._matrix = colors.default_matrix(out_w, out_h) if opts.matrix == "auto" else colors.matrix_id(opts.matrix)
-        ids = (self.info.get("color") or {}).get("ids", {})
+        # Primaries and transfer are the source's (pixels are never converted between them) when it is a
+        # tagged video; images (sRGB and the like) get the video defaults that go with the matrix.
+        ids = {} if self.info.get("is_image") else (self.info.get("color") or {}).get("ids", {})
         default = 1 if self._matrix == colors.BT709 else 6
         self._primaries = ids.get("primaries") if ids.get("primaries") in colors.PRIMARIES else default
         self._transfer = ids.get("transfer") if ids.get("transfer") in colors.TRANSFERS else default
@@ -346,7 +349,8 @@ class VideoSink:
             for route in self._routes.values():
                 route.open(self._out)
         except (av.FFmpegError, ValueError) as e:
-            self._out.close()
+            out, self._out = self._out, None
+            out.close()
             raise SinkError(f"cannot set up {self.path}: {_reason(e)}") from None
         pending, self._pending = self._pending, []
         for packet in pending:
@@ -376,6 +380,8 @@ class VideoSink:
         return pts
 
     def _mux_side(self, route: _SideRoute, packet: Packet) -> None:
+        """A bad side packet (say, a dts that goes backwards) is dropped, not fatal; a stream that keeps
+        failing is given up."""
         if route.dead:
             self.packets_dropped += 1
             return
@@ -384,9 +390,13 @@ class VideoSink:
                 self._mux(out_packet)
                 self.packets_written += 1
         except av.FFmpegError as e:
-            route.dead = True
             self.packets_dropped += 1
-            self.warnings.append(f"{route.label}: stopped after a muxing error ({e}); the rest is dropped")
+            route.errors += 1
+            if route.errors == 1:
+                self.warnings.append(f"{route.label}: dropped a packet that could not be muxed ({_reason(e)})")
+            if route.errors >= MAX_SIDE_ERRORS:
+                route.dead = True
+                self.warnings.append(f"{route.label}: {route.errors} packets failed; the rest is dropped")
 
 
 class _SideRoute:
@@ -397,6 +407,7 @@ class _SideRoute:
         self.reencode_codec = reencode
         self.reencoder: _Reencoder | None = None
         self.stream: av.stream.Stream | None = None
+        self.errors = 0
         self.dead = False
 
     def open(self, out: av.container.OutputContainer) -> None:
@@ -463,9 +474,12 @@ class _Reencoder:
         out: list[av.Packet] = []
         for frame in frames:
             rate = frame.sample_rate
+            if packet is not None and packet.pts is not None:
+                at = _rescale(packet.pts, packet.time_base, Fraction(1, rate))
+                if self.next_pts is None or at - self.next_pts > rate // 10:  # start, or a gap in the source
+                    self.next_pts = at
             if self.next_pts is None:
-                start = packet.pts if packet and packet.pts is not None else 0
-                self.next_pts = _rescale(start, packet.time_base if packet else self.time_base, Fraction(1, rate))
+                self.next_pts = 0
             frame.pts, frame.time_base = self.next_pts, Fraction(1, rate)
             self.next_pts += frame.samples
             if self.resampler is None:
