@@ -111,3 +111,25 @@ def test_batches_are_aligned_and_reproducible(tmp_path):
         lr, hr = b1.lr_blur[k], b1.hr[k]
         down = torch.stack([hr[:, ::4, ::4], hr[:, 3::4, ::4], hr[:, ::4, 3::4], hr[:, 3::4, 3::4]])
         assert any(torch.equal(lr, d) for d in down)
+
+
+def test_video_frame_average(tmp_path):
+    import cv2
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (96, 80))
+    base = _photo(80, 160, seed=3)
+    for t in range(14):
+        writer.write(np.ascontiguousarray(base[:, 2 * t : 2 * t + 96, ::-1]))  # a pan, 2 px per frame
+    writer.release()
+    if not path.is_file() or path.stat().st_size == 0:
+        pytest.skip("this OpenCV build cannot write MJPG AVI")
+    out = tmp_path / "vid"
+    main(["synthetic", "--video", str(path), "--out", str(out), "--scales", "1.0", "--hr-size", "64",
+          "--stride", "16", "--video-min-frames", "5", "--video-max-frames", "5", "--video-every", "5"])
+    info = json.loads((out / "make_dataset.json").read_text())
+    # 14 frames -> groups of 5 starting at 0, 5 -> 2 blurry frames, each 80x96 -> 2x3 patches of 64 at stride 16
+    assert info["counts"]["per_source"]["clip.avi"] == 2 * 2 * 3
+    lr_blur, lr_sharp, hr = PatchDataset(out / "train")[0]
+    assert lr_blur.shape == (16, 16, 3) and hr.shape == (64, 64, 3)
+    assert np.abs(lr_blur.astype(int) - lr_sharp.astype(int)).mean() > 2  # the pan blurred it
