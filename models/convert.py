@@ -47,7 +47,7 @@ import torch
 from .gfn import GFN, GFNConfig, count_parameters
 from .weights import WeightsError, load_state_strict, save_weights
 
-MAX_MEMBER_BYTES = 1 << 30  # a wrapped .pkl inside a .zip download is read into memory (the real one is ~49 MB)
+MAX_MEMBER_BYTES = 1 << 30  # legacy pickles and a .pkl inside a .zip download are read into memory (real: ~49 MB)
 
 
 class ConvertError(WeightsError):
@@ -207,7 +207,8 @@ def _read(f, name: str, nested: bool) -> object:
             raise ConvertError(f"{name}: damaged zip archive ({exc})") from None
         return _read(io.BytesIO(data), f"{name}:{inner[0].filename}", nested=True)
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:  # a pickle: torch's legacy format
-        return _torch_load(f)
+        # from memory: torch then skips its pre-0.2 tar attempt, which would extract tar members to disk
+        return _torch_load(f if isinstance(f, io.BytesIO) else io.BytesIO(f.read(MAX_MEMBER_BYTES)))
     raise ConvertError(f"{name}: not a PyTorch checkpoint (neither a torch zip archive nor a legacy torch pickle)")
 
 
