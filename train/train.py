@@ -454,6 +454,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
         optimizer.load_state_dict(ckpt["optimizer"])
         if scaler is not None and ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
+        if len(ckpt["data_order"]["perm"]) != len(dataset):
+            raise ValueError(f"{resume} was trained on {len(ckpt['data_order']['perm'])} patches, "
+                             f"{cfg.data.train} has {len(dataset)}: resume needs the same patch set")
         order.load_state_dict(ckpt["data_order"])
         set_rng_state(ckpt["rng"])
         step, best, elapsed = int(ckpt["step"]), float(ckpt["best_psnr"]), float(ckpt["elapsed"])
