@@ -114,10 +114,11 @@ class Enhancer:
     def _forward(self, x_nhwc_u8: torch.Tensor) -> torch.Tensor:
         """uint8 NHWC on the device → uint8 NHWC (4x) on the device."""
         # NHWC permuted to NCHW *is* channels_last memory: no copy needed
-        x = x_nhwc_u8.permute(0, 3, 1, 2).to(input_dtype(self.precision)).div_(255.0)
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            y = self.net(x)
-        return y.float().clamp_(0, 1).mul_(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        x = x_nhwc_u8.permute(0, 3, 1, 2).to(input_dtype(self.precision)) / 255.0
+        with torch.inference_mode():
+            with autocast(self.device, self.precision):
+                y = self.net(x)
+            return y.float().clamp_(0, 1).mul_(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
     def _run_cuda(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         b, (h, w) = len(frames), frames[0].shape[:2]
@@ -155,8 +156,8 @@ class Enhancer:
 
         with torch.inference_mode():
             y = enhance_tiled(fn, x, tile=tile, overlap=overlap, scale=SCALE)
-        y = y.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
-        return y[0].permute(1, 2, 0).contiguous().cpu().numpy()
+            y = y.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
+            return y[0].permute(1, 2, 0).contiguous().cpu().numpy()
 
 
 def _bicubic(frame: np.ndarray) -> np.ndarray:

@@ -131,10 +131,16 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
         finally:
             src_cm.__exit__(None, None, None)
         interrupted = stop.set
+        log.debug("sending end of stream after %d frames", seq)
         to_encoder.send_multipart(
             protocol.pack(protocol.EOS, {"frames": seq, "interrupted": interrupted, "warnings": warnings})
         )
         reporter.status("decoded", frames=seq, warnings=warnings, bad_messages=disp.bad_messages)
+        # Stay until the launcher stops us: ZeroMQ drops messages still queued towards a peer when the
+        # sending process exits, even with infinite LINGER, so exiting here could lose the end of stream.
+        while not stop.set:
+            if router.poll(200):
+                router.recv_multipart()  # late READY / BYE from workers: nothing more to send
         return exitcodes.OK
     finally:
         router.close()

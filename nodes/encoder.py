@@ -61,7 +61,13 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                         reorder[fh.seq] = (fh, img)
                 elif msg.kind == protocol.STREAM_INFO and sink is None:
                     try:
-                        sink_cm = open_sink(cfg["output"], msg.header["info"], [bytes(b) for b in msg.buffers], options)
+                        sink_cm = open_sink(
+                            cfg["output"],
+                            msg.header["info"],
+                            [bytes(b) for b in msg.buffers],
+                            options,
+                            overwrite=cfg.get("overwrite", False),
+                        )
                         sink = sink_cm.__enter__()
                     except SinkError as exc:
                         sink_cm = None
@@ -76,6 +82,7 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     elif len(early_packets) < MAX_EARLY_PACKETS:
                         early_packets.append(pkt)
                 elif msg.kind == protocol.EOS:
+                    log.debug("end of stream: %s frames (written %d)", msg.header["frames"], next_seq)
                     expected = msg.header["frames"]
                     eos_at = time.monotonic()
                     interrupted = bool(msg.header.get("interrupted"))

@@ -7,13 +7,14 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from typing import Any, Callable
 
 import zmq
 
-from . import protocol
+from . import exitcodes, protocol
 
 LINGER_MS = 2000  # how long close() may wait to deliver queued messages
 
@@ -77,6 +78,8 @@ def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int],
     signal.signal(signal.SIGTERM, stop)
     configure_logging(cfg.get("log_level", "warning"))
     log = logging.getLogger(f"gfn_stream.{name}")
+    if cfg.get("control"):  # a pipeline node: never outlive the launcher (e.g. when it is SIGKILLed)
+        threading.Thread(target=_watch_parent, args=(os.getppid(), stop), daemon=True).start()
     code = 0
     ctx = zmq.Context()
     reporter = Reporter(ctx, cfg.get("control"), name)
@@ -97,6 +100,14 @@ def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int],
         ctx.term()
     sys.stdout.flush()
     os._exit(code)
+
+
+def _watch_parent(parent: int, stop: StopFlag) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    stop.set, stop.reason = True, "launcher gone"
+    time.sleep(15)  # a clean stop normally takes far less; then give up
+    os._exit(exitcodes.INTERRUPTED)
 
 
 class NodeError(Exception):

@@ -113,6 +113,7 @@ def _start_nodes(cfg: RunConfig, ep: dict[str, str]) -> dict[str, mp.process.Bas
         **common,
         "results": ep["results"],
         "output": cfg.output,
+        "overwrite": cfg.overwrite,
         "encode": dataclasses.asdict(cfg.encode),
         "eos_grace_s": cfg.pipeline.eos_grace_s,
     }
@@ -132,9 +133,15 @@ def _start_nodes(cfg: RunConfig, ep: dict[str, str]) -> dict[str, mp.process.Bas
         "threads": cfg.pipeline.threads,
     }
     procs["decoder"] = spawn.Process(target=decoder.main, args=(dec_cfg,), name="gfn-decoder", daemon=True)
-    for name, p in procs.items():
-        p.start()
-        log.info("started %s (pid %d)", name, p.pid)
+    # Children start with SIGINT ignored (kept across exec), so a Ctrl-C in the terminal reaches only the
+    # launcher, which then stops the nodes in order; restored for the launcher itself right after.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for name, p in procs.items():
+            p.start()
+            log.info("started %s (pid %d)", name, p.pid)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return procs
 
 
@@ -167,7 +174,7 @@ def _supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progr
                 return
             continue
         for name, p in procs.items():
-            if p.exitcode is None or (name == "decoder" and p.exitcode == 0):
+            if p.exitcode is None:
                 continue
             # drain pending reports first: a node's own error message beats "it died"
             while control.poll(200):
