@@ -51,7 +51,9 @@ class Reporter:
             self.sock.connect(endpoint)
 
     def status(self, event: str, **fields: Any) -> None:
+        """Report an event; every report carries the process's peak memory so far (`peak_rss_mb`)."""
         if self.sock is not None:
+            fields.setdefault("peak_rss_mb", peak_rss_mb())
             self.sock.send_multipart(protocol.pack(protocol.STATUS, {"node": self.node, "event": event, **fields}))
 
     def error(self, message: str, code: int) -> None:
@@ -82,7 +84,7 @@ def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int],
         threading.Thread(target=_watch_parent, args=(os.getppid(), stop), daemon=True).start()
     code = 0
     ctx = zmq.Context()
-    reporter = Reporter(ctx, cfg.get("control"), name)
+    reporter = Reporter(ctx, cfg.get("control"), cfg.get("name", name))
     try:
         code = body(ctx, reporter, stop)
     except NodeError as exc:
@@ -116,6 +118,13 @@ class NodeError(Exception):
     def __init__(self, message: str, code: int = 1):
         super().__init__(message)
         self.code = code
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def now() -> float:

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bitrate", help="target bitrate, e.g. 8M (instead of crf)")
     p.add_argument("--preset", help="encoder preset (default medium)")
     p.add_argument("--pix-fmt", dest="pix_fmt", help="output pixel format (default yuv420p)")
+    p.add_argument("--report", metavar="FILE", help="write a JSON run report (frames, time, fps, peak memory per process)")
     p.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument(
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --log-level debug)", exitcodes.FAILURE)
     for w in result.warnings:
         print(f"gfn-stream: warning: {w}", file=sys.stderr)
+    if args.report:
+        _write_report(args.report, cfg, result)
     if result.code != exitcodes.OK:
         return _fail(result.message, result.code)
     if not cfg.quiet:
@@ -140,6 +143,38 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     return exitcodes.OK
+
+
+def _steady_fps(result) -> float | None:
+    """Frames per second after the first output frame (excludes process start-up and model loading)."""
+    if result.first_frame_s is None or result.frames < 2 or result.seconds <= result.first_frame_s:
+        return None
+    return round((result.frames - 1) / (result.seconds - result.first_frame_s), 3)
+
+
+def _write_report(path: str, cfg: RunConfig, result) -> None:
+    import dataclasses
+    import json
+
+    report = {
+        "input": cfg.input,
+        "output": cfg.output,
+        "exit_code": result.code,
+        "message": result.message,
+        "frames": result.frames,
+        "seconds": round(result.seconds, 3),
+        "fps": round(result.frames / result.seconds, 3) if result.seconds > 0 else None,
+        "first_frame_s": None if result.first_frame_s is None else round(result.first_frame_s, 3),
+        "steady_fps": _steady_fps(result),
+        "peak_rss_mb": result.peak_rss_mb,
+        "warnings": result.warnings,
+        "settings": {k: dataclasses.asdict(getattr(cfg, k)) for k in ("model", "encode", "pipeline")},
+    }
+    try:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=2)
+    except OSError as exc:
+        print(f"gfn-stream: warning: cannot write the report {path}: {exc.strerror}", file=sys.stderr)
 
 
 def _fail(message: str, code: int) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 import zmq
 
 from ..nodes import decoder, encoder, exitcodes, protocol, worker
+from ..nodes.node import peak_rss_mb
 from .config import RunConfig
 from .progress import Progress
 
@@ -38,6 +39,8 @@ class RunResult:
     frames: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # per node process, and the launcher
+    first_frame_s: float | None = None  # from the start of the run to the first frame written
 
 
 class RunFailed(Exception):
@@ -70,7 +73,12 @@ def run(cfg: RunConfig) -> RunResult:
     try:
         procs = _start_nodes(cfg, endpoints)
         _supervise(cfg, control, procs, progress, state)
-        return RunResult(exitcodes.OK, "", state.frames_out, progress.elapsed(), state.warnings)
+        seconds = progress.elapsed()
+        _stop_all(procs, control, state)  # workers report their final numbers as they stop
+        state.peak_rss_mb["launcher"] = peak_rss_mb()
+        return RunResult(
+            exitcodes.OK, "", state.frames_out, seconds, state.warnings, state.peak_rss_mb, state.first_frame_s
+        )
     except KeyboardInterrupt:
         progress.close()
         _stop_for_interrupt(control, procs, state)
@@ -102,6 +110,9 @@ class _State:
     closed: bool = False
     encoder_code: int | None = None
     warnings: list[str] = field(default_factory=list)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    first_frame_s: float | None = None
 
 
 def _start_nodes(cfg: RunConfig, ep: dict[str, str]) -> dict[str, mp.process.BaseProcess]:
@@ -122,6 +133,7 @@ def _start_nodes(cfg: RunConfig, ep: dict[str, str]) -> dict[str, mp.process.Bas
     for i in range(n_workers):
         w_cfg = {**common, "work": ep["work"], "results": ep["results"], **dataclasses.asdict(cfg.model)}
         w_cfg["device"] = devices[i]
+        w_cfg["name"] = f"worker {i + 1}"
         procs[f"worker {i + 1}"] = spawn.Process(target=worker.main, args=(w_cfg,), name=f"gfn-worker-{i + 1}", daemon=True)
     dec_cfg = {
         **common,
@@ -191,6 +203,9 @@ def _handle_control(parts: list[bytes], progress: Progress, state: _State) -> No
         log.warning("bad control message: %s", exc)
         return
     h = msg.header
+    if isinstance(h.get("peak_rss_mb"), (int, float)) and isinstance(h.get("node"), str):
+        node = h["node"]
+        state.peak_rss_mb[node] = max(state.peak_rss_mb.get(node, 0.0), float(h["peak_rss_mb"]))
     if msg.kind == protocol.ERROR:
         raise RunFailed(h["message"], int(h.get("code", exitcodes.FAILURE)))
     if msg.kind != protocol.STATUS:
@@ -203,6 +218,8 @@ def _handle_control(parts: list[bytes], progress: Progress, state: _State) -> No
         log.info("input: %s", info)
     elif event == "progress":
         state.frames_out = int(h.get("frames", 0))
+        if state.frames_out and state.first_frame_s is None:
+            state.first_frame_s = time.monotonic() - state.started
         progress.update(state.frames_out)
     elif event == "decoded":
         state.decoded = int(h.get("frames", 0))

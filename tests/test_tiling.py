@@ -117,11 +117,6 @@ def test_bad_arguments_are_reported():
         enhance_tiled(lambda t: t, torch.zeros(1, 3, 8, 8), tile=4, overlap=0)
 
 
-@pytest.mark.xfail(
-    reason="models/enhancer.py clamp_()s an inference tensor outside inference_mode (fp32 and tiled paths)",
-    raises=RuntimeError,
-    strict=False,
-)
 def test_enhancer_tiled_path_matches_whole_frame(tiny, tmp_path):
     from gfn_stream.models.enhancer import Enhancer
     from gfn_stream.models.weights import save_weights
