@@ -105,11 +105,22 @@ class Enhancer:
         h, w = frames[0].shape[:2]
         if self._tile_side(h, w):
             return [self._run_tiled(f) for f in frames]
-        if self.device.type == "cuda":
-            return self._run_cuda(frames)
-        x = torch.from_numpy(np.stack(frames))  # B,H,W,3 uint8
-        y = self._forward(x)
-        return list(y.numpy())
+        per_pass = max(1, self._frames_per_pass(h, w))  # a batch must fit the memory budget too
+        out: list[np.ndarray] = []
+        for i in range(0, len(frames), per_pass):
+            chunk = frames[i : i + per_pass]
+            if self.device.type == "cuda":
+                out.extend(self._run_cuda(chunk))
+            else:
+                out.extend(self._forward(torch.from_numpy(np.stack(chunk))).numpy())  # B,H,W,3 uint8
+        return out
+
+    def _frames_per_pass(self, h: int, w: int) -> int:
+        from .tiling import pixel_budget
+
+        if self.tile is not None:  # an explicit tile setting: the caller manages memory
+            return 1 << 30
+        return pixel_budget(self.device, self.precision) // (h * w)
 
     def _forward(self, x_nhwc_u8: torch.Tensor) -> torch.Tensor:
         """uint8 NHWC on the device → uint8 NHWC (4x) on the device."""

@@ -121,7 +121,15 @@ class NodeError(Exception):
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB)."""
+    """Peak resident memory of this process in MiB: VmHWM (reset by exec, unlike ru_maxrss which a spawned
+    child inherits from its parent), falling back to ru_maxrss where /proc is missing."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -49,13 +49,20 @@ class RunFailed(Exception):
         self.code = code
 
 
-def default_workers() -> int:
+def cuda_device_count() -> int:
+    """CUDA GPUs visible here; torch is only imported where an NVIDIA driver is present (start-up, memory)."""
+    if not (os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia")):
+        return 0
     try:
         import torch
 
-        return max(1, torch.cuda.device_count())
+        return torch.cuda.device_count()
     except Exception:
-        return 1
+        return 0
+
+
+def default_workers() -> int:
+    return max(1, cuda_device_count())
 
 
 def run(cfg: RunConfig) -> RunResult:
@@ -160,12 +167,7 @@ def _start_nodes(cfg: RunConfig, ep: dict[str, str]) -> dict[str, mp.process.Bas
 def _worker_devices(device: str, n: int) -> list[str]:
     """Spread workers over CUDA GPUs when the device is 'auto' or 'cuda' and there are several."""
     if device in ("auto", "cuda"):
-        try:
-            import torch
-
-            count = torch.cuda.device_count()
-        except Exception:
-            count = 0
+        count = cuda_device_count()
         if count > 1:
             return [f"cuda:{i % count}" for i in range(n)]
     return [device] * n
