@@ -34,6 +34,22 @@ def run_cli(*args: str, timeout: float = 120, env: dict | None = None) -> subpro
     )
 
 
+def leftovers(tmpdir: Path) -> tuple[list[str], list[int]]:
+    """Files left in the run's TMPDIR, and live processes that were started with that TMPDIR."""
+    time.sleep(0.5)
+    files = [p.name for p in tmpdir.iterdir()]
+    pids = []
+    marker = f"TMPDIR={tmpdir}".encode()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "environ").read_bytes():
+                    pids.append(int(proc.name))
+            except OSError:
+                pass
+    return files, pids
+
+
 def video_frames(path: Path) -> tuple[list[np.ndarray], list[int], Fraction]:
     with av.open(str(path)) as c:
         s = c.streams.video[0]
@@ -59,8 +75,11 @@ def tiny_weights(tmp_path_factory) -> Path:
 def test_bicubic_video_with_audio(tmp_path):
     clip = make_clip(tmp_path / "in.mp4", width=32, height=24, frames=12, audio="aac")
     out = tmp_path / "out.mp4"
-    r = run_cli(clip.path, out, "--model", "bicubic", "--preset", "ultrafast")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    r = run_cli(clip.path, out, "--model", "bicubic", "--preset", "ultrafast", env={"TMPDIR": str(tmpdir)})
     assert r.returncode == 0, r.stderr
+    assert leftovers(tmpdir) == ([], [])
     frames, pts, tb = video_frames(out)
     assert len(frames) == 12
     assert frames[0].shape == (96, 128, 3)
@@ -165,18 +184,23 @@ def test_truncated_input_processes_what_decodes(tmp_path):
 
 def test_worker_death_stops_the_run_with_its_name(tmp_path):
     clip = make_clip(tmp_path / "in.mp4", frames=30)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
     r = run_cli(clip.path, tmp_path / "o.mp4", "--model", "bicubic", "--batch", "1",
-                env={"GFN_STREAM_TEST_WORKER_EXIT_AFTER": "3"}, timeout=90)
+                env={"GFN_STREAM_TEST_WORKER_EXIT_AFTER": "3", "TMPDIR": str(tmpdir)}, timeout=90)
     assert r.returncode == 5, r.stderr
     assert "worker 1" in r.stderr and "Traceback" not in r.stderr
+    assert leftovers(tmpdir) == ([], [])  # no sockets, no orphans
 
 
 def test_ctrl_c_leaves_a_playable_partial_output(tmp_path, tiny_weights):
     clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=400)
     out = tmp_path / "partial.mp4"
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
     p = subprocess.Popen([*CLI, str(clip.path), str(out), "--weights", str(tiny_weights), "--device", "cpu",
                           "--batch", "1", "--preset", "ultrafast"],
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmpdir)})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 2000):
         time.sleep(0.2)
@@ -187,3 +211,4 @@ def test_ctrl_c_leaves_a_playable_partial_output(tmp_path, tiny_weights):
     frames, _, _ = video_frames(out)
     assert 0 < len(frames) < 400
     assert f"holds the first {len(frames)} frame" in err
+    assert leftovers(tmpdir) == ([], [])

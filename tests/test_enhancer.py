@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+import torch
+
+from gfn_stream.models.enhancer import Enhancer
+from gfn_stream.models.gfn import GFN, GFNConfig
+from gfn_stream.models.weights import save_weights
+
+TINY = GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    return save_weights(GFN(TINY), tmp_path_factory.mktemp("w") / "tiny.safetensors")
+
+
+def frames(*shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes]
+
+
+def test_batch_equals_one_by_one_and_keeps_order(weights):
+    enh = Enhancer(str(weights), device="cpu", precision="fp32")
+    imgs = frames((12, 16), (9, 7), (12, 16), (12, 16))
+    together = enh.enhance_batch(imgs)
+    alone = [enh.enhance(f) for f in imgs]
+    for a, b, f in zip(together, alone, imgs):
+        assert a.shape == (4 * f.shape[0], 4 * f.shape[1], 3) and a.dtype == np.uint8
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_fp32_output_matches_the_network(weights):
+    enh = Enhancer(str(weights), device="cpu", precision="fp32")
+    (img,) = frames((10, 14))
+    out = enh.enhance(img)
+    net = GFN(TINY)
+    net.load_state_dict(enh.net.state_dict())
+    with torch.no_grad():
+        ref = net(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)[0]
+    ref = (ref.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
+
+
+def test_bicubic_model_needs_no_weights():
+    enh = Enhancer(model="bicubic")
+    (img,) = frames((5, 6))
+    assert enh.enhance(img).shape == (20, 24, 3)
+
+
+def test_bad_frames_and_settings_are_refused(weights):
+    enh = Enhancer(model="bicubic")
+    with pytest.raises(ValueError, match="uint8"):
+        enh.enhance(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="unknown model"):
+        Enhancer(model="esrgan")
+    with pytest.raises(ValueError):
+        Enhancer(str(weights), device="cpu", precision="fp16")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_pinned_path_matches_cpu(weights):
+    gpu = Enhancer(str(weights), device="cuda", precision="fp16")
+    cpu = Enhancer(str(weights), device="cpu", precision="fp32")
+    imgs = frames((12, 16), (12, 16))
+    for a, b in zip(gpu.enhance_batch(imgs), cpu.enhance_batch(imgs)):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 2
+    assert gpu._pinned.inp is not None and gpu._pinned.inp.is_pinned()
