@@ -41,12 +41,18 @@ class SourceError(Exception):
 
 @dataclass
 class Frame:
-    """One decoded picture: H x W x 3 uint8 RGB, upright. pts/duration in time_base (None when unknown)."""
+    """One decoded picture: H x W x 3 uint8 RGB, upright. pts/duration in time_base (None when unknown).
+
+    Live inputs (live_source.py) also set `wallclock`, time.monotonic() when the frame was decoded (for
+    end-to-end latency), and `new_segment`, True on the first frame of a new resolution when the source
+    runs with on_resize="segment"."""
 
     pts: int | None
     time_base: Fraction
     rgb: np.ndarray
     duration: int | None = None
+    wallclock: float | None = None
+    new_segment: bool = False
 
 
 @dataclass
@@ -74,15 +80,25 @@ class Packet:
                    Fraction(*header["tb"]), header["key"], bytes(data))
 
 
-def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fraction = 25) -> VideoSource:
-    """Open a video file, an image (png/jpg/bmp/tiff/webp) or an image sequence ("frames/%06d.png").
+def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fraction = 25,
+                live: Any = None, stop: Any = None) -> VideoSource:
+    """Open a video file, an image (png/jpg/bmp/tiff/webp) or an image sequence ("frames/%06d.png"), or a
+    live input: a URL (rtsp://, rtmp://, http(s):// HLS, udp://, ...) or a V4L2 device (/dev/video0), which
+    returns a live_source.LiveSource (same info/side_buffers/items()/close(), plus reconnects and drops).
 
     threads: decoder threads (0 = FFmpeg's choice). rate: frame rate given to images and image sequences.
-    Raises SourceError with a one-line message when the input is missing, empty, not media or has no video.
+    live: live_source.LiveOptions for live inputs (None: defaults). stop: a callable polled while a live
+    input waits for its camera; True aborts with SourceInterrupted.
+    Raises SourceError with a one-line message when the input is missing, empty, not media or has no video
+    (for live inputs: at once for a malformed URL, else only when the options' retry limits are reached).
     """
     spec = os.fspath(spec)
-    if "://" in spec:
-        raise SourceError(f"live inputs are not supported yet: {spec}")
+    if spec.lower().startswith("file://"):
+        spec = spec[len("file://"):]
+    from .live_source import is_live_spec, open_live  # late: live_source imports this module
+
+    if is_live_spec(spec):
+        return open_live(spec, live, stop=stop, threads=threads or None)
     rate = Fraction(rate)
     if _SEQUENCE.search(Path(spec).name):
         kind, start = "sequence", _first_index(spec)
