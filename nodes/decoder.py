@@ -5,91 +5,45 @@ Flow control: a worker's READY message grants credits (how many frames it can ta
 frames it has finished (`done`). The decoder only decodes when some worker has credit, never has more
 than `max_inflight` frames unacknowledged, and never runs more than `window` sequence numbers ahead of
 the oldest unfinished frame, so the encoder's reorder buffer is bounded too. It keeps each frame until
-it is acknowledged, so the frames of a worker that leaves (BYE) are sent again to another worker.
+it is acknowledged, so the frames of a worker that leaves (BYE), goes silent (heartbeats) or disconnects are
+sent again to another worker. Workers, local and remote (--listen), and their sockets: nodes/dispatch.py.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict, deque
 from typing import Any
 
 import zmq
 
 from . import exitcodes, protocol
+from .dispatch import Dispatcher, WorkerLinks
+from .liveness import HEARTBEAT_S, LIVENESS
 from .node import NodeError, Reporter, StopFlag, node_main, socket
 from .source import Frame, Packet, SourceError, open_source
 
 log = logging.getLogger("gfn_stream.decoder")
 
 
-class Dispatcher:
-    """Credits per worker, frames in flight per worker, and re-dispatch of a departed worker's frames."""
-
-    def __init__(self, max_inflight: int, window: int):
-        self.max_inflight = max_inflight
-        self.window = window
-        self.credits: "OrderedDict[bytes, int]" = OrderedDict()
-        self.inflight: dict[int, tuple[bytes, list[Any]]] = {}  # seq -> (worker, message parts)
-        self.retry: deque[int] = deque()  # seqs to send again
-        self.bad_messages = 0
-
-    def has_credit(self) -> bool:
-        return any(c > 0 for c in self.credits.values())
-
-    def can_send_new(self, next_seq: int) -> bool:
-        """A new frame may go out: some worker has credit, and both the in-flight and seq windows allow it."""
-        if not self.has_credit() or len(self.inflight) >= self.max_inflight:
-            return False
-        oldest = min(self.inflight) if self.inflight else next_seq
-        return next_seq < oldest + self.window
-
-    def pick_worker(self) -> bytes:
-        worker = max(self.credits, key=lambda k: self.credits[k])
-        self.credits[worker] -= 1
-        self.credits.move_to_end(worker)  # ties go round-robin
-        return worker
-
-    def on_message(self, worker: bytes, parts: list[Any]) -> None:
-        try:
-            msg = protocol.unpack(parts)
-        except protocol.ProtocolError as exc:
-            self.bad_messages += 1
-            log.warning("bad message from worker %s: %s", worker.hex(), exc)
-            return
-        if msg.kind == protocol.READY:
-            self.credits[worker] = self.credits.get(worker, 0) + msg.header["credit"]
-            for seq in msg.header.get("done") or []:
-                held = self.inflight.get(seq)
-                if held is not None and held[0] == worker:
-                    del self.inflight[seq]
-        elif msg.kind == protocol.BYE:
-            self.drop_worker(worker)
-        elif msg.kind == protocol.HEARTBEAT:
-            self.credits.setdefault(worker, 0)
-        else:
-            self.bad_messages += 1
-            log.warning("unexpected %s message from worker %s", msg.kind, worker.hex())
-
-    def drop_worker(self, worker: bytes) -> None:
-        self.credits.pop(worker, None)
-        lost = sorted(s for s, (w, _) in self.inflight.items() if w == worker)
-        self.retry.extend(lost)
-        if lost:
-            log.warning("worker %s left holding %d frame(s); sending them again", worker.hex(), len(lost))
-
-
 def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> int:
-    router = socket(ctx, zmq.ROUTER, linger=0)
-    router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-    router.bind(cfg["work"])
     to_encoder = socket(ctx, zmq.PUSH, hwm=cfg.get("side_hwm", 256))
     to_encoder.connect(cfg["results"])
-    poller = zmq.Poller()
-    poller.register(router, zmq.POLLIN)
-    disp = Dispatcher(cfg.get("max_inflight", 8), cfg.get("window", 32))
+    disp = Dispatcher(
+        cfg.get("max_inflight", 8),
+        cfg.get("window", 32),
+        heartbeat_s=cfg.get("heartbeat_s", HEARTBEAT_S),
+        liveness=cfg.get("liveness", LIVENESS),
+        retain=cfg.get("retain", 16),
+    )
+    try:
+        links = WorkerLinks(ctx, disp, cfg)
+    except BaseException:
+        to_encoder.close()
+        raise
+    waiting = _NoWorkerClock(cfg)
     seq = 0
+    eos_sent = False
     try:
         try:
             src_cm = open_source(cfg["input"], threads=cfg.get("threads", 0))
@@ -101,17 +55,16 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
             to_encoder.send_multipart(protocol.pack(protocol.STREAM_INFO, {"info": src.info}, src.side_buffers))
             items = src.items()
             exhausted = False
+            # Runs until the launcher stops us, also after end of stream: frames a worker loses late are re-sent,
+            # and ZeroMQ drops messages still queued towards a peer when the sending process exits.
             while not stop.set:
                 sendable = (not exhausted and disp.can_send_new(seq)) or (bool(disp.retry) and disp.has_credit())
-                events = dict(poller.poll(0 if sendable else 100))
-                while router in events:
-                    worker, *parts = router.recv_multipart(copy=False)
-                    disp.on_message(worker.bytes, parts)
-                    events = dict(poller.poll(0))
-                while disp.retry and disp.has_credit():
-                    old = disp.retry.popleft()
-                    if old in disp.inflight:
-                        _send(router, disp, old, disp.inflight[old][1])
+                links.pump(0 if sendable else 100)
+                while disp.has_credit():
+                    old = disp.next_retry()
+                    if old is None:
+                        break
+                    links.send_frame(old, disp.inflight[old][1])
                 while not exhausted and disp.can_send_new(seq) and not stop.set:
                     try:
                         item = next(items)
@@ -123,40 +76,61 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     if isinstance(item, Packet):
                         to_encoder.send_multipart(_packet_message(item), copy=False)
                         continue
-                    _send(router, disp, seq, _frame_message(seq, item))
+                    links.send_frame(seq, _frame_message(seq, item))
                     seq += 1
-                if exhausted and not disp.inflight:
-                    break
+                if exhausted and not eos_sent and not disp.busy():
+                    eos_sent = True
+                    _end_of_stream(to_encoder, reporter, disp, seq, False, list(getattr(src, "warnings", [])))
+                waiting.check(disp, busy=not exhausted or disp.busy(), frames=seq)
             warnings = list(getattr(src, "warnings", []))
         finally:
             src_cm.__exit__(None, None, None)
-        interrupted = stop.set
-        log.debug("sending end of stream after %d frames", seq)
-        to_encoder.send_multipart(
-            protocol.pack(protocol.EOS, {"frames": seq, "interrupted": interrupted, "warnings": warnings})
-        )
-        reporter.status("decoded", frames=seq, warnings=warnings, bad_messages=disp.bad_messages)
-        # Stay until the launcher stops us: ZeroMQ drops messages still queued towards a peer when the
-        # sending process exits, even with infinite LINGER, so exiting here could lose the end of stream.
-        while not stop.set:
-            if router.poll(200):
-                router.recv_multipart()  # late READY / BYE from workers: nothing more to send
+        if not eos_sent:  # stopped before the end of the input
+            _end_of_stream(to_encoder, reporter, disp, seq, True, warnings)
         return exitcodes.OK
     finally:
-        router.close()
+        links.close()
         to_encoder.close()
 
 
-def _send(router: zmq.Socket, disp: Dispatcher, seq: int, parts: list[Any]) -> None:
-    """Send frame `seq` to the worker with most credit; a worker that vanished gets its frames re-queued."""
-    worker = disp.pick_worker()
-    disp.inflight[seq] = (worker, parts)
-    try:
-        router.send_multipart([worker, *parts], copy=False)
-    except zmq.ZMQError as exc:
-        if exc.errno != zmq.EHOSTUNREACH:
-            raise
-        disp.drop_worker(worker)
+def _end_of_stream(
+    to_encoder: zmq.Socket, reporter: Reporter, disp: Dispatcher, frames: int, interrupted: bool, warnings: list[str]
+) -> None:
+    log.debug("sending end of stream after %d frames", frames)
+    to_encoder.send_multipart(
+        protocol.pack(protocol.EOS, {"frames": frames, "interrupted": interrupted, "warnings": warnings})
+    )
+    reporter.status("decoded", frames=frames, warnings=warnings, bad_messages=disp.bad_messages)
+
+
+class _NoWorkerClock:
+    """Fails the job when frames are waiting and no worker has been there for `worker_wait_s` (longer at the
+    start, while local workers load their model)."""
+
+    def __init__(self, cfg: dict):
+        self.wait_s = cfg.get("worker_wait_s", 30.0)
+        local = cfg.get("local_workers", 1)
+        self.start_s = max(self.wait_s, cfg.get("startup_wait_s", 300.0)) if local else self.wait_s
+        self.listen = cfg.get("listen")
+        self.since: float | None = None
+        self.ever = False
+
+    def check(self, disp: Dispatcher, busy: bool, frames: int) -> None:
+        if disp.credits or not busy:
+            self.ever = self.ever or bool(disp.credits)
+            self.since = None
+            return
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        allowed = self.wait_s if self.ever else self.start_s
+        if now - self.since > allowed:
+            where = f" (workers join with: gfn-worker dealer+connect:{self.listen})" if self.listen else ""
+            raise NodeError(
+                f"no worker for {allowed:.0f} s with frames waiting: {len(disp.inflight)} frame(s) of the "
+                f"{frames} decoded so far not processed{where}",
+                exitcodes.WORKER,
+            )
 
 
 def _frame_message(seq: int, frame: Frame) -> list[Any]:

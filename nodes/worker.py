@@ -1,99 +1,568 @@
-"""Worker node: FRAME messages in (DEALER, credit-based), GFN on a batch of ready frames, FRAME messages
-out to the encoder (PUSH), then READY back to the dispatcher with new credit and the finished seqs.
+"""Worker node: FRAME messages in, GFN on batches of them, FRAME messages (4x) out. Two ways to serve:
 
-A worker asks for `2 * batch` frames up front so the next batch is queued while this one runs; it batches
-what is ready (at most `batch` frames, waiting at most `batch_wait_ms` for stragglers).
+    dealer+connect:ENDPOINT   join a dispatcher (the pipeline's decoder, locally over ipc:// or remotely over
+                              its --listen endpoint): say hello with credit, get at most that many frames,
+                              return credit and the finished seqs in `ready` messages; heartbeats both ways
+    router+bind:ENDPOINT      serve clients directly (nodes/client.py): answer each FRAME with a FRAME (or an
+                              ERROR) to its sender
+
+Results go to `results` (a PUSH to the encoder: the launcher's local ipc fast path) when it is set, otherwise
+back over the same socket they came in on (remote workers; the dispatcher forwards them to the encoder).
+
+Threads: the I/O loop (this module's main thread) owns every socket, so heartbeats keep flowing while the
+inference thread (_Engine) runs a long batch. The engine wakes the loop over an inproc PAIR when it is done.
+On stop (SIGTERM) a worker takes no new frames, finishes the ones it holds, sends BYE, and leaves.
+See docs/protocol.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import threading
 import time
-from typing import Any
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
 
+import numpy as np
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
-from . import exitcodes, protocol
+from . import exitcodes, keys, protocol
+from .endpoints import Endpoint, parse
+from .liveness import HEARTBEAT_S, LIVENESS, DropLog, Heartbeat
 from .node import NodeError, Reporter, StopFlag, node_main, socket
 
 log = logging.getLogger("gfn_stream.worker")
+ENDPOINT_FORMS = ("dealer+connect", "router+bind")
+_AUTH_FAILED = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+STALLED_CLIENT_S = 10.0  # router mode: a result its client has not taken for this long is dropped
 
 
-def serve(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> int:
+@dataclass
+class WorkerSettings:
+    """Everything a worker needs; the launcher, gfn-worker and WorkerNode all build one of these."""
+
+    endpoint: str = ""  # dealer+connect:URL or router+bind:URL (a bare URL means dealer+connect)
+    results: str | None = None  # PUSH results here (local fast path); None = back over `endpoint`
+    model: str = "gfn"
+    weights: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch: int = 4
+    batch_wait_ms: int = 5
+    tile: int | None = None
+    tile_overlap: int | None = None
+    key: str | None = None  # own CurveZMQ secret certificate (NAME.key_secret)
+    server_key: str | None = None  # dealer+connect: the dispatcher's public certificate
+    allow: str | None = None  # router+bind: directory of allowed client public certificates
+    heartbeat_s: float = HEARTBEAT_S
+    liveness: int = LIVENESS
+    drain_s: float = 30.0  # on stop: how long to keep finishing held frames
+    result_hwm: int = 4
+    name: str = "worker"
+    exit_after: int | None = None  # tests only: exit abruptly (code 70) once this many frames went out
+    delay_ms: int = 0  # tests only: extra time per batch, so a test can act mid-run
+
+    @classmethod
+    def from_cfg(cls, cfg: dict) -> "WorkerSettings":
+        names = {f.name for f in dataclasses.fields(cls)}
+        s = cls(**{k: v for k, v in cfg.items() if k in names})
+        if not s.endpoint and cfg.get("work"):
+            s.endpoint = f"dealer+connect:{cfg['work']}"
+        return s
+
+    def check(self) -> Endpoint:
+        """The parsed endpoint; raises EndpointError / SecurityError for bad or insecure settings."""
+        ep = parse(self.endpoint, kind="dealer", mode="connect", allowed=ENDPOINT_FORMS)
+        if ep.kind == "dealer":
+            keys.require_keys(ep, self.key, self.server_key, "--server-key")
+        else:
+            keys.require_keys(ep, self.key, self.allow, "--allow")
+        if self.batch < 1:
+            raise ValueError("batch must be at least 1")
+        return ep
+
+
+@dataclass
+class WorkerStats:
+    frames: int = 0  # frames enhanced and sent on
+    bad_messages: int = 0
+    reconnects: int = 0
+    refused_while_stopping: int = 0
+
+
+@dataclass
+class _Job:
+    reply_to: Any  # router mode: the client's routing id; dealer mode: None
+    header: protocol.FrameHeader
+    image: np.ndarray  # H x W x 3 view on the received zmq frame (kept alive by this reference)
+
+
+class _Engine:
+    """The inference thread: takes the leading run of equal-size queued frames (at most `batch`, waiting up to
+    `wait_s` for stragglers), enhances them, queues the results and wakes the I/O loop."""
+
+    def __init__(self, ctx: zmq.Context, enhancer: Any, batch: int, wait_s: float, delay_s: float = 0.0):
+        self.enhancer, self.batch, self.wait_s, self.delay_s = enhancer, batch, wait_s, delay_s
+        self.cond = threading.Condition()
+        self.pending: deque[_Job] = deque()
+        self.running = 0
+        self.finished: deque[tuple[list[_Job], list[np.ndarray] | None]] = deque()
+        self.error: BaseException | None = None
+        self._stop = False
+        addr = f"inproc://gfn-engine-{id(self):x}"
+        self.wake = ctx.socket(zmq.PAIR)  # read by the I/O loop
+        self.wake.setsockopt(zmq.LINGER, 0)
+        self.wake.bind(addr)
+        self._ring = ctx.socket(zmq.PAIR)  # written by the engine thread only
+        self._ring.setsockopt(zmq.LINGER, 0)
+        self._ring.connect(addr)
+        self.thread = threading.Thread(target=self._run, name="gfn-engine", daemon=True)
+        self.thread.start()
+
+    def put(self, job: _Job) -> None:
+        with self.cond:
+            self.pending.append(job)
+            self.cond.notify()
+
+    def held(self) -> int:
+        """Frames queued, running, or finished and not yet collected."""
+        with self.cond:
+            return len(self.pending) + self.running + sum(len(j) for j, _ in self.finished)
+
+    def in_progress(self) -> int:
+        """Frames whose results are still to come out of collect() (running or finished)."""
+        with self.cond:
+            return self.running + sum(len(j) for j, _ in self.finished)
+
+    def drop_pending(self) -> int:
+        with self.cond:
+            n = len(self.pending)
+            self.pending.clear()
+            return n
+
+    def collect(self) -> list[tuple[list[_Job], list[np.ndarray] | None]]:
+        while True:
+            try:
+                self.wake.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        with self.cond:
+            done = list(self.finished)
+            self.finished.clear()
+        return done
+
+    def close(self) -> None:
+        with self.cond:
+            self._stop = True
+            self.cond.notify_all()
+        self.thread.join(timeout=60)
+        self.wake.close()
+        self._ring.close()
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.pending and not self._stop:
+                    self.cond.wait()
+                if self._stop:
+                    return
+                deadline = time.monotonic() + self.wait_s
+                while len(self.pending) < self.batch and not self._stop:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self.cond.wait(left):
+                        break
+                if not self.pending:
+                    continue
+                size = self.pending[0].image.shape
+                take: list[_Job] = []
+                while self.pending and len(take) < self.batch and self.pending[0].image.shape == size:
+                    take.append(self.pending.popleft())
+                self.running = len(take)
+            outs: list[np.ndarray] | None = None
+            try:
+                outs = self.enhancer.enhance_batch([j.image for j in take])
+                if self.delay_s:
+                    time.sleep(self.delay_s)
+            except BaseException as exc:  # reported by the I/O loop as the worker's failure
+                self.error = exc
+            with self.cond:
+                self.finished.append((take, outs))
+                self.running = 0
+            self._ring.send(b"", zmq.NOBLOCK)
+            if self.error is not None:
+                return
+
+
+class _Outbox:
+    """Messages waiting for room on their socket, sent in order without ever blocking the loop."""
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[zmq.Socket, list[Any], float]] = deque()
+
+    def put(self, sock: zmq.Socket, parts: list[Any]) -> None:
+        self.items.append((sock, parts, time.monotonic()))
+
+    def head(self) -> zmq.Socket | None:
+        return self.items[0][0] if self.items else None
+
+    def discard(self, sock: zmq.Socket) -> None:
+        self.items = deque(i for i in self.items if i[0] is not sock)
+
+    def flush(self, stall_s: float | None = None) -> None:
+        while self.items:
+            sock, parts, since = self.items[0]
+            try:
+                sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                if stall_s is None or time.monotonic() - since < stall_s:
+                    return
+                log.warning("a client has not taken its result for %.0f s: dropped it", stall_s)
+            except zmq.ZMQError as exc:
+                if exc.errno != zmq.EHOSTUNREACH:
+                    raise
+                log.info("a client left before its result was sent")
+            self.items.popleft()
+
+
+def serve(
+    ctx: zmq.Context,
+    stop: StopFlag,
+    settings: WorkerSettings,
+    reporter: Reporter | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> WorkerStats:
+    """Load the model once and serve frames until `stop` is set. `on_ready(url)` runs once the socket is up
+    (the bound address for router+bind, e.g. with a `*` port resolved)."""
     from ..models.enhancer import Enhancer
     from ..models.weights import WeightsError
 
     try:
-        enhancer = Enhancer(
-            cfg.get("weights"),
-            model=cfg.get("model", "gfn"),
-            device=cfg.get("device", "auto"),
-            precision=cfg.get("precision", "auto"),
-            tile=cfg.get("tile"),
-            tile_overlap=cfg.get("tile_overlap"),
-        )
-    except (WeightsError, ValueError, RuntimeError) as exc:
-        raise NodeError(f"worker: cannot load the model: {exc}", exitcodes.USAGE) from None
-    batch = max(1, int(cfg.get("batch", 1)))
-    wait_s = cfg.get("batch_wait_ms", 5) / 1000
-    crash_after = _fault_injection()
-
-    inbox = socket(ctx, zmq.DEALER, linger=0)
-    inbox.connect(cfg["work"])
-    outbox = socket(ctx, zmq.PUSH, hwm=cfg.get("result_hwm", 4))
-    outbox.connect(cfg["results"])
-    reporter.status("ready", device=str(enhancer.device), precision=enhancer.precision, model=enhancer.kind)
-    inbox.send_multipart(protocol.pack(protocol.READY, {"credit": 2 * batch, "done": []}))
-    queue: list[tuple[protocol.FrameHeader, Any]] = []
-    processed = bad = 0
+        ep = settings.check()
+    except ValueError as exc:
+        raise NodeError(f"{settings.name}: {exc}", exitcodes.USAGE) from None
     try:
-        while not stop.set:
-            if not queue and not inbox.poll(100):
-                continue
-            deadline = time.monotonic() + wait_s
-            while len(queue) < batch:
-                timeout = 0 if not queue else max(0.0, deadline - time.monotonic())
-                if not inbox.poll(int(timeout * 1000)):
-                    break
-                parts = inbox.recv_multipart(copy=False)
-                try:
-                    msg = protocol.unpack(parts)
-                    if msg.kind != protocol.FRAME:
-                        raise protocol.ProtocolError(f"worker expects frames, got {msg.kind}")
-                    queue.append(protocol.unpack_frame(msg))
-                except protocol.ProtocolError as exc:
-                    bad += 1
-                    log.warning("dropped bad message (%d so far): %s", bad, exc)
-            if not queue:
-                continue
-            # one forward pass per frame size; take the leading run of equal-size frames
-            size = queue[0][1].shape
-            take = [q for q in queue[:batch] if q[1].shape == size]
-            queue = [q for q in queue if not any(q is t for t in take)]
-            results = enhancer.enhance_batch([img for _, img in take])
-            for (fh, _), out in zip(take, results):
-                header = protocol.FrameHeader(fh.seq, fh.pts, fh.time_base, 0, 0)
-                outbox.send_multipart(protocol.pack_frame(header, out), copy=False)
-            processed += len(take)
-            inbox.send_multipart(
-                protocol.pack(protocol.READY, {"credit": len(take), "done": [fh.seq for fh, _ in take]})
-            )
-            if crash_after is not None and processed >= crash_after:
-                os._exit(70)  # test hook: simulate a worker dying mid-run
-        inbox.send_multipart(protocol.pack(protocol.BYE, {}))
-        return exitcodes.OK
+        enhancer = Enhancer(
+            settings.weights,
+            model=settings.model,
+            device=settings.device,
+            precision=settings.precision,
+            tile=settings.tile,
+            tile_overlap=settings.tile_overlap,
+        )
+    except (WeightsError, ValueError, RuntimeError, OSError) as exc:
+        raise NodeError(f"{settings.name}: cannot load the model: {exc}", exitcodes.USAGE) from None
+    if reporter is not None:
+        reporter.status("ready", device=str(enhancer.device), precision=enhancer.precision, model=enhancer.kind)
+    log.info("%s: %s on %s (%s), serving %s", settings.name, enhancer.kind, enhancer.device, enhancer.precision, ep)
+    engine = _Engine(ctx, enhancer, max(1, settings.batch), settings.batch_wait_ms / 1000, settings.delay_ms / 1000)
+    stats = WorkerStats()
+    try:
+        loop = _DealerLoop if ep.kind == "dealer" else _RouterLoop
+        loop(ctx, stop, settings, ep, engine, stats).run(on_ready or (lambda url: None))
     finally:
-        reporter.status("stopped", frames=processed, bad_messages=bad)
-        inbox.close()
-        outbox.close()
+        engine.close()
+        if reporter is not None:
+            reporter.status("stopped", frames=stats.frames, bad_messages=stats.bad_messages, reconnects=stats.reconnects)
+    return stats
 
 
-def _fault_injection() -> int | None:
-    """GFN_STREAM_TEST_WORKER_EXIT_AFTER=N makes a worker exit abruptly after N frames (tests only)."""
-    value = os.environ.get("GFN_STREAM_TEST_WORKER_EXIT_AFTER")
-    return int(value) if value else None
+class _Loop:
+    def __init__(self, ctx, stop, settings: WorkerSettings, ep: Endpoint, engine: _Engine, stats: WorkerStats):
+        self.ctx, self.stop, self.s, self.ep, self.engine, self.stats = ctx, stop, settings, ep, engine, stats
+        self.capacity = 2 * max(1, settings.batch)  # frames held at most: one batch running, one queued
+        self.outbox = _Outbox()
+        self.drops = DropLog(log, settings.name)
+        self.stopping_since: float | None = None
+
+    def stopping(self) -> bool:
+        if self.stop.set and self.stopping_since is None:
+            self.stopping_since = time.monotonic()
+            log.info("%s: stopping: finishing %d held frame(s)", self.s.name, self.engine.held())
+        return self.stopping_since is not None
+
+    def finished_stopping(self) -> bool:
+        if self.engine.held() == 0 and not self.outbox.items:
+            return True
+        if time.monotonic() - self.stopping_since > self.s.drain_s:
+            log.warning("%s: gave up on %d frame(s) after %.0f s", self.s.name, self.engine.held(), self.s.drain_s)
+            return True
+        return False
+
+    def check_engine(self) -> None:
+        if self.engine.error is not None:
+            exc = self.engine.error
+            raise NodeError(f"{self.s.name}: inference failed: {type(exc).__name__}: {exc}", exitcodes.WORKER)
+
+    def take_frame(self, parts: list[Any], reply_to: Any) -> str | None:
+        """Queue a FRAME for the engine; returns why it was dropped, or None."""
+        try:
+            msg = protocol.unpack(parts)
+        except protocol.ProtocolError as exc:
+            return str(exc)
+        if msg.kind != protocol.FRAME:
+            return f"a worker takes frames, not {msg.kind}"
+        self.engine.put(_Job(reply_to, *protocol.unpack_frame(msg)))
+        return None
+
+    def drop(self, reason: str) -> None:
+        self.stats.bad_messages += 1
+        self.drops(reason)
+
+
+class _DealerLoop(_Loop):
+    """Paranoid Pirate worker: credit-based DEALER with heartbeats and reconnects."""
+
+    def run(self, on_ready: Callable[[str], None]) -> None:
+        s = self.s
+        self.push = None
+        if s.results:
+            self.push = socket(self.ctx, zmq.PUSH, hwm=s.result_hwm)
+            self.push.connect(s.results)
+        self.hb = Heartbeat(s.heartbeat_s, s.liveness)
+        self.sock = self.monitor = None
+        self._open(self.capacity)
+        on_ready(self.ep.url)
+        try:
+            while True:
+                if self.stopping() and self.finished_stopping():
+                    break
+                self.check_engine()
+                poller = zmq.Poller()
+                poller.register(self.sock, zmq.POLLIN)
+                poller.register(self.engine.wake, zmq.POLLIN)
+                poller.register(self.monitor, zmq.POLLIN)
+                if self.outbox.head() is not None:
+                    poller.register(self.outbox.head(), zmq.POLLOUT)
+                events = dict(poller.poll(int(min(self.hb.wait_s(), 0.1) * 1000) + 1))
+                if self.engine.wake in events:
+                    self._results()
+                if events.get(self.sock, 0) & zmq.POLLIN:
+                    self._receive()
+                if self.monitor in events:
+                    self._monitor_event()
+                self.outbox.flush()
+                if self.hb.due():
+                    _send_now(self.sock, protocol.pack(protocol.HEARTBEAT))
+                if self.hb.expired():
+                    self._reconnect()
+            self.outbox.flush()
+            _send_now(self.sock, protocol.pack(protocol.BYE))
+            self.sock.setsockopt(zmq.LINGER, 1000)  # let BYE (and the last results) go out
+        finally:
+            self._close()
+            if self.push is not None:
+                self.push.close()
+
+    def _open(self, credit: int) -> None:
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, 4 * self.capacity + 64)
+        sock.setsockopt(zmq.SNDHWM, self.s.result_hwm + 64)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        if self.s.key:
+            keys.client_socket(sock, self.s.key, self.s.server_key)
+        self.monitor = sock.get_monitor_socket(_AUTH_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self.refused_logged = False
+        sock.connect(self.ep.url)
+        self.sock = sock
+        self.outbox.put(sock, protocol.pack(protocol.READY, {"credit": credit, "done": [], "hello": True}))
+
+    def _close(self) -> None:
+        if self.sock is not None:
+            self.sock.disable_monitor()
+            self.monitor.close(linger=0)
+            self.sock.close()
+
+    def _reconnect(self) -> None:
+        """Paranoid Pirate: the dispatcher went silent. Drop the frames not started (it re-sends them
+        elsewhere), open a fresh socket (a new identity) and say hello with the credit left."""
+        dropped = self.engine.drop_pending()
+        log.warning(
+            "%s: no word from the dispatcher at %s for %.0f s; reconnecting (%d queued frame(s) dropped)",
+            self.s.name, self.ep.url, self.hb.patience, dropped,
+        )
+        self.hb.back_off()
+        self.stats.reconnects += 1
+        self.outbox.discard(self.sock)
+        self._close()
+        self._open(max(0, self.capacity - self.engine.in_progress()))
+
+    def _results(self) -> None:
+        stopping = self.stopping_since is not None
+        for jobs, outs in self.engine.collect():
+            if outs is None:
+                return  # the engine failed: check_engine() reports it
+            for job, out in zip(jobs, outs):
+                fh = job.header
+                header = protocol.FrameHeader(fh.seq, fh.pts, fh.time_base, 0, 0)
+                self.outbox.put(self.push or self.sock, protocol.pack_frame(header, out))
+            self.stats.frames += len(jobs)
+            credit = 0 if stopping else len(jobs)
+            self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": credit, "done": [j.header.seq for j in jobs]}))
+            if self.s.exit_after is not None and self.stats.frames >= self.s.exit_after:
+                self.outbox.flush()
+                time.sleep(0.05)
+                os._exit(70)
+
+    def _receive(self) -> None:
+        for _ in range(1000):  # bounded, so heartbeats still go out during a flood
+            try:
+                parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self.hb.alive()
+            kind = _peek_kind(parts)
+            if kind == protocol.HEARTBEAT and _valid(parts):
+                continue
+            if self.stopping_since is not None and kind == protocol.FRAME:
+                self.stats.refused_while_stopping += 1  # still ours at the dispatcher: re-sent after BYE
+                continue
+            reason = self.take_frame(parts, None)
+            if reason is not None:
+                self.drop(reason)
+                if kind != protocol.HEARTBEAT:  # it took a credit: give it back
+                    self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": 1, "done": []}))
+
+    def _monitor_event(self) -> None:
+        try:
+            event = recv_monitor_message(self.monitor, zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        if event["event"] & _AUTH_FAILED and not self.refused_logged:
+            self.refused_logged = True
+            log.error(
+                "%s: the dispatcher at %s refused the connection (CurveZMQ handshake failed: is this worker's "
+                "public key in its allow-list, and --server-key right?)", self.s.name, self.ep.url,
+            )
+        elif event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            log.info("%s: connected to %s", self.s.name, self.ep.url)
+
+
+class _RouterLoop(_Loop):
+    """Serve clients: each FRAME is answered with a FRAME (or an ERROR) to its sender; heartbeats are echoed."""
+
+    def run(self, on_ready: Callable[[str], None]) -> None:
+        s = self.s
+        sock = socket(self.ctx, zmq.ROUTER, hwm=4 * self.capacity + 64, linger=1000)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        auth = keys.server_socket(self.ctx, sock, s.key, s.allow) if s.key else None
+        try:
+            try:
+                sock.bind(self.ep.url)
+            except zmq.ZMQError as exc:
+                raise NodeError(f"{s.name}: cannot bind {self.ep.url}: {exc}", exitcodes.USAGE) from None
+            self.sock = sock
+            on_ready(sock.getsockopt_string(zmq.LAST_ENDPOINT))
+            while True:
+                if self.stopping() and self.finished_stopping():
+                    break
+                self.check_engine()
+                poller = zmq.Poller()
+                poller.register(self.engine.wake, zmq.POLLIN)
+                room = self.engine.held() + len(self.outbox.items) < self.capacity
+                flags = (zmq.POLLIN if room else 0) | (zmq.POLLOUT if self.outbox.items else 0)
+                if flags:
+                    poller.register(sock, flags)
+                events = dict(poller.poll(100))
+                if self.engine.wake in events:
+                    self._results()
+                if events.get(sock, 0) & zmq.POLLIN:
+                    self._receive()
+                self.outbox.flush(stall_s=STALLED_CLIENT_S)
+        finally:
+            sock.close()
+            if auth is not None:
+                auth.stop()
+
+    def _results(self) -> None:
+        for jobs, outs in self.engine.collect():
+            if outs is None:
+                return
+            for job, out in zip(jobs, outs):
+                fh = job.header
+                header = protocol.FrameHeader(fh.seq, fh.pts, fh.time_base, 0, 0)
+                self.outbox.put(self.sock, [job.reply_to, *protocol.pack_frame(header, out)])
+            self.stats.frames += len(jobs)
+
+    def _receive(self) -> None:
+        for _ in range(self.capacity):
+            if self.engine.held() + len(self.outbox.items) >= self.capacity:
+                return
+            try:
+                client, *parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            if not parts:
+                continue
+            kind = _peek_kind(parts)
+            if kind == protocol.HEARTBEAT and _valid(parts):
+                _send_now(self.sock, [client, *protocol.pack(protocol.HEARTBEAT)])
+                continue
+            if self.stopping_since is not None:
+                reason = "the worker is stopping"
+            else:
+                reason = self.take_frame(parts, client)
+            if reason is not None:
+                self.drop(reason)
+                fields = {"message": reason, "code": exitcodes.USAGE, "seq": _peek_seq(parts)}
+                _send_now(self.sock, [client, *protocol.pack(protocol.ERROR, fields)])
+
+
+def _send_now(sock: zmq.Socket, parts: list[Any]) -> None:
+    """Send if there is room right now; heartbeats and error replies are not worth waiting for."""
+    try:
+        sock.send_multipart(parts, flags=zmq.NOBLOCK)
+    except zmq.Again:
+        pass
+    except zmq.ZMQError as exc:
+        if exc.errno != zmq.EHOSTUNREACH:
+            raise
+
+
+def _valid(parts: list[Any]) -> bool:
+    try:
+        protocol.unpack(parts)
+        return True
+    except protocol.ProtocolError:
+        return False
+
+
+def _peek_header(parts: list[Any]) -> dict:
+    import json
+
+    try:
+        raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
+        if len(raw) > protocol.MAX_HEADER_BYTES:
+            return {}
+        header = json.loads(raw)
+        return header if isinstance(header, dict) else {}
+    except (ValueError, UnicodeDecodeError, IndexError):
+        return {}
+
+
+def _peek_kind(parts: list[Any]) -> str | None:
+    kind = _peek_header(parts).get("kind")
+    return kind if isinstance(kind, str) else None
+
+
+def _peek_seq(parts: list[Any]) -> int | None:
+    seq = _peek_header(parts).get("seq")
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**62 else None
 
 
 def main(cfg: dict) -> None:
-    node_main("worker", lambda ctx, rep, stop: serve(ctx, rep, stop, cfg), cfg)
+    """Process entry of a launcher-spawned worker (ipc:// endpoints, results PUSHed to the encoder)."""
+
+    def body(ctx: zmq.Context, reporter: Reporter, stop: StopFlag) -> int:
+        settings = WorkerSettings.from_cfg(cfg)
+        value = os.environ.get("GFN_STREAM_TEST_WORKER_EXIT_AFTER")  # tests: die abruptly after N frames
+        settings.exit_after = int(value) if value else None
+        settings.delay_ms = int(os.environ.get("GFN_STREAM_TEST_WORKER_DELAY_MS", "0"))  # tests: slow down
+        serve(ctx, stop, settings, reporter)
+        return exitcodes.OK
+
+    node_main("worker", body, cfg)

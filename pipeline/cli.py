@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bitrate", help="target bitrate, e.g. 8M (instead of crf)")
     p.add_argument("--preset", help="encoder preset (default medium)")
     p.add_argument("--pix-fmt", dest="pix_fmt", help="output pixel format (default yuv420p)")
+    p.add_argument("--listen", metavar="ENDPOINT", help="let remote gfn-worker processes join, e.g. tcp://0.0.0.0:5555")
+    p.add_argument("--key", metavar="FILE", help="CurveZMQ secret key of the --listen endpoint (gfn-keygen)")
+    p.add_argument("--allow", metavar="DIR", help="directory of the public keys of workers allowed to join")
+    p.add_argument("--worker-wait", dest="worker_wait_s", type=float, metavar="S",
+                   help="with no worker left, how long a job waits before failing (default 30)")
     p.add_argument("--report", metavar="FILE", help="write a JSON run report (frames, time, fps, peak memory per process)")
     p.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -65,13 +70,17 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         cfg.encode.crf = None
     if args.workers is not None:
         cfg.pipeline.workers = args.workers
+    for key in ("listen", "key", "allow", "worker_wait_s"):
+        if getattr(args, key) is not None:
+            setattr(cfg.pipeline, key, getattr(args, key))
     _validate(cfg)
     return cfg
 
 
 def _validate(cfg: RunConfig) -> None:
-    if cfg.pipeline.workers is not None and cfg.pipeline.workers < 1:
-        raise ConfigError("--workers must be at least 1")
+    if cfg.pipeline.workers is not None and cfg.pipeline.workers < (0 if cfg.pipeline.listen else 1):
+        raise ConfigError("--workers must be at least 1 (0 only with --listen: remote workers only)")
+    _validate_listen(cfg)
     if cfg.model.batch < 1:
         raise ConfigError("--batch must be at least 1")
     if cfg.model.tile is not None and cfg.model.tile < 0:
@@ -80,6 +89,28 @@ def _validate(cfg: RunConfig) -> None:
         raise ConfigError("--crf and --bitrate exclude each other")
     if cfg.pipeline.max_inflight < 1:
         raise ConfigError("max_inflight must be at least 1")
+
+
+def _validate_listen(cfg: RunConfig) -> None:
+    """Remote workers: a well-formed endpoint, and CurveZMQ keys for any address off this machine."""
+    pl = cfg.pipeline
+    if pl.heartbeat_s <= 0 or pl.liveness < 1 or pl.worker_wait_s <= 0:
+        raise ConfigError("heartbeat_s and worker_wait_s must be positive, liveness at least 1")
+    if not pl.listen:
+        if pl.key or pl.allow:
+            raise ConfigError("--key and --allow only apply with --listen")
+        return
+    from ..nodes.endpoints import EndpointError, parse
+    from ..nodes.keys import SecurityError, require_keys
+
+    try:
+        ep = parse(pl.listen, kind="router", mode="bind", allowed=("router+bind",))
+        require_keys(ep, pl.key, pl.allow, "--allow")
+    except (EndpointError, SecurityError) as exc:
+        raise ConfigError(f"--listen: {exc}") from None
+    for path, what in ((pl.key, "--key"), (pl.allow, "--allow")):
+        if path and not os.path.exists(path):
+            raise ConfigError(f"{what}: {path} not found")
 
 
 def check_paths(cfg: RunConfig) -> None:

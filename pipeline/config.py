@@ -50,6 +50,12 @@ class PipelineSettings:
     window: int = 32  # how far (in frames) decoding may run ahead of the oldest unfinished frame
     eos_grace_s: float = 10.0  # after end of stream, how long to wait for the last frames
     threads: int = 0  # decoder threads (0 = FFmpeg's choice)
+    listen: str | None = None  # endpoint remote workers join, e.g. "tcp://0.0.0.0:5555" (off loopback: CurveZMQ)
+    key: str | None = None  # the listen endpoint's CurveZMQ secret key file (gfn-keygen: NAME.key_secret)
+    allow: str | None = None  # directory of the public keys of workers allowed to join
+    heartbeat_s: float = 1.0  # heartbeat interval between the dispatcher and its workers
+    liveness: int = 3  # heartbeat intervals of silence after which a worker (or the dispatcher) counts as dead
+    worker_wait_s: float = 30.0  # with frames waiting and no worker at all, how long to wait before failing
 
 
 @dataclass

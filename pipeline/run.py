@@ -120,12 +120,13 @@ class _State:
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     first_frame_s: float | None = None
+    lost_workers: set[str] = field(default_factory=set)  # local workers that died while others went on
 
 
 def _start_nodes(cfg: RunConfig, ep: dict[str, str]) -> dict[str, mp.process.BaseProcess]:
     spawn = mp.get_context("spawn")
     common = {"control": ep["control"], "log_level": cfg.log_level}
-    n_workers = cfg.pipeline.workers or default_workers()
+    n_workers = default_workers() if cfg.pipeline.workers is None else cfg.pipeline.workers
     procs: dict[str, mp.process.BaseProcess] = {}
     enc_cfg = {
         **common,
@@ -141,6 +142,7 @@ def _start_nodes(cfg: RunConfig, ep: dict[str, str]) -> dict[str, mp.process.Bas
         w_cfg = {**common, "work": ep["work"], "results": ep["results"], **dataclasses.asdict(cfg.model)}
         w_cfg["device"] = devices[i]
         w_cfg["name"] = f"worker {i + 1}"
+        w_cfg.update(heartbeat_s=cfg.pipeline.heartbeat_s, liveness=cfg.pipeline.liveness, drain_s=5.0)
         procs[f"worker {i + 1}"] = spawn.Process(target=worker.main, args=(w_cfg,), name=f"gfn-worker-{i + 1}", daemon=True)
     dec_cfg = {
         **common,
@@ -150,6 +152,8 @@ def _start_nodes(cfg: RunConfig, ep: dict[str, str]) -> dict[str, mp.process.Bas
         "max_inflight": cfg.pipeline.max_inflight,
         "window": max(cfg.pipeline.window, cfg.pipeline.max_inflight),
         "threads": cfg.pipeline.threads,
+        **{k: getattr(cfg.pipeline, k) for k in ("listen", "key", "allow", "heartbeat_s", "liveness", "worker_wait_s")},
+        "local_workers": n_workers,
     }
     procs["decoder"] = spawn.Process(target=decoder.main, args=(dec_cfg,), name="gfn-decoder", daemon=True)
     # Children start with SIGINT ignored (kept across exec), so a Ctrl-C in the terminal reaches only the
@@ -188,14 +192,31 @@ def _supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progr
                 return
             continue
         for name, p in procs.items():
-            if p.exitcode is None:
+            if p.exitcode is None or name in state.lost_workers:
                 continue
             # drain pending reports first: a node's own error message beats "it died"
             while control.poll(200):
                 _handle_control(control.recv_multipart(), progress, state)
             if name == "encoder" and state.encoder_code is not None:
                 break
-            raise RunFailed(f"{name} (pid {p.pid}) {_describe_exit(p.exitcode)}", exitcodes.WORKER)
+            died = f"{name} (pid {p.pid}) {_describe_exit(p.exitcode)}"
+            if name.startswith("worker ") and _others_can_go_on(cfg, procs, state, name):
+                # the decoder notices too (heartbeats) and sends the frames it held to the other workers
+                state.lost_workers.add(name)
+                state.warnings.append(f"{died}; its frames went to the other workers")
+                log.warning("%s; its frames go to the other workers", died)
+                continue
+            raise RunFailed(died, exitcodes.WORKER)
+
+
+def _others_can_go_on(cfg: RunConfig, procs: dict, state: _State, name: str) -> bool:
+    """A dead local worker ends the run unless another local worker lives or remote workers may join."""
+    if cfg.pipeline.listen:
+        return True
+    return any(
+        n.startswith("worker ") and n != name and n not in state.lost_workers and p.exitcode is None
+        for n, p in procs.items()
+    )
 
 
 def _handle_control(parts: list[bytes], progress: Progress, state: _State) -> None:

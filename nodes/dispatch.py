@@ -1,0 +1,287 @@
+"""The decoder's side of the workers: credits, frames in flight, re-dispatch, heartbeats, and the sockets
+(WorkerLinks) that local and remote workers join.
+
+    local workers   DEALER ──► ROUTER ipc://…/work      results PUSHed straight to the encoder (fast path)
+    remote workers  DEALER ──► ROUTER --listen tcp://…  results come back on the same connection; the
+                                                        decoder forwards them to the encoder without copying
+
+A frame stays owned by the worker it was sent to until that worker reports it `done` (or, for a remote worker,
+returns it). A worker that says BYE, goes silent for `liveness` heartbeat intervals, or whose connection is
+gone, loses its frames to the retry queue; they go to whoever has credit next. The encoder drops the
+duplicates this can make. A local worker's `done` only means its result was handed to its PUSH socket, which
+dies with the process, so the last `retain` frames it finished are kept and re-sent too if it dies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import OrderedDict, deque
+from typing import Any
+
+import zmq
+
+from . import exitcodes, keys, protocol
+from .endpoints import parse
+from .liveness import HEARTBEAT_S, LIVENESS, DropLog
+from .node import NodeError, socket
+
+log = logging.getLogger("gfn_stream.decoder")
+LOCAL, REMOTE = b"L", b"R"  # first byte of a worker key: which ROUTER it came in on
+MAX_WORKERS = 256  # registered at once; more hellos are ignored
+MAX_CREDIT = 4 * protocol.MAX_BATCH_CREDIT  # per worker
+
+
+class Dispatcher:
+    """Credits per worker, frames in flight per worker, and re-dispatch of a departed worker's frames."""
+
+    def __init__(
+        self,
+        max_inflight: int,
+        window: int,
+        heartbeat_s: float = HEARTBEAT_S,
+        liveness: int = LIVENESS,
+        retain: int = 16,
+    ):
+        self.max_inflight = max_inflight
+        self.window = window
+        self.patience = heartbeat_s * liveness
+        self.retain = retain
+        self.credits: "OrderedDict[bytes, int]" = OrderedDict()
+        self.inflight: dict[int, tuple[bytes, list[Any]]] = {}  # seq -> (worker, message parts)
+        self.retry: deque[int] = deque()  # seqs to send again
+        self.forward: deque[tuple[int, list[Any]]] = deque()  # results of remote workers, for the encoder
+        self.delivered: dict[bytes, "OrderedDict[int, list[Any]]"] = {}  # last frames each local worker finished
+        self.heard: dict[bytes, float] = {}  # worker -> last time anything came from it
+        self.departed: "OrderedDict[bytes, None]" = OrderedDict()  # dropped ids: must say hello again
+        self.drops = DropLog(log, "dispatcher")
+        self.duplicates = 0
+        self.lost_workers = 0
+
+    @property
+    def bad_messages(self) -> int:
+        return self.drops.count
+
+    def has_credit(self) -> bool:
+        return any(c > 0 for c in self.credits.values())
+
+    def busy(self) -> bool:
+        """Frames are out with workers or waiting to go on to the encoder."""
+        return bool(self.inflight or self.forward or self.retry)
+
+    def can_send_new(self, next_seq: int) -> bool:
+        """A new frame may go out: some worker has credit, and both the in-flight and seq windows allow it."""
+        if not self.has_credit() or len(self.inflight) + len(self.forward) >= self.max_inflight:
+            return False
+        oldest = min(self.inflight) if self.inflight else next_seq
+        if self.forward:
+            oldest = min(oldest, self.forward[0][0])
+        return next_seq < oldest + self.window
+
+    def pick_worker(self) -> bytes:
+        worker = max(self.credits, key=lambda k: self.credits[k])
+        self.credits[worker] -= 1
+        self.credits.move_to_end(worker)  # ties go round-robin
+        return worker
+
+    def on_message(self, worker: bytes, parts: list[Any]) -> None:
+        try:
+            msg = protocol.unpack(parts)
+        except protocol.ProtocolError as exc:
+            self.drops(f"from worker {_name(worker)}: {exc}")
+            return
+        known = worker in self.credits
+        if known:
+            self.heard[worker] = time.monotonic()
+        if msg.kind == protocol.READY:
+            self._ready(worker, msg.header, known)
+        elif msg.kind == protocol.FRAME:
+            self._result(worker, msg, parts, known)
+        elif msg.kind == protocol.BYE:
+            if known:
+                log.info("worker %s said bye", _name(worker))
+                self.drop_worker(worker)
+        elif msg.kind != protocol.HEARTBEAT:  # a heartbeat only proves life (recorded above)
+            self.drops(f"unexpected {msg.kind} message from worker {_name(worker)}")
+
+    def _ready(self, worker: bytes, h: dict, known: bool) -> None:
+        hello = h.get("hello") is True
+        if hello and known:  # the same identity starting over: what it held is not coming back
+            self.drop_worker(worker)
+            known = False
+        if not known:
+            if (worker in self.departed and not hello) or len(self.credits) >= MAX_WORKERS:
+                return  # a dropped worker must start over on a fresh connection (it will: we stay silent)
+            self.departed.pop(worker, None)
+            self.credits[worker] = 0
+            self.heard[worker] = time.monotonic()
+            log.info("worker %s joined with %d credit(s)", _name(worker), h["credit"])
+        self.credits[worker] = min(self.credits[worker] + h["credit"], MAX_CREDIT)
+        for seq in h.get("done") or []:
+            held = self.inflight.get(seq)
+            if held is not None and held[0] == worker:
+                del self.inflight[seq]
+                if self.retain and worker[:1] != REMOTE:
+                    kept = self.delivered.setdefault(worker, OrderedDict())
+                    kept[seq] = held[1]
+                    while len(kept) > self.retain:
+                        kept.popitem(last=False)
+
+    def _result(self, worker: bytes, msg: protocol.Message, parts: list[Any], known: bool) -> None:
+        """A remote worker's result: forward it when it answers a frame this worker holds, at 4x its size."""
+        seq = msg.header["seq"]
+        held = self.inflight.get(seq)
+        if held is None or held[0] != worker or not known:
+            self.duplicates += 1  # re-sent elsewhere meanwhile, or already returned
+            return
+        try:
+            sent = json.loads(bytes(held[1][0]))
+            expected = (4 * sent["w"], 4 * sent["h"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            expected = None
+        if expected is not None and (msg.header["w"], msg.header["h"]) != expected:
+            self.drops(f"worker {_name(worker)} returned frame {seq} at {msg.header['w']}x{msg.header['h']}, "
+                       f"not {expected[0]}x{expected[1]}")
+            return
+        del self.inflight[seq]
+        self.forward.append((seq, parts))
+
+    def drop_worker(self, worker: bytes) -> None:
+        self.credits.pop(worker, None)
+        self.heard.pop(worker, None)
+        self.departed[worker] = None
+        while len(self.departed) > 4096:
+            self.departed.popitem(last=False)
+        lost = sorted(s for s, (w, _) in self.inflight.items() if w == worker)
+        for seq in lost:
+            self.inflight[seq] = (b"", self.inflight[seq][1])
+        for seq, parts in (self.delivered.pop(worker, None) or {}).items():
+            if seq not in self.inflight:  # finished there, but its result may have died with the worker
+                self.inflight[seq] = (b"", parts)
+                lost.append(seq)
+        self.retry.extend(lost)
+        self.lost_workers += 1
+        if lost:
+            log.warning("worker %s left holding %d frame(s); sending them again", _name(worker), len(lost))
+
+    def next_retry(self) -> int | None:
+        """The next frame to send again (one whose owner is gone), or None."""
+        while self.retry:
+            seq = self.retry.popleft()
+            held = self.inflight.get(seq)
+            if held is not None and held[0] not in self.credits:
+                return seq
+        return None
+
+    def expire(self) -> list[bytes]:
+        """Drop the workers silent for longer than heartbeat × liveness; returns them."""
+        limit = time.monotonic() - self.patience
+        gone = [w for w, t in self.heard.items() if t < limit]
+        for w in gone:
+            log.warning("worker %s silent for %.0f s: dropping it", _name(w), self.patience)
+            self.drop_worker(w)
+        return gone
+
+
+def _name(worker: bytes) -> str:
+    return ("remote " if worker[:1] == REMOTE else "local ") + worker[1:].hex()
+
+
+class WorkerLinks:
+    """The sockets workers join: the local ROUTER, the optional --listen ROUTER (CurveZMQ when keys are given),
+    and the PUSH that forwards remote results to the encoder. Heartbeats go to every registered worker."""
+
+    def __init__(self, ctx: zmq.Context, disp: Dispatcher, cfg: dict):
+        self.disp = disp
+        self.interval = cfg.get("heartbeat_s", HEARTBEAT_S)
+        self.next_beat = time.monotonic() + self.interval
+        self.routers: dict[bytes, zmq.Socket] = {}
+        self.auth = None
+        self.forwarder = None
+        local = socket(ctx, zmq.ROUTER, linger=0)
+        local.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        local.bind(cfg["work"])
+        self.routers[LOCAL] = local
+        if cfg.get("listen"):
+            ep = parse(cfg["listen"], kind="router", mode="bind", allowed=("router+bind",))
+            remote = socket(ctx, zmq.ROUTER, hwm=256, linger=0)
+            remote.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            try:
+                keys.require_keys(ep, cfg.get("key"), cfg.get("allow"), "--allow")
+                if cfg.get("key"):
+                    self.auth = keys.server_socket(ctx, remote, cfg["key"], cfg["allow"])
+                remote.bind(ep.url)
+            except (keys.SecurityError, zmq.ZMQError) as exc:
+                remote.close()
+                self.close()
+                raise NodeError(f"cannot listen on {ep.url}: {exc}", exitcodes.USAGE) from None
+            self.routers[REMOTE] = remote
+            self.forwarder = socket(ctx, zmq.PUSH, hwm=cfg.get("result_hwm", 4))
+            self.forwarder.connect(cfg["results"])
+            log.info("listening for workers on %s%s", ep.url, " (CurveZMQ)" if self.auth else "")
+
+    def pump(self, timeout_ms: int) -> None:
+        """Wait up to `timeout_ms` for worker messages, take them all, forward results, heartbeat, expire."""
+        poller = zmq.Poller()
+        for sock in self.routers.values():
+            poller.register(sock, zmq.POLLIN)
+        if self.disp.forward:
+            poller.register(self.forwarder, zmq.POLLOUT)
+        wait = min(timeout_ms, max(0, int((self.next_beat - time.monotonic()) * 1000)))
+        events = dict(poller.poll(wait))
+        for tag, sock in self.routers.items():
+            if sock in events:
+                for _ in range(1000):  # bounded: a flood must not starve the frames
+                    try:
+                        worker, *parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    self.disp.on_message(tag + worker.bytes, parts)
+        while self.disp.forward:
+            try:
+                self.forwarder.send_multipart(self.disp.forward[0][1], flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            self.disp.forward.popleft()
+        if time.monotonic() >= self.next_beat:
+            self.next_beat = time.monotonic() + self.interval
+            beat = protocol.pack(protocol.HEARTBEAT)
+            for worker in list(self.disp.credits):
+                self._send(worker, beat)
+        self.disp.expire()
+
+    def send_frame(self, seq: int, parts: list[Any]) -> None:
+        """Send frame `seq` to the worker with most credit; a worker that cannot take it loses its turn."""
+        disp = self.disp
+        worker = disp.pick_worker()
+        disp.inflight[seq] = (worker, parts)
+        if not self._send(worker, parts, frame=True):
+            disp.inflight[seq] = (b"", parts)
+            if seq not in disp.retry:
+                disp.retry.appendleft(seq)
+
+    def _send(self, worker: bytes, parts: list[Any], frame: bool = False) -> bool:
+        sock = self.routers[worker[:1]]
+        try:
+            sock.send_multipart([worker[1:], *parts], flags=zmq.NOBLOCK, copy=False)
+            return True
+        except zmq.Again:  # its queue is full: it is not reading
+            if frame and worker in self.disp.credits:
+                self.disp.credits[worker] = 0
+            return False
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EHOSTUNREACH:
+                raise
+            if worker in self.disp.credits:  # its connection is gone
+                log.warning("worker %s disconnected", _name(worker))
+                self.disp.drop_worker(worker)
+            return False
+
+    def close(self) -> None:
+        for sock in self.routers.values():
+            sock.close()
+        if self.forwarder is not None:
+            self.forwarder.close()
+        if self.auth is not None:
+            self.auth.stop()
