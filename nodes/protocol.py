@@ -74,7 +74,7 @@ def unpack(parts: Sequence[Any]) -> Message:
         raise ProtocolError(f"header too large ({len(raw)} bytes)")
     try:
         header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, over-long integers, nesting too deep
         raise ProtocolError("header is not JSON") from None
     if not isinstance(header, dict):
         raise ProtocolError("header is not a JSON object")
