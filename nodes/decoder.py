@@ -127,7 +127,7 @@ class _NoWorkerClock:
         if now - self.since > allowed:
             where = f" (workers join with: gfn-worker dealer+connect:{self.listen})" if self.listen else ""
             raise NodeError(
-                f"no worker for {allowed:.0f} s with frames waiting: {len(disp.inflight)} frame(s) of the "
+                f"no worker for {allowed:g} s with frames waiting: {len(disp.inflight)} frame(s) of the "
                 f"{frames} decoded so far not processed{where}",
                 exitcodes.WORKER,
             )

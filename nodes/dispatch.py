@@ -55,7 +55,7 @@ class Dispatcher:
         self.delivered: dict[bytes, "OrderedDict[int, list[Any]]"] = {}  # last frames each local worker finished
         self.heard: dict[bytes, float] = {}  # worker -> last time anything came from it
         self.departed: "OrderedDict[bytes, None]" = OrderedDict()  # dropped ids: must say hello again
-        self.drops = DropLog(log, "dispatcher")
+        self.drops = DropLog(log, "dispatcher: dropped a bad message")
         self.duplicates = 0
         self.lost_workers = 0
 

@@ -23,6 +23,7 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from .endpoints import Endpoint
+from .liveness import DropLog
 
 log = logging.getLogger("gfn_stream.keys")
 
@@ -86,6 +87,7 @@ class AllowList:
         self.directory = Path(directory)
         self._stamp: tuple[int, ...] = ()
         self._keys: set[bytes] = set()
+        self.refused = DropLog(log, "refused a peer whose key is not in the allow-list", first=10)
         self._reload()
 
     def _reload(self) -> None:
@@ -109,7 +111,7 @@ class AllowList:
             log.warning("cannot read the allow-list %s: %s", self.directory, exc)
         allowed = key in self._keys
         if not allowed:
-            log.warning("refused a client with an unknown key %s", key.decode(errors="replace"))
+            self.refused(key.decode(errors="replace"))
         return allowed
 
 
@@ -126,6 +128,7 @@ def keygen(directory: str | Path, name: str, overwrite: bool = False) -> tuple[P
     finally:
         os.umask(old)
     os.chmod(sec_path, 0o600)
+    os.chmod(pub_path, 0o644)
     return Path(pub_path), Path(sec_path)
 
 
@@ -151,3 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

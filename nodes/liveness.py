@@ -55,8 +55,8 @@ class Heartbeat:
 
 
 class DropLog:
-    """Count dropped messages; log the first few in full, then one line per `every` (a flood must not flood
-    the log)."""
+    """Count dropped messages (or refused peers); log the first few in full, then one line per `every` (a
+    flood must not flood the log). `what` says what happened, e.g. "worker 1: dropped a bad message"."""
 
     def __init__(self, log: logging.Logger, what: str, first: int = 5, every: int = 1000):
         self.log, self.what, self.first, self.every = log, what, first, every
@@ -65,6 +65,6 @@ class DropLog:
     def __call__(self, reason: object) -> None:
         self.count += 1
         if self.count <= self.first:
-            self.log.warning("%s: dropped a bad message (%d so far): %s", self.what, self.count, reason)
+            self.log.warning("%s (%d so far): %s", self.what, self.count, reason)
         elif self.count % self.every == 0:
-            self.log.warning("%s: %d bad messages dropped so far (latest: %s)", self.what, self.count, reason)
+            self.log.warning("%s: %d so far (latest: %s)", self.what, self.count, reason)

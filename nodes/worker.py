@@ -10,7 +10,7 @@ Results go to `results` (a PUSH to the encoder: the launcher's local ipc fast pa
 back over the same socket they came in on (remote workers; the dispatcher forwards them to the encoder).
 
 Threads: the I/O loop (this module's main thread) owns every socket, so heartbeats keep flowing while the
-inference thread (_Engine) runs a long batch. The engine wakes the loop over an inproc PAIR when it is done.
+inference thread (nodes/engine.py) runs a long batch. The engine wakes the loop over an inproc PAIR when it is done.
 On stop (SIGTERM) a worker takes no new frames, finishes the ones it holds, sends BYE, and leaves.
 See docs/protocol.md.
 """
@@ -20,18 +20,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from . import exitcodes, keys, protocol
 from .endpoints import Endpoint, parse
+from .engine import Engine, Job, Outbox
 from .liveness import HEARTBEAT_S, LIVENESS, DropLog, Heartbeat
 from .node import NodeError, Reporter, StopFlag, node_main, socket
 
@@ -94,149 +92,16 @@ class WorkerStats:
     refused_while_stopping: int = 0
 
 
-@dataclass
-class _Job:
-    reply_to: Any  # router mode: the client's routing id; dealer mode: None
-    header: protocol.FrameHeader
-    image: np.ndarray  # H x W x 3 view on the received zmq frame (kept alive by this reference)
-
-
-class _Engine:
-    """The inference thread: takes the leading run of equal-size queued frames (at most `batch`, waiting up to
-    `wait_s` for stragglers), enhances them, queues the results and wakes the I/O loop."""
-
-    def __init__(self, ctx: zmq.Context, enhancer: Any, batch: int, wait_s: float, delay_s: float = 0.0):
-        self.enhancer, self.batch, self.wait_s, self.delay_s = enhancer, batch, wait_s, delay_s
-        self.cond = threading.Condition()
-        self.pending: deque[_Job] = deque()
-        self.running = 0
-        self.finished: deque[tuple[list[_Job], list[np.ndarray] | None]] = deque()
-        self.error: BaseException | None = None
-        self._stop = False
-        addr = f"inproc://gfn-engine-{id(self):x}"
-        self.wake = ctx.socket(zmq.PAIR)  # read by the I/O loop
-        self.wake.setsockopt(zmq.LINGER, 0)
-        self.wake.bind(addr)
-        self._ring = ctx.socket(zmq.PAIR)  # written by the engine thread only
-        self._ring.setsockopt(zmq.LINGER, 0)
-        self._ring.connect(addr)
-        self.thread = threading.Thread(target=self._run, name="gfn-engine", daemon=True)
-        self.thread.start()
-
-    def put(self, job: _Job) -> None:
-        with self.cond:
-            self.pending.append(job)
-            self.cond.notify()
-
-    def held(self) -> int:
-        """Frames queued, running, or finished and not yet collected."""
-        with self.cond:
-            return len(self.pending) + self.running + sum(len(j) for j, _ in self.finished)
-
-    def in_progress(self) -> int:
-        """Frames whose results are still to come out of collect() (running or finished)."""
-        with self.cond:
-            return self.running + sum(len(j) for j, _ in self.finished)
-
-    def drop_pending(self) -> int:
-        with self.cond:
-            n = len(self.pending)
-            self.pending.clear()
-            return n
-
-    def collect(self) -> list[tuple[list[_Job], list[np.ndarray] | None]]:
-        while True:
-            try:
-                self.wake.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-        with self.cond:
-            done = list(self.finished)
-            self.finished.clear()
-        return done
-
-    def close(self) -> None:
-        with self.cond:
-            self._stop = True
-            self.cond.notify_all()
-        self.thread.join(timeout=60)
-        self.wake.close()
-        self._ring.close()
-
-    def _run(self) -> None:
-        while True:
-            with self.cond:
-                while not self.pending and not self._stop:
-                    self.cond.wait()
-                if self._stop:
-                    return
-                deadline = time.monotonic() + self.wait_s
-                while len(self.pending) < self.batch and not self._stop:
-                    left = deadline - time.monotonic()
-                    if left <= 0 or not self.cond.wait(left):
-                        break
-                if not self.pending:
-                    continue
-                size = self.pending[0].image.shape
-                take: list[_Job] = []
-                while self.pending and len(take) < self.batch and self.pending[0].image.shape == size:
-                    take.append(self.pending.popleft())
-                self.running = len(take)
-            outs: list[np.ndarray] | None = None
-            try:
-                outs = self.enhancer.enhance_batch([j.image for j in take])
-                if self.delay_s:
-                    time.sleep(self.delay_s)
-            except BaseException as exc:  # reported by the I/O loop as the worker's failure
-                self.error = exc
-            with self.cond:
-                self.finished.append((take, outs))
-                self.running = 0
-            self._ring.send(b"", zmq.NOBLOCK)
-            if self.error is not None:
-                return
-
-
-class _Outbox:
-    """Messages waiting for room on their socket, sent in order without ever blocking the loop."""
-
-    def __init__(self) -> None:
-        self.items: deque[tuple[zmq.Socket, list[Any], float]] = deque()
-
-    def put(self, sock: zmq.Socket, parts: list[Any]) -> None:
-        self.items.append((sock, parts, time.monotonic()))
-
-    def head(self) -> zmq.Socket | None:
-        return self.items[0][0] if self.items else None
-
-    def discard(self, sock: zmq.Socket) -> None:
-        self.items = deque(i for i in self.items if i[0] is not sock)
-
-    def flush(self, stall_s: float | None = None) -> None:
-        while self.items:
-            sock, parts, since = self.items[0]
-            try:
-                sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                if stall_s is None or time.monotonic() - since < stall_s:
-                    return
-                log.warning("a client has not taken its result for %.0f s: dropped it", stall_s)
-            except zmq.ZMQError as exc:
-                if exc.errno != zmq.EHOSTUNREACH:
-                    raise
-                log.info("a client left before its result was sent")
-            self.items.popleft()
-
-
 def serve(
     ctx: zmq.Context,
     stop: StopFlag,
     settings: WorkerSettings,
     reporter: Reporter | None = None,
     on_ready: Callable[[str], None] | None = None,
+    stats: WorkerStats | None = None,
 ) -> WorkerStats:
     """Load the model once and serve frames until `stop` is set. `on_ready(url)` runs once the socket is up
-    (the bound address for router+bind, e.g. with a `*` port resolved)."""
+    (the bound address for router+bind, e.g. with a `*` port resolved); `stats` is kept up to date."""
     from ..models.enhancer import Enhancer
     from ..models.weights import WeightsError
 
@@ -258,8 +123,8 @@ def serve(
     if reporter is not None:
         reporter.status("ready", device=str(enhancer.device), precision=enhancer.precision, model=enhancer.kind)
     log.info("%s: %s on %s (%s), serving %s", settings.name, enhancer.kind, enhancer.device, enhancer.precision, ep)
-    engine = _Engine(ctx, enhancer, max(1, settings.batch), settings.batch_wait_ms / 1000, settings.delay_ms / 1000)
-    stats = WorkerStats()
+    engine = Engine(ctx, enhancer, max(1, settings.batch), settings.batch_wait_ms / 1000, settings.delay_ms / 1000)
+    stats = stats if stats is not None else WorkerStats()
     try:
         loop = _DealerLoop if ep.kind == "dealer" else _RouterLoop
         loop(ctx, stop, settings, ep, engine, stats).run(on_ready or (lambda url: None))
@@ -271,11 +136,11 @@ def serve(
 
 
 class _Loop:
-    def __init__(self, ctx, stop, settings: WorkerSettings, ep: Endpoint, engine: _Engine, stats: WorkerStats):
+    def __init__(self, ctx, stop, settings: WorkerSettings, ep: Endpoint, engine: Engine, stats: WorkerStats):
         self.ctx, self.stop, self.s, self.ep, self.engine, self.stats = ctx, stop, settings, ep, engine, stats
         self.capacity = 2 * max(1, settings.batch)  # frames held at most: one batch running, one queued
-        self.outbox = _Outbox()
-        self.drops = DropLog(log, settings.name)
+        self.outbox = Outbox()
+        self.drops = DropLog(log, f"{settings.name}: dropped a bad message")
         self.stopping_since: float | None = None
 
     def stopping(self) -> bool:
@@ -305,7 +170,7 @@ class _Loop:
             return str(exc)
         if msg.kind != protocol.FRAME:
             return f"a worker takes frames, not {msg.kind}"
-        self.engine.put(_Job(reply_to, *protocol.unpack_frame(msg)))
+        self.engine.put(Job(reply_to, *protocol.unpack_frame(msg)))
         return None
 
     def drop(self, reason: str) -> None:
@@ -540,7 +405,7 @@ def _peek_header(parts: list[Any]) -> dict:
             return {}
         header = json.loads(raw)
         return header if isinstance(header, dict) else {}
-    except (ValueError, UnicodeDecodeError, IndexError):
+    except (ValueError, RecursionError, IndexError):
         return {}
 
 

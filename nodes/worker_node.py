@@ -44,7 +44,7 @@ class WorkerNode:
         self.process = process
         self.start_timeout = start_timeout
         self.endpoint: str | None = None  # the URL served, once started
-        self.stats: WorkerStats | None = None  # thread mode: filled in when stopped
+        self.stats = WorkerStats()  # thread mode: live counts (frames served, bad messages, reconnects)
         self._thread: threading.Thread | None = None
         self._proc: mp.process.BaseProcess | None = None
         self._stop = StopFlag()
@@ -52,6 +52,9 @@ class WorkerNode:
 
     def start(self) -> "WorkerNode":
         """Start serving; returns once the model is loaded and the socket is up (raises if that fails)."""
+        if self.alive:
+            raise RuntimeError("this worker is running already")
+        self._stop, self._error = StopFlag(), None
         if self.process:
             self._start_process()
         else:
@@ -94,7 +97,7 @@ class WorkerNode:
         def body() -> None:
             ctx = zmq.Context()
             try:
-                self.stats = serve(ctx, self._stop, self.settings, on_ready=on_ready)
+                serve(ctx, self._stop, self.settings, on_ready=on_ready, stats=self.stats)
             except BaseException as exc:  # surfaced by start()
                 self._error = exc
                 log.debug("worker thread failed", exc_info=True)

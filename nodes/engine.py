@@ -1,0 +1,156 @@
+"""A worker's inference thread and its non-blocking outbox (used by nodes/worker.py).
+
+The I/O loop owns every socket; the Engine thread only runs the model. Frames go in with put(); the engine
+takes the leading run of equal-size frames (at most `batch`, waiting up to `wait_s` for stragglers), enhances
+them, queues the results and wakes the loop over an inproc PAIR, whose other end the loop polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zmq
+
+from . import protocol
+
+log = logging.getLogger("gfn_stream.worker")
+
+
+@dataclass
+class Job:
+    reply_to: Any  # router mode: the client's routing id; dealer mode: None
+    header: protocol.FrameHeader
+    image: np.ndarray  # H x W x 3 view on the received zmq frame (kept alive by this reference)
+
+
+class Engine:
+    """The inference thread: takes the leading run of equal-size queued frames (at most `batch`, waiting up to
+    `wait_s` for stragglers), enhances them, queues the results and wakes the I/O loop."""
+
+    def __init__(self, ctx: zmq.Context, enhancer: Any, batch: int, wait_s: float, delay_s: float = 0.0):
+        self.enhancer, self.batch, self.wait_s, self.delay_s = enhancer, batch, wait_s, delay_s
+        self.cond = threading.Condition()
+        self.pending: deque[Job] = deque()
+        self.running = 0
+        self.finished: deque[tuple[list[Job], list[np.ndarray] | None]] = deque()
+        self.error: BaseException | None = None
+        self._stop = False
+        addr = f"inproc://gfn-engine-{id(self):x}"
+        self.wake = ctx.socket(zmq.PAIR)  # read by the I/O loop
+        self.wake.setsockopt(zmq.LINGER, 0)
+        self.wake.bind(addr)
+        self._ring = ctx.socket(zmq.PAIR)  # written by the engine thread only
+        self._ring.setsockopt(zmq.LINGER, 0)
+        self._ring.connect(addr)
+        self.thread = threading.Thread(target=self._run, name="gfn-engine", daemon=True)
+        self.thread.start()
+
+    def put(self, job: Job) -> None:
+        with self.cond:
+            self.pending.append(job)
+            self.cond.notify()
+
+    def held(self) -> int:
+        """Frames queued, running, or finished and not yet collected."""
+        with self.cond:
+            return len(self.pending) + self.running + sum(len(j) for j, _ in self.finished)
+
+    def in_progress(self) -> int:
+        """Frames whose results are still to come out of collect() (running or finished)."""
+        with self.cond:
+            return self.running + sum(len(j) for j, _ in self.finished)
+
+    def drop_pending(self) -> int:
+        with self.cond:
+            n = len(self.pending)
+            self.pending.clear()
+            return n
+
+    def collect(self) -> list[tuple[list[Job], list[np.ndarray] | None]]:
+        while True:
+            try:
+                self.wake.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        with self.cond:
+            done = list(self.finished)
+            self.finished.clear()
+        return done
+
+    def close(self) -> None:
+        with self.cond:
+            self._stop = True
+            self.cond.notify_all()
+        self.thread.join(timeout=60)
+        self.wake.close()
+        self._ring.close()
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.pending and not self._stop:
+                    self.cond.wait()
+                if self._stop:
+                    return
+                deadline = time.monotonic() + self.wait_s
+                while len(self.pending) < self.batch and not self._stop:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self.cond.wait(left):
+                        break
+                if not self.pending:
+                    continue
+                size = self.pending[0].image.shape
+                take: list[Job] = []
+                while self.pending and len(take) < self.batch and self.pending[0].image.shape == size:
+                    take.append(self.pending.popleft())
+                self.running = len(take)
+            outs: list[np.ndarray] | None = None
+            try:
+                outs = self.enhancer.enhance_batch([j.image for j in take])
+                if self.delay_s:
+                    time.sleep(self.delay_s)
+            except BaseException as exc:  # reported by the I/O loop as the worker's failure
+                self.error = exc
+            with self.cond:
+                self.finished.append((take, outs))
+                self.running = 0
+            self._ring.send(b"", zmq.NOBLOCK)
+            if self.error is not None:
+                return
+
+
+class Outbox:
+    """Messages waiting for room on their socket, sent in order without ever blocking the loop."""
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[zmq.Socket, list[Any], float]] = deque()
+
+    def put(self, sock: zmq.Socket, parts: list[Any]) -> None:
+        self.items.append((sock, parts, time.monotonic()))
+
+    def head(self) -> zmq.Socket | None:
+        return self.items[0][0] if self.items else None
+
+    def discard(self, sock: zmq.Socket) -> None:
+        self.items = deque(i for i in self.items if i[0] is not sock)
+
+    def flush(self, stall_s: float | None = None) -> None:
+        while self.items:
+            sock, parts, since = self.items[0]
+            try:
+                sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                if stall_s is None or time.monotonic() - since < stall_s:
+                    return
+                log.warning("a client has not taken its result for %.0f s: dropped it", stall_s)
+            except zmq.ZMQError as exc:
+                if exc.errno != zmq.EHOSTUNREACH:
+                    raise
+                log.info("a client left before its result was sent")
+            self.items.popleft()

@@ -1,0 +1,201 @@
+"""Workers for larger systems: endpoint strings, the worker protocol as a dispatcher sees it, clean stop,
+the client API, and the pipeline surviving a worker killed with -9 or joining and leaving over --listen."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+
+from gfn_stream.nodes import protocol
+from gfn_stream.nodes.client import WorkerClient
+from gfn_stream.nodes.endpoints import EndpointError, parse
+from gfn_stream.nodes.worker_node import WorkerNode
+
+from media import make_clip
+from workers_kit import STREAM, FakeDispatcher, Proc, assert_same_frames, free_port, png_frames, reference_bicubic, run
+
+
+def _frame(seq: int, h: int = 12, w: int = 16) -> tuple[np.ndarray, list]:
+    img = np.random.default_rng(seq).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    return img, protocol.pack_frame(protocol.FrameHeader(seq, seq * 10, Fraction(1, 25), 0, 0), img)
+
+
+def _bicubic(img: np.ndarray) -> np.ndarray:
+    return cv2.resize(img, (4 * img.shape[1], 4 * img.shape[0]), interpolation=cv2.INTER_CUBIC)
+
+
+def test_endpoint_strings():
+    ep = parse("dealer+connect:tcp://ingest:5555")
+    assert (ep.kind, ep.mode, ep.url, ep.loopback) == ("dealer", "connect", "tcp://ingest:5555", False)
+    assert str(ep) == "dealer+connect:tcp://ingest:5555"
+    ep = parse("tcp://127.0.0.1:5556", kind="router", mode="bind")
+    assert (ep.kind, ep.mode, ep.loopback) == ("router", "bind", True)
+    assert parse("router+bind:tcp://[::1]:7").loopback and parse("tcp://localhost:7", kind="dealer", mode="connect").loopback
+    assert parse("ipc:///tmp/x/work", kind="dealer", mode="connect").loopback
+    assert not parse("router+bind:tcp://0.0.0.0:5555").loopback and not parse("router+bind:tcp://*:5555").loopback
+    assert not parse("dealer+connect:tcp://127.0.0.1:1;10.0.0.2:5555").loopback  # source;destination
+    for bad in ("dealer+connect:tcp://host", "udp://x:1", "flute+bind:tcp://a:1", "tcp://a:99999", "tcp://a:1"):
+        with pytest.raises(EndpointError):
+            parse(bad)
+    with pytest.raises(EndpointError, match="not supported"):
+        parse("router+connect:tcp://a:1", allowed=("router+bind",))
+
+
+def test_client_enhance_and_stream_through_a_worker_thread():
+    with WorkerNode("router+bind:tcp://127.0.0.1:*", model="bicubic", batch=3) as node:
+        assert node.endpoint.startswith("tcp://127.0.0.1:")
+        with WorkerClient(node.endpoint, timeout=20) as client:
+            assert client.ping()
+            img, _ = _frame(1)
+            np.testing.assert_array_equal(client.enhance(img), _bicubic(img))
+            frames = [_frame(i, h=9 + i % 2)[0] for i in range(12)]  # two sizes, interleaved
+            outs = list(client.stream(frames, depth=5))
+            assert len(outs) == 12
+            for a, b in zip(outs, frames):
+                np.testing.assert_array_equal(a, _bicubic(b))
+        assert node.stats.frames == 13
+    assert not node.alive
+
+
+def test_worker_as_seen_by_a_dispatcher_credit_results_heartbeats_reconnect():
+    disp = FakeDispatcher()
+    node = WorkerNode(f"dealer+connect:{disp.url}", model="bicubic", batch=2, heartbeat_s=0.25, liveness=4).start()
+    try:
+        first, hello = disp.recv()
+        assert hello.kind == protocol.READY and hello.header == {"v": 1, "kind": "ready", "credit": 4, "done": [], "hello": True}
+        disp.send(first, protocol.pack(protocol.HEARTBEAT))
+        imgs = []
+        for seq in (7, 8):
+            img, parts = _frame(seq)
+            imgs.append(img)
+            disp.send(first, parts)
+        results, done, credit = {}, [], 0
+        while len(results) < 2 or len(done) < 2:
+            ident, msg = disp.recv()
+            assert ident == first
+            if msg.kind == protocol.FRAME:  # no results endpoint: results come back on the same connection
+                fh, out = protocol.unpack_frame(msg)
+                assert (fh.pts, fh.time_base) == (fh.seq * 10, Fraction(1, 25))
+                results[fh.seq] = out.copy()
+            else:
+                assert msg.kind == protocol.READY and set(msg.header["done"]) <= results.keys()
+                done += msg.header["done"]
+                credit += msg.header["credit"]
+        assert sorted(done) == [7, 8] and credit == 2
+        for seq, img in zip((7, 8), imgs):
+            np.testing.assert_array_equal(results[seq], _bicubic(img))
+        # heartbeats keep coming while the dispatcher is silent ...
+        ident, msg = disp.recv(skip_heartbeats=False)
+        assert ident == first and msg.kind == protocol.HEARTBEAT
+        # ... and after 4 silent intervals the worker starts over on a fresh connection, with full credit
+        t0 = time.monotonic()
+        while True:
+            ident, msg = disp.recv(timeout=5)
+            if ident != first:
+                break
+        assert msg.kind == protocol.READY and msg.header.get("hello") is True and msg.header["credit"] == 4
+        assert time.monotonic() - t0 < 3 and node.stats.reconnects == 1
+        node.stop()
+        while True:
+            last, msg = disp.recv()
+            if msg.kind == protocol.BYE:
+                break
+        assert last == ident
+    finally:
+        node.stop()
+        disp.close()
+
+
+def test_sigterm_finishes_held_frames_then_says_bye():
+    disp = FakeDispatcher()
+    node = WorkerNode(f"dealer+connect:{disp.url}", process=True, model="bicubic", batch=1, delay_ms=300).start()
+    try:
+        ident, hello = disp.recv(timeout=60)
+        for seq in (0, 1):
+            disp.send(ident, _frame(seq)[1])
+        time.sleep(0.15)
+        stopper = threading.Thread(target=node.stop)
+        stopper.start()  # SIGTERM while both frames are held
+        kinds, seqs = [], []
+        while not kinds or kinds[-1] != protocol.BYE:
+            _, msg = disp.recv(timeout=10)
+            kinds.append(msg.kind)
+            if msg.kind == protocol.FRAME:
+                seqs.append(msg.header["seq"])
+        stopper.join(30)
+        assert seqs == [0, 1] and kinds.count(protocol.READY) == 2
+        assert node._proc is None  # exited by itself
+    finally:
+        node.stop()
+        disp.close()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clip")
+    c = make_clip(folder / "in.mp4", width=64, height=48, frames=60)
+    return c.path, reference_bicubic(c.path)
+
+
+@pytest.mark.slow
+def test_kill_9_one_of_two_workers_output_is_frame_identical(tmp_path, clip):
+    path, want = clip
+    out = tmp_path / "out"
+    out.mkdir()
+    p = Proc(STREAM, path, out / "f_%04d.png", "--model", "bicubic", "--workers", 2, "--batch", 1,
+             "--log-level", "info", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "30"})
+    try:
+        victim = int(p.wait_for(r"started worker 2 \(pid (\d+)\)")[1])
+        deadline = time.monotonic() + 60
+        while len(list(out.glob("*.png"))) < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(victim, signal.SIGKILL)
+        assert p.wait() == 0, p.stderr
+    finally:
+        p.stop()
+    assert_same_frames(png_frames(out), want)
+    assert f"worker 2 (pid {victim}) was killed by SIGKILL" in p.stderr
+    assert "sending them again" in p.stderr  # it held frames, and they went to worker 1
+
+
+@pytest.mark.slow
+def test_remote_worker_joins_and_leaves_mid_run(tmp_path, clip):
+    path, want = clip
+    out = tmp_path / "out"
+    out.mkdir()
+    port = free_port()
+    p = Proc(STREAM, path, out / "f_%04d.png", "--model", "bicubic", "--workers", 1, "--batch", 1,
+             "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "40"})
+    node = None
+    try:
+        p.wait_for("listening for workers")
+        node = WorkerNode(f"dealer+connect:tcp://127.0.0.1:{port}", model="bicubic", batch=1, delay_ms=40).start()
+        deadline = time.monotonic() + 30
+        while node.stats.frames < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        node.stop()  # leaves mid-run: BYE; what it still held goes to the local worker
+        assert p.wait() == 0, p.stderr
+    finally:
+        if node is not None:
+            node.stop()
+        p.stop()
+    assert_same_frames(png_frames(out), want)
+    assert 8 <= node.stats.frames < len(want)
+    assert "joined" in p.stderr and "said bye" in p.stderr
+
+
+@pytest.mark.slow
+def test_no_worker_at_all_fails_after_the_wait(tmp_path, clip):
+    path, _ = clip
+    r = run(STREAM, path, tmp_path / "o.mp4", "--model", "bicubic", "--workers", 0,
+            "--listen", f"tcp://127.0.0.1:{free_port()}", "--worker-wait", "1.5", "-q")
+    assert r.returncode == 5, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no worker for 1.5 s" in lines[0] and "gfn-worker dealer+connect:" in lines[0], r.stderr
