@@ -69,11 +69,11 @@ def test_synthetic_with_holdout(tmp_path):
         write_rgb(photos / f"p{i}.png", _photo(300, 260, seed=i))
     out = tmp_path / "synth"
     main(["synthetic", "--photos", str(photos), "--out", str(out), "--holdout", "p2", "--scales", "1.0",
-          "--seed", "5", "--val-max-size", "128", "192", "--max-length", "8"])
+          "--seed", "5", "--val-max-size", "128", "192", "--max-extent", "8"])
     info = json.loads((out / "make_dataset.json").read_text())
     assert info["seed"] == 5 and info["holdout"][0].endswith("p2.png")
     assert info["counts"]["train_patches"] == 2 and info["counts"]["val_images"] == 1
-    assert info["blur"]["max_length"] == 8
+    assert info["blur"]["max_extent"] == 8
     ds = PatchDataset(out / "train")
     lr_blur, lr_sharp, hr = ds[1]
     assert not np.array_equal(lr_blur, lr_sharp)  # blurred
@@ -84,7 +84,7 @@ def test_synthetic_with_holdout(tmp_path):
     # same seed, same data
     out2 = tmp_path / "synth2"
     main(["synthetic", "--photos", str(photos), "--out", str(out2), "--holdout", "p2", "--scales", "1.0",
-          "--seed", "5", "--val-max-size", "128", "192", "--max-length", "8"])
+          "--seed", "5", "--val-max-size", "128", "192", "--max-extent", "8"])
     np.testing.assert_array_equal(PatchDataset(out2 / "train")[1][0], lr_blur)
 
 

@@ -146,3 +146,17 @@ def test_reference_lr_schedule():
     assert [stage_lr(s1, e, 1) for e in (0, 6, 7, 14, 21, 24)] == [1e-4, 1e-4, 5e-5, 2.5e-5, 1.25e-5, 1.25e-5]
     assert math.isclose(stage_lr(s2, 30, 1), 1e-5)
     assert math.isclose(stage_lr(s3, 54, 1), 5e-7)
+
+
+def test_init_from_weights(tiny):
+    first = _config(tiny, "first", steps=(3, 1))
+    first.stage = first.stage[:1]
+    train(first, quiet=True)
+    second = _config(tiny, "second", steps=(1, 1))
+    second.stage = second.stage[:1]
+    second.stage[0].lr = 0.0  # no update: the model must equal its init
+    second.model.init_from = str(tiny / "first" / "last.pt")
+    train(second, quiet=True)
+    a = load_checkpoint(tiny / "first" / "last.pt")["model"]
+    b = load_checkpoint(tiny / "second" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -25,8 +25,10 @@ GAMMA = 2.2
 class BlurParams:
     """How strong the synthetic shake is, in pixels of the HR image it is applied to."""
 
-    min_length: float = 4.0  # path length of the translation trajectory (log-uniform between min and max)
-    max_length: float = 24.0
+    # span of the translation path (diagonal of its bounding box), HR px, log-uniform between min and max;
+    # LR-GOPRO's blur spans roughly 2-10 LR px, i.e. ~8-40 HR px at 1280x720 (less after its 0.5/0.7 rescales)
+    min_extent: float = 4.0
+    max_extent: float = 32.0
     max_rotation_px: float = 10.0  # extra motion from rotation at 1000 px from the rotation centre (uniform 0..max)
     max_zoom: float = 0.004  # relative zoom change over the exposure (uniform 0..max)
     blend_prob: float = 0.3  # chance of blending two independent shakes with a smooth mask
@@ -50,21 +52,28 @@ class Shake:
     center: tuple[float, float]
 
 
-def random_trajectory(rng: np.random.Generator, length: float, samples: int) -> np.ndarray:
-    """A smooth 2-D camera-shake path of total length `length` px, (samples, 2), mean at the origin.
+def random_trajectory(rng: np.random.Generator, extent: float, samples: int, knots: int = 24) -> np.ndarray:
+    """A 2-D camera-shake path spanning `extent` px (bounding-box diagonal), (samples, 2), mean at the origin.
 
-    A random walk of the velocity with inertia (Boracchi & Foi style): mostly smooth drift, occasional jerks.
+    A random walk of the velocity with inertia (Boracchi & Foi style: smooth drift, occasional jerks) at `knots`
+    instants, linearly interpolated to `samples` instants equally spaced in time (the exposure).
     """
     velocity = rng.normal(size=2)
     points = [np.zeros(2)]
-    for _ in range(samples - 1):
+    for _ in range(knots - 1):
         jerk = rng.normal(size=2) * (2.0 if rng.random() < 0.1 else 0.6)
         velocity = 0.8 * velocity + jerk - 0.05 * points[-1]
         points.append(points[-1] + velocity)
     path = np.asarray(points)
-    steps = np.linalg.norm(np.diff(path, axis=0), axis=1).sum()
-    path = path * (length / max(steps, 1e-6))
+    span = float(np.hypot(*np.ptp(path, axis=0)))
+    path = path * (extent / max(span, 1e-6))
+    t = np.linspace(0.0, knots - 1.0, samples)
+    path = np.stack([np.interp(t, np.arange(knots), path[:, k]) for k in range(2)], axis=1)
     return path - path.mean(axis=0)
+
+
+def path_length(path: np.ndarray) -> float:
+    return float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum())
 
 
 def _smooth_curve(rng: np.random.Generator, samples: int) -> np.ndarray:
@@ -77,14 +86,17 @@ def _smooth_curve(rng: np.random.Generator, samples: int) -> np.ndarray:
 
 def random_shake(rng: np.random.Generator, params: BlurParams, frame_hw: tuple[int, int]) -> Shake:
     """Draw one exposure for a frame of size `frame_hw` (the rotation centre is placed relative to it)."""
-    length = math.exp(rng.uniform(math.log(params.min_length), math.log(params.max_length)))
+    extent = math.exp(rng.uniform(math.log(params.min_extent), math.log(params.max_extent)))
     rot_px = rng.uniform(0.0, params.max_rotation_px)
     zoom = rng.uniform(0.0, params.max_zoom)
-    samples = int(np.clip(math.ceil(2 * (length + rot_px)), 12, 96))  # < ~0.5 px between sub-frames
     h, w = frame_hw
     center = (rng.uniform(-0.25, 1.25) * w, rng.uniform(-0.25, 1.25) * h)
+    walk_seed = int(rng.integers(2**31))
+    # sub-frames ~0.5 px apart along the path (at most 128)
+    length = path_length(random_trajectory(np.random.default_rng(walk_seed), extent, 64))
+    samples = int(np.clip(math.ceil(2 * (length + rot_px)), 12, 128))
     return Shake(
-        translation=random_trajectory(rng, length, samples),
+        translation=random_trajectory(np.random.default_rng(walk_seed), extent, samples),
         rotation=_smooth_curve(rng, samples) * (rot_px / 1000.0),
         zoom=1.0 + _smooth_curve(rng, samples) * zoom,
         center=center,

@@ -86,7 +86,7 @@ def synthetic_patches(
 ) -> list[tuple[np.ndarray, ...]]:
     """Triplets from one sharp photo: each kept patch gets its own non-uniform shake (drawn for the whole frame)."""
     out = []
-    margin = int(math.ceil(bp.max_length + bp.max_rotation_px * 3 + 8))
+    margin = int(math.ceil(bp.max_extent + bp.max_rotation_px * 3 + 8))
     for scale in pp.scales:
         s = rescale(sharp, scale)
         padded = np.pad(s, ((margin, margin), (margin, margin), (0, 0)), mode="reflect")

@@ -59,6 +59,8 @@ class ModelSection:
     # true: the gate starts as ~1 everywhere (conv2 weights x0.01, bias 1), so switching it on after gate-off
     # stages starts from the fusion those stages trained (sr + deblur) instead of a random gate map
     gate_init_one: bool = True
+    # start from these weights instead (a weights file or a gfn-train checkpoint; same config); ignored on resume
+    init_from: str = ""
 
 
 @dataclass
@@ -439,6 +441,11 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
         with torch.no_grad():
             model.gate.conv2.weight.mul_(0.01)
             model.gate.conv2.bias.fill_(1.0)
+    if cfg.model.init_from and not resume:
+        source = Path(cfg.model.init_from)
+        state = load_checkpoint(source)["model"] if source.suffix == ".pt" else read_weights(source)[1]
+        load_state_strict(model, state, source=str(source))
+        logger.info("initialised from %s", source)
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
