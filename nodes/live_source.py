@@ -152,8 +152,12 @@ class LiveOptions:
 
 
 def is_live_spec(spec: str) -> bool:
-    """Whether open_source() should treat `spec` as a live input (any URL but file://, or a V4L2 device)."""
-    return ("://" in spec and not spec.lower().startswith("file://")) or bool(_DEVICE.match(spec))
+    """Whether open_source() should treat `spec` as a live input: any URL but file://, something that starts
+    like one of the live schemes ("rtsp:/cam" is a malformed URL, not a file name), or a V4L2 device."""
+    if "://" in spec:
+        return not spec.lower().startswith("file://")
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", spec)
+    return bool(m and m.group(1).lower() in NETWORK_SCHEMES) or bool(_DEVICE.match(spec))
 
 
 def parse_live_spec(spec: str) -> tuple[str, str | None]:

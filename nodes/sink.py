@@ -49,6 +49,8 @@ _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "s
             "placebo")
 _CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63), "libvpx": (4, 63),
               "libsvtav1": (1, 63), "libaom-av1": (0, 63)}
+_TUNES = {"libx264": ("film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode", "zerolatency"),
+          "libx265": ("psnr", "ssim", "grain", "zerolatency", "fastdecode", "animation")}
 _FALLBACK_AUDIO = {"webm": "libopus"}  # re-encode target when a source audio codec cannot go in; else aac
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 
@@ -70,6 +72,8 @@ class EncodeOptions:
     pix_fmt: str = "yuv420p"
     threads: int = 0
     matrix: str = "auto"
+    tune: str | None = None  # x264/x265 tune, e.g. "zerolatency" for live outputs (no look-ahead, no B-frames)
+    keyint: int | None = None  # keyframe interval in frames (None: the encoder's default, 250 for x264)
 
     def validate(self) -> None:
         try:
@@ -98,6 +102,15 @@ class EncodeOptions:
             raise SinkError(f"threads must be 0 (auto) or a positive integer, not {self.threads!r}")
         if self.matrix not in ("auto", "bt709", "bt601"):
             raise SinkError(f"matrix must be 'auto', 'bt709' or 'bt601', not {self.matrix!r}")
+        if self.tune is not None:
+            tunes = _TUNES.get(self.codec)
+            if tunes is None:
+                raise SinkError(f"{self.codec} has no tune setting (libx264 and libx265 have)")
+            if self.tune not in tunes:
+                raise SinkError(f"unknown tune {self.tune!r} for {self.codec} (use one of {', '.join(tunes)})")
+        if self.keyint is not None and (not isinstance(self.keyint, int) or isinstance(self.keyint, bool)
+                                        or self.keyint < 1):
+            raise SinkError(f"keyint must be a whole number of frames >= 1, not {self.keyint!r}")
 
     def bit_rate(self) -> int | None:
         """The bitrate in bit/s ("4M", "800k", 2500000), or None."""
@@ -116,6 +129,10 @@ class EncodeOptions:
             opts["crf"] = str(self.crf)
             if self.codec.startswith("libvpx"):
                 opts["b"] = "0"  # constant-quality mode
+        if self.tune is not None:
+            opts["tune"] = self.tune
+        if self.keyint is not None:
+            opts["g"] = str(self.keyint)
         if speed is not None:
             if self.codec in ("libx264", "libx265"):
                 opts["preset"] = self.preset
@@ -220,11 +237,17 @@ class ImageSink:
 
 
 class VideoSink:
-    """A video file being written. Use as a context manager (close() drains the encoder, writes the trailer)."""
+    """A video file being written. Use as a context manager (close() drains the encoder, writes the trailer).
 
-    def __init__(self, path: str, info: dict[str, Any], side_buffers: list[bytes], options: EncodeOptions) -> None:
+    format / container_options: another muxer and its options (live_sink.py pushes to rtsp:// with format
+    "rtsp" and to rtmp:// with "flv"); default: from the file extension, crash-safe options (see above)."""
+
+    def __init__(self, path: str, info: dict[str, Any], side_buffers: list[bytes], options: EncodeOptions, *,
+                 format: str | None = None, container_options: dict[str, str] | None = None) -> None:
         self.path, self.info, self.options = path, info, options
-        self.format = VIDEO_CONTAINERS[Path(path).suffix.lower()]
+        self.format = format or VIDEO_CONTAINERS[Path(path).suffix.lower()]
+        self._forced_format = format
+        self._container_options = _muxer_options(self.format) if container_options is None else container_options
         self.warnings: list[str] = []
         self.frames_written = 0
         self.pts_fixed = 0
@@ -240,7 +263,8 @@ class VideoSink:
         self._last_step = 1
         self._closed = False
         self._started = False
-        self._routes = _plan_side_streams(self.format, info.get("side_streams", []), side_buffers, self.warnings)
+        self._routes = _plan_side_streams(_PLAN_FORMAT.get(self.format, self.format), info.get("side_streams", []),
+                                          side_buffers, self.warnings)
 
     # ------------------------------------------------------------------------------------------ public
     def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction,
@@ -331,7 +355,7 @@ class VideoSink:
         rate = Fraction(*self.info["frame_rate"]) if self.info.get("frame_rate") else None
         self._step = max(1, round(1 / (rate * tb))) if rate else None  # ticks per frame, for missing pts
 
-        self._out = av.open(self.path, "w", container_options=_muxer_options(self.format))
+        self._out = av.open(self.path, "w", format=self._forced_format, container_options=self._container_options)
         try:
             vs = self._out.add_stream(opts.codec, rate=rate or 25)
             vs.width, vs.height, vs.pix_fmt = out_w, out_h, opts.pix_fmt
@@ -591,6 +615,9 @@ def _muxer_options(fmt: str) -> dict[str, str]:
     return opts
 
 
+# Muxers that cannot write to a scratch buffer: side streams are planned with a container that takes the same
+# codecs (RTSP carries what MP4 carries, near enough: AAC, Opus, AC-3, MP3).
+_PLAN_FORMAT = {"rtsp": "mp4"}
 _HYBRID: list[bool] = []
 
 

@@ -8,6 +8,8 @@
         cam.start()                                        # ... and comes back on the same port
         cam.pause(); cam.resume()                          # SIGSTOP / SIGCONT: a stalled camera
         cam.restart(width=80, height=64)                   # comes back at another resolution
+    with PushReceiver("rtsp") as rx:                       # a server that receives a push (FFmpeg listener)
+        ...push to rx.url...; rx.result()                  # {"frames": n, "sizes": [[w, h]], ...}
 
 The camera is a live H.264 test source (videotestsrc is-live=true, x264enc zerolatency, a keyframe every
 `key_int` frames so a client that (re)connects decodes within that many frames), optionally with AAC audio
@@ -204,6 +206,92 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
+class PushReceiver:
+    """A server that receives a push, in its own process (the venv's Python with PyAV): FFmpeg's RTSP
+    listener (rtsp_flags=listen: ANNOUNCE/RECORD) or RTMP listener (listen=1). It decodes what arrives and,
+    when the publisher goes away, reports {"frames": n, "sizes": [[w, h]], "first_pts": ..., "error": ...}.
+
+        with PushReceiver("rtsp") as rx:       # rx.url: where to push
+            ...push...
+            result = rx.result(timeout=5)
+    """
+
+    def __init__(self, kind: str = "rtsp", port: int | None = None) -> None:
+        self.kind = kind
+        self.port = port or free_port()
+        self.url = (f"rtsp://127.0.0.1:{self.port}/live" if kind == "rtsp"
+                    else f"rtmp://127.0.0.1:{self.port}/live/stream")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> PushReceiver:
+        env = dict(os.environ)
+        self.proc = subprocess.Popen([sys.executable, str(_HERE), "--receive", self.kind, "--port", str(self.port)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                     start_new_session=True)
+        line = _read_line(self.proc, time.monotonic() + START_TIMEOUT_S)
+        if not line.startswith("LISTENING"):
+            err = self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
+            raise RuntimeError(f"push receiver did not start: {line} {err[-300:]}")
+        time.sleep(0.3)  # the listening socket is bound inside av.open, right after this line
+        return self
+
+    def result(self, timeout: float = 10.0) -> dict:
+        import json
+
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError("the push receiver did not finish") from None
+        lines = [ln for ln in out.decode(errors="replace").splitlines() if ln.startswith("{")]
+        if not lines:
+            raise RuntimeError(f"no result from the push receiver: {err.decode(errors='replace')[-300:]}")
+        return json.loads(lines[-1])
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+    def __enter__(self) -> PushReceiver:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+def receive(kind: str, port: int) -> int:
+    """The receiver program (venv Python): listen once, decode until the publisher leaves, print JSON."""
+    import json
+
+    import av
+
+    if kind == "rtsp":
+        url, fmt, opts = f"rtsp://127.0.0.1:{port}/live", "rtsp", {"rtsp_flags": "listen", "listen_timeout": "20"}
+    else:
+        url, fmt, opts = f"rtmp://127.0.0.1:{port}/live/stream", "flv", {"listen": "1", "timeout": "20"}
+    print("LISTENING", flush=True)
+    result = {"frames": 0, "sizes": [], "first_pts": None, "audio_packets": 0, "error": None, "streams": []}
+    try:
+        with av.open(url, format=fmt, options=opts) as c:
+            result["streams"] = [s.type for s in c.streams]
+            streams = [s for s in c.streams if s.type in ("video", "audio")]
+            for packet in c.demux(*streams):
+                if packet.stream.type == "audio":
+                    result["audio_packets"] += bool(packet.size)
+                    continue
+                for frame in packet.decode():
+                    result["frames"] += 1
+                    if [frame.width, frame.height] not in result["sizes"]:
+                        result["sizes"].append([frame.width, frame.height])
+                    if result["first_pts"] is None:
+                        result["first_pts"] = frame.pts
+    except Exception as e:  # the publisher going away ends RTMP with an I/O error
+        result["error"] = f"{type(e).__name__}: {e}"
+    print(json.dumps(result), flush=True)
+    return 0
+
+
 try:  # the fixture, for the venv's pytest; the system Python need not have pytest
     import pytest
 except ImportError:  # pragma: no cover - running as the server program
@@ -261,8 +349,9 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description="RTSP test camera (gst-rtsp-server)")
+    p = argparse.ArgumentParser(description="RTSP test camera (gst-rtsp-server), or a push receiver")
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--receive", choices=("rtsp", "rtmp"), help="be a push receiver (needs PyAV)")
     p.add_argument("--path", default="/cam")
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--height", type=int, default=48)
@@ -270,7 +359,8 @@ def main() -> int:
     p.add_argument("--key-int", type=int, default=5)
     p.add_argument("--pattern", default="ball")
     p.add_argument("--audio", action="store_true")
-    return serve(p.parse_args())
+    args = p.parse_args()
+    return receive(args.receive, args.port) if args.receive else serve(args)
 
 
 if __name__ == "__main__":
