@@ -79,7 +79,7 @@ def unpack(parts: Sequence[Any]) -> Message:
     if not isinstance(header, dict):
         raise ProtocolError("header is not a JSON object")
     version = header.get("v")
-    if version != PROTOCOL_VERSION:
+    if type(version) is not int or version != PROTOCOL_VERSION:  # true == 1 == 1.0 in Python; not on the wire
         raise ProtocolError(f"unsupported protocol version {version!r} (this node speaks {PROTOCOL_VERSION})")
     kind = header.get("kind")
     if kind not in KINDS:

@@ -108,6 +108,8 @@ class FakeDispatcher:
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SNDHWM, 0)  # a ROUTER drops at its high-water mark: none here
+        self.sock.setsockopt(zmq.RCVHWM, 0)
         self.sock.bind("tcp://127.0.0.1:*")
         self.url = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
