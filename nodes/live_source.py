@@ -50,7 +50,8 @@ encoder can start a new file (the segment sink does so).
 
 Latency. Frames wait in a bounded queue between the reader and the consumer. `drop_old` (option, or the
 items()/latest() argument) keeps only the newest `latest_frames` (default 1), dropping the rest as
-"stale"; otherwise up to `queue_frames` wait and an overflow drops the oldest ("overflow"). `max_fps` keeps
+"stale"; otherwise up to `queue_frames` wait and an overflow drops the oldest ("overflow") - except on a
+finite input (declared duration), where the reader waits for the consumer instead. `max_fps` keeps
 at most that rate by camera time ("rate"). Drops by reason: `drops`, total `frames_dropped`. Frames are
 converted to RGB only when delivered, so dropped ones cost no conversion. `Frame.wallclock` is
 time.monotonic() when the frame was decoded; CLOCK_MONOTONIC is shared by all processes of a Linux host,
@@ -115,7 +116,7 @@ class LiveOptions:
     give_up_after_s: float | None = None  # seconds without a frame before giving up (None: never)
     drop_old: bool = False  # keep only the newest `latest_frames` frames (low latency) instead of queueing
     latest_frames: int = 1  # queue length in drop_old mode (1-2)
-    queue_frames: int = 64  # queue length otherwise; an overflow drops the oldest frame
+    queue_frames: int = 32  # queue length otherwise (decoded frames: ~3 MB each at 1080p); overflow drops the oldest
     queue_packets: int = 2048  # side packets waiting for the consumer
     max_fps: float | None = None  # deliver at most this many frames per second (camera time)
     duration_s: float | None = None  # end the stream after this long (wall clock since the first frame)
@@ -242,6 +243,7 @@ class LiveSource:
         self._segment_pending = False
         self._side_map: dict[int, int] = {}  # this connection's stream index -> info's side stream index
         self._side_indices: list[int] = []  # info's side streams: their input stream index (Packet.stream)
+        self._side_descs: list[dict[str, Any]] = []  # info's side streams (the first connection's)
         self._prev_last_frame_at: float | None = None  # the last frame of the previous connection
         self._seen_size: tuple[int, int] | None = None  # on_resize="scale": the camera's current size
         self._side_last_dts: dict[int, int] = {}
@@ -403,6 +405,7 @@ class LiveSource:
     # ------------------------------------------------------------------------------------------ delivery
     def _pop_locked(self) -> tuple[int, Any] | None:
         if self._frames and (not self._packets or self._frames[0][0] < self._packets[0][0]):
+            self._cond.notify_all()  # a reader waiting for room (finite inputs)
             return self._frames.popleft()
         if self._packets:
             return self._packets.popleft()
@@ -590,7 +593,7 @@ class LiveSource:
                     return f"opening took longer than {o.open_timeout_s + o.stall_timeout_s:g} s"
             else:
                 since = conn.last_frame_at or conn.opened_at
-                if now - since > o.stall_timeout_s:
+                if now - since > o.stall_timeout_s and not conn.waiting:
                     conn.abandon()
                     what = "no frame" if conn.frames else "no frame after connecting"
                     logger.warning("%s: stalled (%s for %.1f s)", self.spec, what, now - since)
@@ -636,8 +639,9 @@ class LiveSource:
         if self._first is None:
             self._side_map = {s.index: k for k, s in enumerate(conn.sides)}
             self._side_indices = [s.index for s in conn.sides]
+            self._side_descs = [_describe_side(s) for s in conn.sides]
             return
-        known = self.info["side_streams"]
+        known = self._side_descs
         used: set[int] = set()
         self._side_map = {}
         for s in conn.sides:
@@ -691,6 +695,15 @@ class LiveSource:
             new_segment = False
             if self._segment_pending:
                 new_segment, self._segment_pending = True, False
+            if conn.finite and self._drop_reason == "overflow":
+                # a finite input (a file over HTTP, HLS VOD) waits for the consumer instead of dropping
+                conn.waiting = True
+                while len(self._frames) >= self._capacity and not (conn.abandoned or self._closed):
+                    self._cond.wait(0.2)
+                conn.waiting = False
+                conn.last_frame_at = self._last_frame_at = time.monotonic()
+                if conn.abandoned or self._closed:
+                    return
             while len(self._frames) >= self._capacity:
                 _, old = self._frames.popleft()
                 if old.new_segment:  # keep the flag: the next frame starts the segment instead
@@ -825,6 +838,7 @@ class _Connection:
         self.first_frame_at: float | None = None
         self.last_frame_at: float | None = None
         self.frames = 0
+        self.waiting = False  # blocked on a full queue (finite inputs only): not a stall
         self.offset: int | None = None  # out ticks = source ticks + offset
         self.early: list[av.Packet] = []
         self.video: av.VideoStream | None = None
