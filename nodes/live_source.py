@@ -437,7 +437,7 @@ class LiveSource:
             while self._first is None:
                 if self._error is not None:
                     raise self._error
-                if stop is not None and stop():
+                if self._closed or (stop is not None and stop()):
                     raise SourceInterrupted(f"stopped while waiting for {self.spec}")
                 self._cond.wait(0.1)
 
@@ -716,8 +716,8 @@ class LiveSource:
 
     def _on_disconnect(self, conn: _Connection) -> None:
         with self._cond:
-            if conn.frames:
-                self._prev_last_frame_at = conn.last_frame_at
+            if conn.frames:  # an abandoned reader may finish late: keep the newest
+                self._prev_last_frame_at = max(self._prev_last_frame_at or 0.0, conn.last_frame_at)
 
     def _map_video(self, conn: _Connection, frame: av.VideoFrame, wall: float) -> int:
         wall_ticks = round((wall - self._t0) * TICKS)
