@@ -342,6 +342,12 @@ class PushSink:
     def connected(self) -> bool:
         return self._sink is not None and self._sink._started
 
+    def stats(self) -> dict[str, Any]:
+        """For a STATUS "push" message (pipeline/metrics.py)."""
+        return {"connected": self.connected, "failures": self.failures, "reconnects": self.reconnects,
+                "frames_written": self.frames_written, "frames_dropped": self.frames_dropped,
+                "last_error": self.last_error}
+
     def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction, duration: int | None = None,
                     **_: Any) -> None:
         _check_rgb(rgb)

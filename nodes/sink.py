@@ -210,7 +210,7 @@ class ImageSink:
                             f"like {Path(path).with_suffix('')}_%06d{Path(path).suffix} or a video file")
 
     def write_frame(self, rgb: np.ndarray, pts: int | None = None, time_base: Fraction | None = None,
-                    duration: int | None = None) -> None:
+                    duration: int | None = None, *, new_segment: bool = False, wallclock: float | None = None) -> None:
         _check_rgb(rgb)
         if self.kind == "image" and self.frames_written:
             raise SinkError(f"{self.path} is a single image but a second frame arrived")
@@ -268,8 +268,10 @@ class VideoSink:
 
     # ------------------------------------------------------------------------------------------ public
     def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction,
-                    duration: int | None = None) -> None:
-        """Encode one H x W x 3 uint8 RGB frame; pts/duration in time_base (None: continue the sequence)."""
+                    duration: int | None = None, *, new_segment: bool = False, wallclock: float | None = None) -> None:
+        """Encode one H x W x 3 uint8 RGB frame; pts/duration in time_base (None: continue the sequence).
+        new_segment / wallclock (live frames) are accepted for a uniform call with live_sink's sinks and
+        ignored here: one file has one size."""
         _check_rgb(rgb)
         if self._out is None:
             self._start(rgb.shape[0], rgb.shape[1], Fraction(time_base))

@@ -92,7 +92,7 @@ def test_segments_from_a_live_camera_with_audio(tmp_path):
 def test_new_segment_flag_and_size_change_start_new_files(tmp_path):
     with open_segment_sink(tmp_path / "s-%H%M%S.mkv", 60, INFO, [], LIVE) as sink:
         for i in range(6):
-            sink.write_frame(pattern(i, 64, 48), i * 6000, TB)
+            sink.write_frame(pattern(i, 64, 48), i * 6000, TB, wallclock=time.monotonic())
         sink.write_frame(pattern(6, 96, 64), 6 * 6000, TB, new_segment=True)
         sink.write_frame(pattern(7, 96, 64), 7 * 6000, TB)
         sink.write_frame(pattern(8, 32, 24), 8 * 6000, TB)  # a size change without the flag
@@ -154,6 +154,8 @@ def test_push_reconnects_when_the_server_returns():
         sink.close()
         rx.kill()
     assert sink.reconnects == 1 and sink.frames_dropped >= 5
+    stats = sink.stats()
+    assert stats["reconnects"] == 1 and stats["failures"] == sink.failures and "last_error" in stats
     assert result["frames"] >= 15 and result["sizes"] == [[64, 48]]
 
 
