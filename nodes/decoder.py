@@ -46,14 +46,26 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
     eos_sent = False
     try:
         try:
-            src_cm = open_source(cfg["input"], threads=cfg.get("threads", 0))
+            forced = (cfg.get("live_settings") or {}).get("live")
+            if forced:  # --live: treat any input as a camera (e.g. a FIFO or a scheme we do not recognise)
+                from .live_source import open_live
+
+                src_cm = open_live(cfg["input"], _live_options(cfg), stop=lambda: stop.set)
+            else:
+                src_cm = open_source(
+                    cfg["input"], threads=cfg.get("threads", 0), live=_live_options(cfg), stop=lambda: stop.set
+                )
             src = src_cm.__enter__()
         except SourceError as exc:
             raise NodeError(str(exc), exitcodes.INPUT) from None
         try:
             reporter.status("info", info=src.info)
             to_encoder.send_multipart(protocol.pack(protocol.STREAM_INFO, {"info": src.info}, src.side_buffers))
-            items = src.items()
+            live = bool(getattr(src, "is_live", False)) and forced is not False
+            items = None if live else src.items()
+            max_latency = cfg.get("max_latency_s") or float("inf")
+            latency_drops = 0
+            next_report = 0.0
             exhausted = False
             # Runs until the launcher stops us, also after end of stream: frames a worker loses late are re-sent,
             # and ZeroMQ drops messages still queued towards a peer when the sending process exits.
@@ -65,7 +77,26 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     if old is None:
                         break
                     links.send_frame(old, disp.inflight[old][1])
-                while not exhausted and disp.can_send_new(seq) and not stop.set:
+                if live:
+                    try:
+                        for pkt in src.take_packets():  # audio never waits for worker credit
+                            to_encoder.send_multipart(_packet_message(pkt), copy=False)
+                        while not exhausted and disp.can_send_new(seq) and not stop.set:
+                            frame = src.latest(timeout=0.02)  # the newest frame; older ones count as dropped
+                            if frame is None:
+                                exhausted = src.ended
+                                break
+                            if time.monotonic() - frame.wallclock > max_latency:
+                                latency_drops += 1  # waited too long for a worker: would break the latency bound
+                                continue
+                            links.send_frame(seq, _frame_message(seq, frame))
+                            seq += 1
+                    except SourceError as exc:
+                        raise NodeError(str(exc), exitcodes.INPUT) from None
+                    if time.monotonic() >= next_report:
+                        next_report = time.monotonic() + 0.5
+                        reporter.status("live", **src.stats(), latency_dropped=latency_drops, sent=seq)
+                while items is not None and not exhausted and disp.can_send_new(seq) and not stop.set:
                     try:
                         item = next(items)
                     except StopIteration:
@@ -85,6 +116,8 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
             warnings = list(getattr(src, "warnings", []))
         finally:
             src_cm.__exit__(None, None, None)
+        if live:
+            reporter.status("live", **src.stats(), latency_dropped=latency_drops, sent=seq, final=True)
         if not eos_sent:  # stopped before the end of the input
             _end_of_stream(to_encoder, reporter, disp, seq, True, warnings)
         return exitcodes.OK
@@ -136,7 +169,34 @@ class _NoWorkerClock:
 def _frame_message(seq: int, frame: Frame) -> list[Any]:
     tb = frame.time_base
     header = protocol.FrameHeader(seq=seq, pts=frame.pts, time_base=tb, width=0, height=0)
-    return protocol.pack_frame(header, frame.rgb)
+    extra = {}
+    if getattr(frame, "wallclock", None) is not None:
+        extra["wall"] = frame.wallclock  # capture time (CLOCK_MONOTONIC, shared by local processes): latency
+    if getattr(frame, "new_segment", False):
+        extra["seg"] = True
+    if frame.duration is not None:
+        extra["dur"] = frame.duration
+    return protocol.pack_frame(header, frame.rgb, extra or None)
+
+
+def _live_options(cfg: dict) -> Any:
+    """LiveOptions for a live input from the run's [live] settings (file inputs ignore them)."""
+    from .live_source import LiveOptions
+
+    lv = cfg.get("live_settings") or {}
+    return LiveOptions(
+        transport=lv.get("transport", "tcp"),
+        open_timeout_s=lv.get("open_timeout_s", 5.0),
+        read_timeout_s=lv.get("read_timeout_s", 3.0),
+        stall_timeout_s=lv.get("stall_timeout_s", 5.0),
+        retry_max_s=lv.get("retry_max_s", 10.0),
+        max_retries=lv.get("max_retries"),
+        give_up_after_s=lv.get("give_up_after_s"),
+        drop_old=lv.get("live") is not False,
+        max_fps=lv.get("max_fps"),
+        duration_s=lv.get("duration_s"),
+        on_resize="segment" if lv.get("segment_s") else "scale",
+    )
 
 
 def _packet_message(pkt: Packet) -> list[Any]:

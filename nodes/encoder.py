@@ -40,6 +40,7 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
     last_report = 0.0
     grace = cfg.get("eos_grace_s", 10.0)
     complete = False
+    latencies: list[float] = []  # capture → written, seconds (live inputs)
     try:
         while True:
             if stop.set:
@@ -61,13 +62,7 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                         reorder[fh.seq] = (fh, img)
                 elif msg.kind == protocol.STREAM_INFO and sink is None:
                     try:
-                        sink_cm = open_sink(
-                            cfg["output"],
-                            msg.header["info"],
-                            [bytes(b) for b in msg.buffers],
-                            options,
-                            overwrite=cfg.get("overwrite", False),
-                        )
+                        sink_cm = _open_output(cfg, msg.header["info"], [bytes(b) for b in msg.buffers], options)
                         sink = sink_cm.__enter__()
                     except SinkError as exc:
                         sink_cm = None
@@ -93,13 +88,19 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                 while next_seq in reorder:
                     fh, img = reorder.pop(next_seq)
                     try:
-                        sink.write_frame(img, fh.pts, fh.time_base)
+                        _write(sink, fh, img)
                     except SinkError as exc:
                         raise NodeError(str(exc), exitcodes.OUTPUT) from None
+                    if "wall" in fh.extra:
+                        latencies.append(round(time.monotonic() - fh.extra["wall"], 4))
                     next_seq += 1
                 now = time.monotonic()
                 if now - last_report > 0.25:
-                    reporter.status("progress", frames=next_seq)
+                    extra = {"latency_s": latencies[-256:]} if latencies else {}
+                    if hasattr(sink, "stats"):
+                        extra["push"] = sink.stats()
+                    reporter.status("progress", frames=next_seq, reorder=len(reorder), **extra)
+                    latencies.clear()
                     last_report = now
             if expected is not None:
                 if next_seq >= expected:
@@ -128,6 +129,26 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
             "closed", frames=written, complete=complete, interrupted=interrupted, bad_messages=bad, duplicates=duplicates, warnings=warnings
         )
         inbox.close()
+
+
+def _open_output(cfg: dict, info: dict, side_buffers: list[bytes], options: EncodeOptions) -> Any:
+    """A plain file / image / image sequence; for live runs also segments (--segment) or a push URL."""
+    output, overwrite = cfg["output"], cfg.get("overwrite", False)
+    segment_s = cfg.get("segment_s")
+    if "://" in output or segment_s:
+        from .live_sink import open_live_sink
+
+        return open_live_sink(output, info, side_buffers, options, segment_s=segment_s, overwrite=overwrite)
+    return open_sink(output, info, side_buffers, options, overwrite=overwrite)
+
+
+def _write(sink: Any, fh: protocol.FrameHeader, img: Any) -> None:
+    extra = fh.extra
+    if "seg" in extra or "wall" in extra:
+        sink.write_frame(img, fh.pts, fh.time_base, extra.get("dur"), new_segment=bool(extra.get("seg")),
+                         wallclock=extra.get("wall"))
+    else:
+        sink.write_frame(img, fh.pts, fh.time_base, extra.get("dur"))
 
 
 def _packet(msg: protocol.Message) -> Packet:

@@ -41,6 +41,12 @@ PIXEL_FORMATS: dict[str, tuple[int, ...]] = {
 }
 
 
+# Optional FRAME fields that travel with a frame through a worker unchanged (validated like the rest):
+#   wall: capture time, seconds on the sender's CLOCK_MONOTONIC (live latency); seg: start a new output
+#   segment at this frame; dur: the frame's duration in time-base units (keeps the last frame's length)
+PASS_THROUGH = ("wall", "seg", "dur")
+
+
 class ProtocolError(ValueError):
     """A message that does not follow the protocol."""
 
@@ -102,6 +108,7 @@ class FrameHeader:
     height: int
     pix_fmt: str = "rgb24"
     strides: tuple[int, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)  # PASS_THROUGH fields a worker copies to its result
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -112,6 +119,7 @@ class FrameHeader:
             "h": self.height,
             "fmt": self.pix_fmt,
             "strides": list(self.strides),
+            **{k: v for k, v in self.extra.items() if k in PASS_THROUGH},
         }
 
 
@@ -141,6 +149,7 @@ def unpack_frame(msg: Message) -> tuple[FrameHeader, np.ndarray]:
         height=h["h"],
         pix_fmt=h["fmt"],
         strides=tuple(h["strides"]),
+        extra={k: h[k] for k in PASS_THROUGH if k in h},
     )
     buf = msg.buffers[0]
     image = np.ndarray((fh.height, fh.width, 3), dtype=np.uint8, buffer=buf, strides=(fh.strides[0], 3, 1))
@@ -191,6 +200,11 @@ def _no_buffers(msg: Message) -> None:
 
 def _validate_frame(msg: Message) -> None:
     h = msg.header
+    wall = _need(h, "wall", (int, float), optional=True)
+    if wall is not None and not (0 <= wall < 1e12):
+        raise ProtocolError("frame: bad 'wall' time")
+    _need(h, "seg", bool, optional=True)
+    _count(h, "dur", optional=True)
     _count(h, "seq")
     pts = _need(h, "pts", int, optional=True)
     if pts is not None and abs(pts) > 2**62:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -45,6 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow", metavar="DIR", help="directory of the public keys of workers allowed to join")
     p.add_argument("--worker-wait", dest="worker_wait_s", type=float, metavar="S",
                    help="with no worker left, how long a job waits before failing (default 30)")
+    live = p.add_argument_group("live inputs (rtsp://, rtmp://, http(s):// HLS, udp://, /dev/video0)")
+    live.add_argument("--live", dest="live", action="store_const", const=True, help="force live mode")
+    live.add_argument("--no-live", dest="live", action="store_const", const=False, help="never live mode")
+    live.add_argument("--rtsp-transport", dest="transport", choices=("tcp", "udp", "udp_multicast", "http"))
+    live.add_argument("--max-latency", dest="max_latency_s", type=float, metavar="S",
+                      help="drop frames older than this (default 1.0); drops are counted and reported")
+    live.add_argument("--max-fps", dest="max_fps", type=float, metavar="FPS", help="process at most this rate")
+    live.add_argument("--duration", dest="duration_s", type=float, metavar="S", help="stop after S seconds")
+    live.add_argument("--segment", dest="segment_s", type=float, metavar="S",
+                      help="new output file every S seconds (strftime names: cam-%%Y%%m%%d-%%H%%M%%S.mp4)")
+    live.add_argument("--stall-timeout", dest="stall_timeout_s", type=float, metavar="S",
+                      help="no frame for S seconds = camera gone, reconnect (default 5)")
+    live.add_argument("--retry-max", dest="retry_max_s", type=float, metavar="S", help="reconnect backoff cap")
+    live.add_argument("--give-up-after", dest="give_up_after_s", type=float, metavar="S",
+                      help="fail after S seconds without the camera (default: keep trying)")
+    live.add_argument("--metrics-port", dest="metrics_port", type=int, metavar="PORT",
+                      help="serve Prometheus /metrics and /health on 127.0.0.1:PORT")
     p.add_argument("--report", metavar="FILE", help="write a JSON run report (frames, time, fps, peak memory per process)")
     p.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -73,6 +91,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     for key in ("listen", "key", "allow", "worker_wait_s"):
         if getattr(args, key) is not None:
             setattr(cfg.pipeline, key, getattr(args, key))
+    for key in ("live", "transport", "max_latency_s", "max_fps", "duration_s", "segment_s", "stall_timeout_s",
+                "retry_max_s", "give_up_after_s", "metrics_port"):
+        if getattr(args, key) is not None:
+            setattr(cfg.live, key, getattr(args, key))
     _validate(cfg)
     return cfg
 
@@ -89,6 +111,14 @@ def _validate(cfg: RunConfig) -> None:
         raise ConfigError("--crf and --bitrate exclude each other")
     if cfg.pipeline.max_inflight < 1:
         raise ConfigError("max_inflight must be at least 1")
+    lv = cfg.live
+    for name in ("max_latency_s", "max_fps", "duration_s", "segment_s", "stall_timeout_s", "retry_max_s",
+                 "give_up_after_s", "open_timeout_s", "read_timeout_s"):
+        value = getattr(lv, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"{name.removesuffix('_s').replace('_', '-')} must be positive")
+    if lv.metrics_port is not None and not 0 < lv.metrics_port < 65536:
+        raise ConfigError("--metrics-port must be 1..65535")
 
 
 def _validate_listen(cfg: RunConfig) -> None:
@@ -118,7 +148,15 @@ def check_paths(cfg: RunConfig) -> None:
     from ..nodes.sink import SinkError, check_output_path
 
     src = cfg.input
-    if "%" not in src and "://" not in src and not src.startswith("/dev/"):
+    from ..nodes.live_source import is_live_spec, parse_live_spec
+    from ..nodes.source import SourceError
+
+    if is_live_spec(src):
+        try:
+            parse_live_spec(src)  # a malformed URL or unknown scheme fails now, not after retries
+        except SourceError as exc:
+            raise PathError(str(exc), exitcodes.INPUT) from None
+    elif "%" not in src and not src.startswith("/dev/"):
         path = Path(src)
         if not path.exists():
             raise PathError(f"input not found: {src}", exitcodes.INPUT)
@@ -129,7 +167,16 @@ def check_paths(cfg: RunConfig) -> None:
     if os.path.abspath(src) == os.path.abspath(cfg.output):
         raise PathError("output would overwrite the input", exitcodes.OUTPUT)
     try:
-        check_output_path(cfg.output, cfg.overwrite)
+        if "://" in cfg.output:
+            scheme = cfg.output.split("://", 1)[0].lower()
+            if scheme not in ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt"):
+                raise SinkError(f"cannot push to {scheme}:// (use rtsp://, rtmp://, udp://, tcp:// or srt://)")
+        elif cfg.live.segment_s:
+            import time as _time
+
+            check_output_path(_time.strftime(cfg.output), overwrite=True)  # names change every segment
+        else:
+            check_output_path(cfg.output, cfg.overwrite)
     except SinkError as exc:
         raise PathError(str(exc), exitcodes.OUTPUT) from None
 
@@ -155,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from .run import run
 
+    def _sigterm(_signum: int, _frame: object) -> None:  # SIGTERM stops like Ctrl-C: files closed properly
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _sigterm)
     try:
         result = run(cfg)
     except Exception as exc:  # a bug: one line unless debugging
@@ -167,6 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         _write_report(args.report, cfg, result)
     if result.code != exitcodes.OK:
         return _fail(result.message, result.code)
+    if result.live and not cfg.quiet:
+        lv = result.live
+        drops = ", ".join(f"{n} {why}" for why, n in lv["dropped"].items() if n) or "none"
+        print(
+            f"gfn-stream: live: {lv['frames_in']} frames from the camera, {lv['frames_out']} written, "
+            f"dropped to hold latency: {drops}; reconnects: {lv['reconnects']}; "
+            f"max latency {lv['max_latency_s']:.2f} s",
+            file=sys.stderr,
+        )
     if not cfg.quiet:
         fps = result.frames / result.seconds if result.seconds > 0 else 0.0
         print(
@@ -198,6 +258,7 @@ def _write_report(path: str, cfg: RunConfig, result) -> None:
         "first_frame_s": None if result.first_frame_s is None else round(result.first_frame_s, 3),
         "steady_fps": _steady_fps(result),
         "peak_rss_mb": result.peak_rss_mb,
+        "live": result.live,
         "warnings": result.warnings,
         "settings": {k: dataclasses.asdict(getattr(cfg, k)) for k in ("model", "encode", "pipeline")},
     }

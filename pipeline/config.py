@@ -41,6 +41,8 @@ class EncodeSettings:
     bitrate: str | None = None  # e.g. "8M"; replaces crf
     preset: str | None = "medium"
     pix_fmt: str = "yuv420p"
+    tune: str | None = None  # x264/x265 tune; live runs default to "zerolatency"
+    keyint: int | None = None  # keyframe interval in frames (None: the encoder's default)
 
 
 @dataclass
@@ -59,6 +61,24 @@ class PipelineSettings:
 
 
 @dataclass
+class LiveSettings:
+    live: bool | None = None  # None = live mode for live URLs and /dev/video*; true forces it, false turns it off
+    transport: str = "tcp"  # RTSP transport: tcp, udp, udp_multicast, http
+    open_timeout_s: float = 5.0  # one connection attempt
+    read_timeout_s: float = 3.0  # one blocking read
+    stall_timeout_s: float = 5.0  # no frame for this long = the camera is gone: reconnect
+    retry_max_s: float = 10.0  # reconnect backoff cap (starts at 0.5 s, doubles)
+    max_retries: int | None = None  # consecutive failed attempts before giving up (None: keep trying)
+    give_up_after_s: float | None = None  # seconds without a frame before giving up (None: never)
+    max_latency_s: float = 1.0  # frames older than this when a worker could take them are dropped (counted)
+    max_fps: float | None = None  # process at most this many frames per second
+    duration_s: float | None = None  # stop after this long (the output is closed properly)
+    segment_s: float | None = None  # write a new file every N seconds (strftime names in the output)
+    metrics_port: int | None = None  # serve Prometheus /metrics and /health on this port
+    metrics_addr: str = "127.0.0.1"  # loopback by default
+
+
+@dataclass
 class RunConfig:
     input: str = ""
     output: str = ""
@@ -68,9 +88,10 @@ class RunConfig:
     model: ModelSettings = field(default_factory=ModelSettings)
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    live: LiveSettings = field(default_factory=LiveSettings)
 
 
-SECTIONS = {"model": ModelSettings, "encode": EncodeSettings, "pipeline": PipelineSettings}
+SECTIONS = {"model": ModelSettings, "encode": EncodeSettings, "pipeline": PipelineSettings, "live": LiveSettings}
 
 
 def load_toml(path: str | Path, cfg: RunConfig | None = None) -> RunConfig:

@@ -41,6 +41,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)  # per node process, and the launcher
     first_frame_s: float | None = None  # from the start of the run to the first frame written
+    live: dict[str, Any] = field(default_factory=dict)  # live runs: frames in, dropped, reconnects, latency
 
 
 class RunFailed(Exception):
@@ -76,19 +77,32 @@ def run(cfg: RunConfig) -> RunResult:
     control.bind(endpoints["control"])
     procs: dict[str, mp.process.BaseProcess] = {}
     progress = Progress(cfg.quiet)
-    state = _State()
+    state = _State(live=is_live_run(cfg))
+    metrics_server = None
     try:
-        procs = _start_nodes(cfg, endpoints)
+        if cfg.live.metrics_port:
+            from .metrics import Metrics
+
+            state.metrics = Metrics()
+            try:
+                metrics_server = state.metrics.start_http(cfg.live.metrics_port, addr=cfg.live.metrics_addr)
+            except OSError as exc:
+                raise RunFailed(f"cannot serve metrics on port {cfg.live.metrics_port}: {exc.strerror}", exitcodes.USAGE)
+        procs = _start_nodes(cfg, endpoints, state.live)
         _supervise(cfg, control, procs, progress, state)
         seconds = progress.elapsed()
         _stop_all(procs, control, state)  # workers report their final numbers as they stop
         state.peak_rss_mb["launcher"] = peak_rss_mb()
         return RunResult(
-            exitcodes.OK, "", state.frames_out, seconds, state.warnings, state.peak_rss_mb, state.first_frame_s
+            exitcodes.OK, "", state.frames_out, seconds, state.warnings, state.peak_rss_mb, state.first_frame_s,
+            _live_summary(state),
         )
     except KeyboardInterrupt:
         progress.close()
         _stop_for_interrupt(control, procs, state)
+        if state.live:  # stopping a live run is the normal way to end it
+            return RunResult(exitcodes.OK, "", state.frames_out, progress.elapsed(), state.warnings,
+                             state.peak_rss_mb, state.first_frame_s, _live_summary(state))
         return RunResult(
             exitcodes.INTERRUPTED,
             f"interrupted: {cfg.output} holds the first {state.frames_out} frame(s)",
@@ -104,6 +118,10 @@ def run(cfg: RunConfig) -> RunResult:
     finally:
         progress.close()
         _stop_all(procs, control, state)
+        if state.metrics is not None:
+            state.metrics.finish()
+        if metrics_server is not None:
+            metrics_server.close()
         control.close()
         ctx.term()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -121,20 +139,58 @@ class _State:
     started: float = field(default_factory=time.monotonic)
     first_frame_s: float | None = None
     lost_workers: set[str] = field(default_factory=set)  # local workers that died while others went on
+    live: bool = False
+    live_stats: dict[str, Any] = field(default_factory=dict)  # the decoder's latest "live" report
+    latency_max_s: float = 0.0
+    metrics: Any = None
 
 
-def _start_nodes(cfg: RunConfig, ep: dict[str, str]) -> dict[str, mp.process.BaseProcess]:
+def _live_summary(state: _State) -> dict[str, Any]:
+    if not state.live:
+        return {}
+    ls = state.live_stats
+    dropped = dict(ls.get("dropped") or {})
+    if ls.get("latency_dropped"):
+        dropped["latency"] = ls["latency_dropped"]
+    return {
+        "frames_in": ls.get("frames_in", 0),
+        "frames_sent": ls.get("sent", 0),
+        "frames_out": state.frames_out,
+        "dropped": dropped,
+        "reconnects": ls.get("reconnects", 0),
+        "max_latency_s": round(state.latency_max_s, 3),
+    }
+
+
+def is_live_run(cfg: RunConfig) -> bool:
+    """Live mode: forced with --live, or chosen for live URLs and V4L2 devices (unless --no-live)."""
+    if cfg.live.live is not None:
+        return cfg.live.live
+    from ..nodes.live_source import is_live_spec
+
+    return is_live_spec(cfg.input)
+
+
+def _start_nodes(cfg: RunConfig, ep: dict[str, str], live: bool = False) -> dict[str, mp.process.BaseProcess]:
     spawn = mp.get_context("spawn")
     common = {"control": ep["control"], "log_level": cfg.log_level}
     n_workers = default_workers() if cfg.pipeline.workers is None else cfg.pipeline.workers
+    encode = dataclasses.asdict(cfg.encode)
+    max_inflight = cfg.pipeline.max_inflight
+    if live:
+        # latency over throughput: a frame waits in no queue but the camera's newest-frame slot
+        max_inflight = max(1, min(max_inflight, max(1, n_workers) * cfg.model.batch))
+        if encode.get("tune") is None and encode["codec"] in ("libx264", "libx265"):
+            encode["tune"] = "zerolatency"
     procs: dict[str, mp.process.BaseProcess] = {}
     enc_cfg = {
         **common,
         "results": ep["results"],
         "output": cfg.output,
         "overwrite": cfg.overwrite,
-        "encode": dataclasses.asdict(cfg.encode),
+        "encode": encode,
         "eos_grace_s": cfg.pipeline.eos_grace_s,
+        "segment_s": cfg.live.segment_s,
     }
     procs["encoder"] = spawn.Process(target=encoder.main, args=(enc_cfg,), name="gfn-encoder", daemon=True)
     devices = _worker_devices(cfg.model.device, n_workers)
@@ -149,8 +205,10 @@ def _start_nodes(cfg: RunConfig, ep: dict[str, str]) -> dict[str, mp.process.Bas
         "work": ep["work"],
         "results": ep["results"],
         "input": cfg.input,
-        "max_inflight": cfg.pipeline.max_inflight,
-        "window": max(cfg.pipeline.window, cfg.pipeline.max_inflight),
+        "max_inflight": max_inflight,
+        "window": max(cfg.pipeline.window, max_inflight),
+        "live_settings": {**dataclasses.asdict(cfg.live), "live": cfg.live.live},
+        "max_latency_s": cfg.live.max_latency_s if live else None,
         "threads": cfg.pipeline.threads,
         **{k: getattr(cfg.pipeline, k) for k in ("listen", "key", "allow", "heartbeat_s", "liveness", "worker_wait_s")},
         "local_workers": n_workers,
@@ -234,6 +292,16 @@ def _handle_control(parts: list[bytes], progress: Progress, state: _State) -> No
     if msg.kind != protocol.STATUS:
         return
     event = h["event"]
+    if state.metrics is not None:
+        try:
+            state.metrics.update_from_status(h["node"], event, h)
+        except Exception as exc:  # metrics must never stop a run
+            log.debug("metrics update failed: %s", exc)
+    if event == "live":
+        state.live_stats = h
+        log.info("live: %s", {k: h.get(k) for k in ("frames_in", "sent", "dropped", "latency_dropped", "reconnects")})
+    if event == "progress" and h.get("latency_s"):
+        state.latency_max_s = max(state.latency_max_s, max(h["latency_s"]))
     if event == "info":
         info = h.get("info") or {}
         state.total = info.get("frames")
