@@ -53,6 +53,7 @@ class WorkerSettings:
     batch_wait_ms: int = 5
     tile: int | None = None
     tile_overlap: int | None = None
+    threads: int | None = None  # CPU threads for torch (None: torch's default, all cores)
     key: str | None = None  # own CurveZMQ secret certificate (NAME.key_secret)
     server_key: str | None = None  # dealer+connect: the dispatcher's public certificate
     allow: str | None = None  # router+bind: directory of allowed client public certificates
@@ -109,6 +110,10 @@ def serve(
         ep = settings.check()
     except ValueError as exc:
         raise NodeError(f"{settings.name}: {exc}", exitcodes.USAGE) from None
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
     try:
         enhancer = Enhancer(
             settings.weights,
@@ -263,7 +268,7 @@ class _DealerLoop(_Loop):
                 return  # the engine failed: check_engine() reports it
             for job, out in zip(jobs, outs):
                 fh = job.header
-                header = protocol.FrameHeader(fh.seq, fh.pts, fh.time_base, 0, 0)
+                header = protocol.FrameHeader(fh.seq, fh.pts, fh.time_base, 0, 0, extra=fh.extra)
                 self.outbox.put(self.push or self.sock, protocol.pack_frame(header, out))
             self.stats.frames += len(jobs)
             credit = 0 if stopping else len(jobs)
@@ -349,7 +354,7 @@ class _RouterLoop(_Loop):
                 return
             for job, out in zip(jobs, outs):
                 fh = job.header
-                header = protocol.FrameHeader(fh.seq, fh.pts, fh.time_base, 0, 0)
+                header = protocol.FrameHeader(fh.seq, fh.pts, fh.time_base, 0, 0, extra=fh.extra)
                 self.outbox.put(self.sock, [job.reply_to, *protocol.pack_frame(header, out)])
             self.stats.frames += len(jobs)
 

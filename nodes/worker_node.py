@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
     p.add_argument("--batch", type=int, default=4, metavar="N", help="frames per forward pass (default 4)")
     p.add_argument("--tile", type=int, metavar="PX", help="LR tile side for large frames (0 = never tile)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: all cores)")
     p.add_argument("--key", metavar="FILE", help="this worker's CurveZMQ secret key (NAME.key_secret from gfn-keygen)")
     p.add_argument("--server-key", dest="server_key", metavar="FILE", help="dealer+connect: the dispatcher's public key")
     p.add_argument("--allow", metavar="DIR", help="router+bind: directory of allowed client public keys")
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     settings = WorkerSettings(
         endpoint=args.endpoint, model=args.model, weights=args.weights, device=args.device, precision=args.precision,
-        batch=args.batch, tile=args.tile, key=args.key, server_key=args.server_key, allow=args.allow,
+        batch=args.batch, tile=args.tile, threads=args.threads, key=args.key, server_key=args.server_key, allow=args.allow,
         heartbeat_s=args.heartbeat, liveness=args.liveness, name="gfn-worker",
     )
     if args.heartbeat <= 0 or args.liveness < 1:
