@@ -124,3 +124,22 @@ def test_unreachable_camera_gives_up_when_told(tmp_path):
     assert r.returncode == 3, r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_slow_worker_keeps_latency_bounded_and_counts_drops(tmp_path):
+    require_rtsp()
+    with RtspServer(width=64, height=48, fps=15) as cam:
+        out = tmp_path / "slow.mkv"
+        # the worker needs 250 ms a frame (4 fps) for a 15 fps camera
+        p = start(cam.url, out, "--model", "bicubic", "--batch", "1", "--duration", "5", "--max-latency", "1.0",
+                  "--report", tmp_path / "r.json", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "250"})
+        _, err = p.communicate(timeout=90)
+    assert p.returncode == 0, err
+    live = json.loads((tmp_path / "r.json").read_text())["live"]
+    dropped = sum(live["dropped"].values())
+    assert dropped > 0.4 * live["frames_in"]  # most frames dropped on purpose, and counted
+    assert live["frames_out"] + dropped <= live["frames_in"] + 2
+    assert 0 < live["max_latency_s"] < 1.0  # capture -> written stays under the bound
+    assert "dropped to hold latency" in err
+    pts, _ = decode(out)
+    assert len(pts) == live["frames_out"] and pts == sorted(pts)
