@@ -194,11 +194,14 @@ def _start_nodes(cfg: RunConfig, ep: dict[str, str], live: bool = False) -> dict
     }
     procs["encoder"] = spawn.Process(target=encoder.main, args=(enc_cfg,), name="gfn-encoder", daemon=True)
     devices = _worker_devices(cfg.model.device, n_workers)
+    cpu_threads = None  # several CPU workers share the cores instead of each spinning on all of them
+    if n_workers > 1 and (cfg.model.device == "cpu" or (cfg.model.device == "auto" and cuda_device_count() == 0)):
+        cpu_threads = max(1, (os.cpu_count() or 1) // n_workers)
     for i in range(n_workers):
         w_cfg = {**common, "work": ep["work"], "results": ep["results"], **dataclasses.asdict(cfg.model)}
         w_cfg["device"] = devices[i]
         w_cfg["name"] = f"worker {i + 1}"
-        w_cfg.update(heartbeat_s=cfg.pipeline.heartbeat_s, liveness=cfg.pipeline.liveness, drain_s=5.0)
+        w_cfg.update(heartbeat_s=cfg.pipeline.heartbeat_s, liveness=cfg.pipeline.liveness, drain_s=5.0, threads=cpu_threads)
         procs[f"worker {i + 1}"] = spawn.Process(target=worker.main, args=(w_cfg,), name=f"gfn-worker-{i + 1}", daemon=True)
     dec_cfg = {
         **common,
