@@ -221,7 +221,7 @@ class _DealerLoop(_Loop):
                     self._reconnect()
             self.outbox.flush()
             _send_now(self.sock, protocol.pack(protocol.BYE))
-            self.sock.setsockopt(zmq.LINGER, 1000)  # let BYE (and the last results) go out
+            self.sock.setsockopt(zmq.LINGER, 250)  # let BYE go out (a dispatcher that is gone: no need)
         finally:
             self._close()
             if self.push is not None:
