@@ -192,6 +192,38 @@ def test_remote_worker_joins_and_leaves_mid_run(tmp_path, clip):
 
 
 @pytest.mark.slow
+def test_a_stalled_worker_loses_its_frames_and_rejoins_when_it_returns(tmp_path, clip):
+    path, want = clip
+    out = tmp_path / "out"
+    out.mkdir()
+    config = tmp_path / "hb.toml"
+    config.write_text("[pipeline]\nheartbeat_s = 0.25\nliveness = 3\n")
+    port = free_port()
+    p = Proc(STREAM, path, out / "f_%04d.png", "--config", config, "--model", "bicubic", "--workers", 1, "--batch", 1,
+             "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "60"})
+    node = None
+    try:
+        p.wait_for("listening for workers")
+        node = WorkerNode(f"dealer+connect:tcp://127.0.0.1:{port}", process=True, model="bicubic", batch=1,
+                          delay_ms=60, heartbeat_s=0.25, liveness=3).start()
+        p.wait_for(r"worker remote \w+ joined")
+        time.sleep(0.3)
+        os.kill(node._proc.pid, signal.SIGSTOP)  # stalled: holds frames, says nothing
+        p.wait_for(r"worker remote \w+ silent for")
+        os.kill(node._proc.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 20  # back: it notices the dispatcher ignores it, and starts over
+        while sum("remote" in line and "joined" in line for line in p.lines) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert p.wait() == 0, p.stderr
+    finally:
+        if node is not None:
+            node.stop()
+        p.stop()
+    assert_same_frames(png_frames(out), want)
+    assert sum("remote" in line and "joined" in line for line in p.lines) == 2, p.stderr
+
+
+@pytest.mark.slow
 def test_no_worker_at_all_fails_after_the_wait(tmp_path, clip):
     path, _ = clip
     r = run(STREAM, path, tmp_path / "o.mp4", "--model", "bicubic", "--workers", 0,
