@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import stat
-import time
 
 import numpy as np
 import pytest
