@@ -24,7 +24,7 @@ import zmq
 
 from . import exitcodes, keys, protocol
 from .endpoints import parse
-from .liveness import HEARTBEAT_S, LIVENESS, DropLog
+from .liveness import HEARTBEAT_S, LIVENESS, MAX_PART_BYTES, DropLog
 from .node import NodeError, socket
 
 log = logging.getLogger("gfn_stream.decoder")
@@ -206,6 +206,7 @@ class WorkerLinks:
         if cfg.get("listen"):
             ep = parse(cfg["listen"], kind="router", mode="bind", allowed=("router+bind",))
             remote = socket(ctx, zmq.ROUTER, hwm=256, linger=0)
+            remote.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
             remote.setsockopt(zmq.ROUTER_MANDATORY, 1)
             try:
                 keys.require_keys(ep, cfg.get("key"), cfg.get("allow"), "--allow")

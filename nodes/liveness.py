@@ -14,6 +14,7 @@ from dataclasses import dataclass
 HEARTBEAT_S = 1.0  # seconds between heartbeats
 LIVENESS = 3  # silent intervals before a peer counts as dead (3..5 is reasonable)
 MAX_BACKOFF_S = 32.0  # a worker's longest wait for an answer before opening a fresh socket
+MAX_PART_BYTES = (3 * 16384 + 4096) * 16384  # the largest valid plane (protocol.MAX_DIM); bigger: disconnect
 
 
 @dataclass

@@ -30,7 +30,7 @@ from zmq.utils.monitor import recv_monitor_message
 from . import exitcodes, keys, protocol
 from .endpoints import Endpoint, parse
 from .engine import Engine, Job, Outbox
-from .liveness import HEARTBEAT_S, LIVENESS, DropLog, Heartbeat
+from .liveness import HEARTBEAT_S, LIVENESS, MAX_PART_BYTES, DropLog, Heartbeat
 from .node import NodeError, Reporter, StopFlag, node_main, socket
 
 log = logging.getLogger("gfn_stream.worker")
@@ -229,6 +229,7 @@ class _DealerLoop(_Loop):
 
     def _open(self, credit: int) -> None:
         sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 4 * self.capacity + 64)
         sock.setsockopt(zmq.SNDHWM, self.s.result_hwm + 64)
@@ -318,6 +319,7 @@ class _RouterLoop(_Loop):
     def run(self, on_ready: Callable[[str], None]) -> None:
         s = self.s
         sock = socket(self.ctx, zmq.ROUTER, hwm=4 * self.capacity + 64, linger=1000)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         auth = keys.server_socket(self.ctx, sock, s.key, s.allow) if s.key else None
         try:
