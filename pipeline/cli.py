@@ -206,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _sigterm)
+    # Ctrl-C must stop the run cleanly even when we were started with SIGINT ignored (a background job of a
+    # non-interactive shell inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         result = run(cfg)
     except Exception as exc:  # a bug: one line unless debugging
