@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import time
 
 import torch
@@ -16,6 +15,7 @@ import torch
 from gfn_stream.models.gfn import GFN, GFNConfig
 from gfn_stream.models.precision import autocast, cpu_has_bf16, prepare_model
 from gfn_stream.models.weights import load_model
+from gfn_stream.nodes.node import peak_rss_mb
 
 
 def bench(model: torch.nn.Module, x: torch.Tensor, device: torch.device, precision: str, repeat: int) -> dict:
@@ -84,7 +84,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "input": f"{w}x{h}",
         "weights": weights,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": peak_rss_mb(),
         "results": results,
     }
     text = json.dumps(report, indent=2)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from .gfn import SCALE
 from .precision import autocast, input_dtype, prepare_model, resolve_precision
+from .tiling import auto_tile_side, default_overlap, enhance_tiled, pixel_budget
 from .weights import load_model
 
 MODELS = ("gfn", "bicubic")
@@ -103,9 +104,12 @@ class Enhancer:
         if self.kind == "bicubic":
             return [_bicubic(f) for f in frames]
         h, w = frames[0].shape[:2]
-        if self._tile_side(h, w):
-            return [self._run_tiled(f) for f in frames]
-        per_pass = max(1, self._frames_per_pass(h, w))  # a batch must fit the memory budget too
+        # free memory is read once per batch; an explicit tile setting means the caller manages memory
+        budget = None if self.tile is not None else pixel_budget(self.device, self.precision)
+        tile = self._tile_side(h, w, budget)
+        if tile:
+            return [self._run_tiled(f, tile) for f in frames]
+        per_pass = len(frames) if budget is None else max(1, budget // (h * w))  # a batch must fit too
         out: list[np.ndarray] = []
         for i in range(0, len(frames), per_pass):
             chunk = frames[i : i + per_pass]
@@ -115,12 +119,14 @@ class Enhancer:
                 out.extend(self._forward(torch.from_numpy(np.stack(chunk))).numpy())  # B,H,W,3 uint8
         return out
 
-    def _frames_per_pass(self, h: int, w: int) -> int:
-        from .tiling import pixel_budget
+    def _tile_side(self, h: int, w: int, budget: int | None) -> int:
+        """LR tile side for an h x w frame, 0 = whole frame."""
+        if self.tile is not None:
+            return self.tile if self.tile and max(h, w) > self.tile else 0
+        return auto_tile_side(h, w, overlap=self._overlap(), budget=budget)
 
-        if self.tile is not None:  # an explicit tile setting: the caller manages memory
-            return 1 << 30
-        return pixel_budget(self.device, self.precision) // (h * w)
+    def _overlap(self) -> int:
+        return self.tile_overlap if self.tile_overlap is not None else default_overlap()
 
     def _forward(self, x_nhwc_u8: torch.Tensor) -> torch.Tensor:
         """uint8 NHWC on the device → uint8 NHWC (4x) on the device."""
@@ -129,7 +135,7 @@ class Enhancer:
         with torch.inference_mode():
             with autocast(self.device, self.precision):
                 y = self.net(x)
-            return y.float().clamp_(0, 1).mul_(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+            return _to_uint8(y).permute(0, 2, 3, 1).contiguous()
 
     def _run_cuda(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         b, (h, w) = len(frames), frames[0].shape[:2]
@@ -143,32 +149,22 @@ class Enhancer:
         self._stream.synchronize()
         return [a.copy() for a in pin_out.numpy()]  # the pinned buffer is reused by the next call
 
-    def _tile_side(self, h: int, w: int) -> int:
-        from .tiling import auto_tile_side
-
-        if self.tile == 0:
-            return 0
-        if self.tile:
-            return self.tile if max(h, w) > self.tile else 0
-        return auto_tile_side(h, w, self.device, self.precision)
-
-    def _run_tiled(self, frame: np.ndarray) -> np.ndarray:
-        from .tiling import default_overlap, enhance_tiled
-
-        h, w = frame.shape[:2]
-        tile = self._tile_side(h, w)
-        overlap = self.tile_overlap if self.tile_overlap is not None else default_overlap()
+    def _run_tiled(self, frame: np.ndarray, tile: int) -> np.ndarray:
         x = torch.from_numpy(frame).unsqueeze(0).permute(0, 3, 1, 2).to(self.device)
-        x = x.to(input_dtype(self.precision)).div_(255.0).contiguous(memory_format=torch.channels_last)
+        x = x.to(input_dtype(self.precision)).div_(255.0)
 
         def fn(t: torch.Tensor) -> torch.Tensor:
-            with torch.inference_mode(), autocast(self.device, self.precision):
+            with autocast(self.device, self.precision):
                 return self.net(t.contiguous(memory_format=torch.channels_last)).float()
 
         with torch.inference_mode():
-            y = enhance_tiled(fn, x, tile=tile, overlap=overlap, scale=SCALE)
-            y = y.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
-            return y[0].permute(1, 2, 0).contiguous().cpu().numpy()
+            y = enhance_tiled(fn, x, tile=tile, overlap=self._overlap(), scale=SCALE)
+            return _to_uint8(y)[0].permute(1, 2, 0).contiguous().cpu().numpy()
+
+
+def _to_uint8(y: torch.Tensor) -> torch.Tensor:
+    """Network output in [0, 1] (any float dtype) → rounded uint8, same layout."""
+    return y.float().clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
 
 
 def _bicubic(frame: np.ndarray) -> np.ndarray:

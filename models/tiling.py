@@ -175,10 +175,18 @@ def _mem_available() -> int:
 
 
 def auto_tile_side(
-    h: int, w: int, device: torch.device | str, precision: str = "fp32", overlap: int | None = None
+    h: int,
+    w: int,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+    overlap: int | None = None,
+    *,
+    budget: int | None = None,
 ) -> int:
-    """0 when an h x w frame fits the budget whole; else the largest core side whose window fits (>= MIN_TILE)."""
-    budget = pixel_budget(device, precision)
+    """0 when an h x w frame fits the budget whole; else the largest core side whose window fits (>= MIN_TILE).
+    `budget` (LR pixels) is measured on `device` when not given."""
+    if budget is None:
+        budget = pixel_budget(device, precision)
     if h * w <= budget:
         return 0
     overlap = DEFAULT_OVERLAP if overlap is None else overlap

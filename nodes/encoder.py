@@ -143,12 +143,10 @@ def _open_output(cfg: dict, info: dict, side_buffers: list[bytes], options: Enco
 
 
 def _write(sink: Any, fh: protocol.FrameHeader, img: Any) -> None:
+    """Every sink (file, image, segments, push) takes the same write_frame call."""
     extra = fh.extra
-    if "seg" in extra or "wall" in extra:
-        sink.write_frame(img, fh.pts, fh.time_base, extra.get("dur"), new_segment=bool(extra.get("seg")),
-                         wallclock=extra.get("wall"))
-    else:
-        sink.write_frame(img, fh.pts, fh.time_base, extra.get("dur"))
+    sink.write_frame(img, fh.pts, fh.time_base, extra.get("dur"), new_segment=bool(extra.get("seg")),
+                     wallclock=extra.get("wall"))
 
 
 def _packet(msg: protocol.Message) -> Packet:

@@ -273,18 +273,9 @@ class LiveSource:
             self.set_drop_old(drop_old)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while True:
-                entry = self._pop_locked()
-                if entry is not None:
-                    break
-                if self._error is not None:
-                    raise self._error
-                if self._closed or self._finished:
+            while (entry := self._pop_locked()) is None:
+                if not self._wait_locked(deadline):
                     return None
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(0.5 if remaining is None else min(remaining, 0.5))
         return self._deliver(entry)
 
     def items(self, drop_old: bool | None = None, idle_s: float | None = None) -> Iterator[Frame | Packet | None]:
@@ -309,19 +300,26 @@ class LiveSource:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while not self._frames:
-                if self._error is not None:
-                    raise self._error
-                if self._closed or self._finished:
+                if not self._wait_locked(deadline):
                     return None
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(0.5 if remaining is None else min(remaining, 0.5))
             while len(self._frames) > 1:
                 self._frames.popleft()
                 self._count_drop("stale")
             entry = self._frames.popleft()
         return self._deliver(entry)
+
+    def _wait_locked(self, deadline: float | None) -> bool:
+        """Wait (lock held) for the reader to add something: False when nothing more can come in time
+        (closed, finished, or past `deadline`); raises the reader's error when the limits were reached."""
+        if self._error is not None:
+            raise self._error
+        if self._closed or self._finished:
+            return False
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return False
+        self._cond.wait(0.5 if remaining is None else min(remaining, 0.5))
+        return True
 
     def take_packets(self) -> list[Packet]:
         """All side packets waiting (for latest() users)."""
