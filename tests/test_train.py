@@ -11,7 +11,8 @@ from gfn_stream.models.weights import load_model, read_weights
 from gfn_stream.train.dataset import ShardWriter, write_rgb
 from gfn_stream.train.imresize import imresize, to_uint8
 from gfn_stream.train.train import (
-    TrainConfig, config_from_dict, load_checkpoint, load_config, main, reference_stages, stage_lr, train,
+    Stage, TrainConfig, config_from_dict, load_checkpoint, load_config, main, pixel_loss, reference_stages, stage_lr,
+    train,
 )
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -146,6 +147,38 @@ def test_reference_lr_schedule():
     assert [stage_lr(s1, e, 1) for e in (0, 6, 7, 14, 21, 24)] == [1e-4, 1e-4, 5e-5, 2.5e-5, 1.25e-5, 1.25e-5]
     assert math.isclose(stage_lr(s2, 30, 1), 1e-5)
     assert math.isclose(stage_lr(s3, 54, 1), 5e-7)
+
+
+def test_cosine_schedule():
+    s = Stage("c", steps=100, lr=2e-4, schedule="cosine", lr_min=1e-6)
+    assert stage_lr(s, 0, 1, 100) == pytest.approx(2e-4)
+    assert stage_lr(s, 50, 1, 100) == pytest.approx((2e-4 + 1e-6) / 2)
+    assert stage_lr(s, 100, 1, 100) == pytest.approx(1e-6)
+    lrs = [stage_lr(s, i, 1, 100) for i in range(101)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # monotone decay
+    with pytest.raises(ValueError, match="schedule must be step or cosine"):
+        config_from_dict({"stage": [{"steps": 3, "schedule": "linear"}]})
+
+
+def test_pixel_losses():
+    out, target = torch.tensor([0.5, 0.0, 1.0]), torch.tensor([0.0, 0.0, 0.75])
+    assert pixel_loss("mse", out, target).item() == pytest.approx((0.25 + 0 + 0.0625) / 3)
+    assert pixel_loss("l1", out, target).item() == pytest.approx(0.75 / 3)
+    # charbonnier: ~L1 for large differences, eps (not 0) at zero difference
+    assert pixel_loss("charbonnier", out, target).item() == pytest.approx((0.5 + 1e-3 + 0.25) / 3, abs=1e-5)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        config_from_dict({"optim": {"loss": "huber"}})
+
+
+@pytest.mark.parametrize("loss", ["l1", "charbonnier"])
+def test_l1_losses_train(tiny, loss):
+    cfg = _config(tiny, f"run_{loss}", steps=(12, 1))
+    cfg.stage = cfg.stage[:1]
+    cfg.optim.loss = loss
+    cfg.stage[0].schedule, cfg.stage[0].lr_min = "cosine", 1e-5
+    train(cfg, quiet=True)
+    losses = _losses(tiny / f"run_{loss}")
+    assert losses[-1] < losses[0]
 
 
 def test_init_from_weights(tiny):

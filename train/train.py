@@ -4,9 +4,10 @@
     gfn-train --config configs/train_synthetic.toml --resume   # continue from <out>/last.pt, exactly
     gfn-train --resume runs/synth/last.pt --export-only        # write the weights file from a checkpoint
 
-The loss is MSE(HR) + lambda * MSE(LR deblur); one Adam optimizer runs through all stages (its moments carry
-over, as in the reference) and is saved in every checkpoint. Each stage sets the gate, lambda and a step-decay
-learning rate; its length is counted in epochs (passes over the patch set, as the reference) or in steps.
+The loss is MSE(HR) + lambda * MSE(LR deblur) as in the reference ([optim] loss = "l1" or "charbonnier" swaps the
+pixel loss of both terms); one Adam optimizer runs through all stages (its moments carry over, as in the reference)
+and is saved in every checkpoint. Each stage sets the gate, lambda and its learning rate (step decay as the
+reference, or cosine); its length is counted in epochs (passes over the patch set, as the reference) or in steps.
 Differences from the reference on purpose: optimizer state survives a resume, the running loss is a float
 (.item(), no autograd history), gradient-norm clipping is a setting (on by default), and runs are seeded.
 """
@@ -80,6 +81,8 @@ class OptimSection:
     eps: float = 1e-8
     weight_decay: float = 0.0
     grad_clip: float = 0.5  # max gradient norm (0 = off); guards the early gradient explosions (issue #24)
+    # pixel loss of both terms: "mse" (the reference), "l1", or "charbonnier" (sqrt(d^2 + eps^2), eps = 1e-3)
+    loss: str = "mse"
 
 
 @dataclass
@@ -108,6 +111,9 @@ class Stage:
     lr: float = 1e-4
     lr_decay: float = 0.5  # lr * lr_decay ** (position // decay_every), position in the stage's unit
     decay_every: int = 0  # 0 = constant lr
+    # "step" (the reference: lr_decay every decay_every units) or "cosine" (lr -> lr_min over the stage)
+    schedule: str = "step"
+    lr_min: float = 0.0
 
 
 @dataclass
@@ -165,6 +171,11 @@ def config_from_dict(raw: dict) -> TrainConfig:
     for i, s in enumerate(cfg.stage):
         if (s.epochs > 0) == (s.steps > 0):
             raise ValueError(f"stage {i + 1} ({s.name}): give exactly one of epochs or steps")
+    for i, s in enumerate(cfg.stage):
+        if s.schedule not in ("step", "cosine"):
+            raise ValueError(f"stage {i + 1} ({s.name}): schedule must be step or cosine, not {s.schedule!r}")
+    if cfg.optim.loss not in LOSSES:
+        raise ValueError(f"[optim] loss must be one of {', '.join(LOSSES)}, not {cfg.optim.loss!r}")
     if cfg.run.precision not in ("auto", "fp32", "bf16", "fp16"):
         raise ValueError(f"[run] precision must be auto, fp32, bf16 or fp16, not {cfg.run.precision!r}")
     if cfg.data.patch_size % 4:
@@ -201,7 +212,23 @@ def pick_precision(requested: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if cpu_has_bf16() else None
 
 
-# ---------------------------------------------------------------- schedule, data order
+# ---------------------------------------------------------------- loss, schedule, data order
+
+CHARBONNIER_EPS = 1e-3
+
+
+def pixel_loss(kind: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean pixel loss in fp32: mse, l1 or charbonnier (a smooth L1: sqrt(d^2 + eps^2))."""
+    diff = out.float() - target
+    if kind == "l1":
+        return diff.abs().mean()
+    if kind == "charbonnier":
+        return torch.sqrt(diff * diff + CHARBONNIER_EPS**2).mean()
+    return (diff * diff).mean()
+
+
+LOSSES = ("mse", "l1", "charbonnier")
+
 
 
 def stage_lengths(cfg: TrainConfig, steps_per_epoch: int) -> list[tuple[int, int]]:
@@ -213,7 +240,11 @@ def stage_lengths(cfg: TrainConfig, steps_per_epoch: int) -> list[tuple[int, int
     return out
 
 
-def stage_lr(stage: Stage, step_in_stage: int, unit: int) -> float:
+def stage_lr(stage: Stage, step_in_stage: int, unit: int, length: int = 0) -> float:
+    """The learning rate at a step of a stage (`length`: the stage's steps, needed by the cosine schedule)."""
+    if stage.schedule == "cosine":
+        t = min(1.0, step_in_stage / max(1, length))
+        return stage.lr_min + 0.5 * (stage.lr - stage.lr_min) * (1.0 + math.cos(math.pi * t))
     if stage.decay_every <= 0:
         return stage.lr
     return stage.lr * stage.lr_decay ** ((step_in_stage // unit) // stage.decay_every)
@@ -518,7 +549,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
             stage_i, in_stage = position(step)
             stage = cfg.stage[stage_i]
             model.gated = stage.gated
-            lr = stage_lr(stage, in_stage, lengths[stage_i][1])
+            lr = stage_lr(stage, in_stage, lengths[stage_i][1], lengths[stage_i][0])
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = make_batch(dataset, order.next(cfg.data.batch_size), order.rng, cfg.data.patch_size,
@@ -528,9 +559,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 out_hr, out_lr = model.forward_train(x)
-            loss = F.mse_loss(out_hr.float(), hr)
+            loss = pixel_loss(cfg.optim.loss, out_hr, hr)
             if stage.lambda_db > 0:  # leave the deblur head's grads None at lambda 0 (Adam then skips them)
-                loss = loss + stage.lambda_db * F.mse_loss(out_lr.float(), lr_sharp)
+                loss = loss + stage.lambda_db * pixel_loss(cfg.optim.loss, out_lr, lr_sharp)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
