@@ -10,7 +10,7 @@ import torch
 from gfn_stream.models.gfn import GFN, GFNConfig
 from gfn_stream.models.weights import DEFAULT_WEIGHTS, save_weights
 from gfn_stream.train.dataset import read_rgb, write_rgb
-from gfn_stream.train.evaluate import evaluate, main, run_model
+from gfn_stream.train.evaluate import evaluate, main, montage, run_model
 from gfn_stream.train.metrics import psnr, ssim
 from gfn_stream.train.train import bicubic_up
 
@@ -59,6 +59,10 @@ def test_gfn_eval_on_a_tiny_folder(tmp_path, capsys):
     hr = read_rgb(tmp_path / "set" / "HR" / "0.png")
     assert result["per_image"][0]["bicubic"]["psnr"] == pytest.approx(psnr(bicubic_up(lr), hr))
     assert read_rgb(tmp_path / "m" / "0_montage.png").shape == (48, 4 * 40, 3)
+    lr = np.zeros((12, 10, 3), np.uint8)
+    big = np.zeros((48, 40, 3), np.uint8)
+    assert montage(lr, big, big, big, max_width=24, max_height=32).shape == (32, 4 * 24, 3)
+    assert montage(lr, big, big, big, max_width=100).shape == (48, 4 * 40, 3)
     main(["--data", str(tmp_path / "set"), "--weights", str(weights), "--precision", "fp32",
           "--json", str(tmp_path / "r.json")])
     assert json.loads((tmp_path / "r.json").read_text())["images"] == 2

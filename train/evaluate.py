@@ -73,15 +73,18 @@ def label(img: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
-def montage(lr: np.ndarray, bicubic: np.ndarray, gfn: np.ndarray, hr: np.ndarray, max_width: int = 0) -> np.ndarray:
-    """input (nearest 4x) | bicubic | GFN | ground truth, side by side, labelled."""
+def montage(
+    lr: np.ndarray, bicubic: np.ndarray, gfn: np.ndarray, hr: np.ndarray, max_width: int = 0, max_height: int = 0
+) -> np.ndarray:
+    """input (nearest 4x) | bicubic | GFN | ground truth, side by side, labelled; panels cropped to the centre
+    max_width x max_height (0 = the whole width / height)."""
     lr_big = np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)
-    panels = [label(lr_big, "input"), label(bicubic, "bicubic"), label(gfn, "GFN"), label(hr, "ground truth")]
-    if max_width and hr.shape[1] > max_width:  # show a centre crop of each panel
-        x0 = (hr.shape[1] - max_width) // 2
-        panels = [label(p[:, x0 : x0 + max_width], t) for p, t in zip(
-            [lr_big, bicubic, gfn, hr], ["input", "bicubic", "GFN", "ground truth"])]
-    return np.concatenate(panels, axis=1)
+    h, w = hr.shape[:2]
+    ch, cw = min(h, max_height or h), min(w, max_width or w)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    panels = [lr_big, bicubic, gfn, hr]
+    titles = ["input", "bicubic", "GFN", "ground truth"]
+    return np.concatenate([label(p[y0 : y0 + ch, x0 : x0 + cw], t) for p, t in zip(panels, titles)], axis=1)
 
 
 def evaluate(
@@ -92,6 +95,7 @@ def evaluate(
     montage_dir: str | Path | None = None,
     montage_width: int = 0,
     limit: int = 0,
+    montage_height: int = 0,
     threads: int = 0,
 ) -> dict:
     if threads > 0:
@@ -120,7 +124,7 @@ def evaluate(
             row[name] = {"psnr": psnr(img, hr), "ssim": ssim(img, hr)}
         rows.append(row)
         if montage_dir:
-            write_rgb(Path(montage_dir) / f"{lr_path.stem}_montage.png", montage(lr, bic, out, hr, montage_width))
+            write_rgb(Path(montage_dir) / f"{lr_path.stem}_montage.png", montage(lr, bic, out, hr, montage_width, montage_height))
     mean = {
         name: {m: float(np.mean([r[name][m] for r in rows])) for m in ("psnr", "ssim")}
         for name in ("gfn", "bicubic", "bicubic_matlab")
@@ -147,11 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", help="write the results here (default: stdout only)")
     ap.add_argument("--montage", help="folder for input | bicubic | GFN | truth PNG montages")
     ap.add_argument("--montage-width", type=int, default=0, help="crop each montage panel to this width (0 = full)")
+    ap.add_argument("--montage-height", type=int, default=0, help="crop each montage panel to this height (0 = full)")
     ap.add_argument("--limit", type=int, default=0, help="evaluate only the first N images")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
     result = evaluate(args.data, args.weights, args.precision, args.tile, args.montage, args.montage_width,
-                      args.limit, args.threads)
+                      args.limit, args.threads, args.montage_height)
     text = json.dumps(result, indent=1)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
