@@ -33,8 +33,16 @@ class Engine:
     """The inference thread: takes the leading run of equal-size queued frames (at most `batch`, waiting up to
     `wait_s` for stragglers), enhances them, queues the results and wakes the I/O loop."""
 
-    def __init__(self, ctx: zmq.Context, enhancer: Any, batch: int, wait_s: float, delay_s: float = 0.0):
+    def __init__(
+        self, ctx: zmq.Context, enhancer: Any, batch: int, wait_s: float, delay_s: float = 0.0,
+        hang_after: int | None = None,
+    ):
         self.enhancer, self.batch, self.wait_s, self.delay_s = enhancer, batch, wait_s, delay_s
+        self.hang_after = hang_after  # tests only: the model hangs once this many frames are done
+        self.frames_done = 0
+        self.batch_started: float | None = None  # when the running batch started (None: idle)
+        self.slowest_s = 0.0  # the longest batch so far
+        self.abandoned = False  # set when the thread is hung: close() does not wait for it
         self.cond = threading.Condition()
         self.pending: deque[Job] = deque()
         self.running = 0
@@ -66,6 +74,21 @@ class Engine:
         with self.cond:
             return self.running + sum(len(j) for j, _ in self.finished)
 
+    def stalled(self, floor_s: float, factor: float) -> tuple[float, float] | None:
+        """(seconds running, limit) when the running batch has overrun its limit, else None.
+
+        The limit is max(floor_s, factor x the slowest batch so far). There is none before a first batch has
+        finished (its warm-up and size have no baseline: a 1080p frame tiled on a CPU takes minutes), nor with
+        floor_s <= 0 (off). A hung model (a driver fault, a deadlock) keeps the worker's heartbeats going, so
+        without this its frames would never come back.
+        """
+        with self.cond:
+            started, slowest = self.batch_started, self.slowest_s
+        if floor_s <= 0 or started is None or slowest <= 0:
+            return None
+        running, limit = time.monotonic() - started, max(floor_s, factor * slowest)
+        return (running, limit) if running > limit else None
+
     def drop_pending(self) -> int:
         with self.cond:
             n = len(self.pending)
@@ -87,7 +110,7 @@ class Engine:
         with self.cond:
             self._stop = True
             self.cond.notify_all()
-        self.thread.join(timeout=60)
+        self.thread.join(timeout=0 if self.abandoned else 60)
         self.wake.close()
         self._ring.close()
 
@@ -110,8 +133,11 @@ class Engine:
                 while self.pending and len(take) < self.batch and self.pending[0].image.shape == size:
                     take.append(self.pending.popleft())
                 self.running = len(take)
+                self.batch_started = started = time.monotonic()
             outs: list[np.ndarray] | None = None
             try:
+                if self.hang_after is not None and self.frames_done >= self.hang_after:
+                    threading.Event().wait()  # tests: a model that never returns
                 outs = self.enhancer.enhance_batch([j.image for j in take])
                 if self.delay_s:
                     time.sleep(self.delay_s)
@@ -120,6 +146,9 @@ class Engine:
             with self.cond:
                 self.finished.append((take, outs))
                 self.running = 0
+                self.batch_started = None
+                self.slowest_s = max(self.slowest_s, time.monotonic() - started)
+                self.frames_done += len(take)
             self._ring.send(b"", zmq.NOBLOCK)
             if self.error is not None:
                 return

@@ -60,9 +60,14 @@ class WorkerSettings:
     heartbeat_s: float = HEARTBEAT_S
     liveness: int = LIVENESS
     drain_s: float = 30.0  # on stop: how long to keep finishing held frames
+    # a batch running longer than max(stall_s, stall_factor x the slowest batch so far) means a hung model: the
+    # worker exits (code 5) so its frames go to other workers; stall_s 0 = never (see Engine.stalled)
+    stall_s: float = 60.0
+    stall_factor: float = 20.0
     result_hwm: int = 4
     name: str = "worker"
     exit_after: int | None = None  # tests only: exit abruptly (code 70) once this many frames went out
+    hang_after: int | None = None  # tests only: the model hangs once this many frames are done
     delay_ms: int = 0  # tests only: extra time per batch, so a test can act mid-run
 
     @classmethod
@@ -82,6 +87,8 @@ class WorkerSettings:
             keys.require_keys(ep, self.key, self.allow, "--allow")
         if self.batch < 1:
             raise ValueError("batch must be at least 1")
+        if self.stall_s < 0 or self.stall_factor < 1:
+            raise ValueError("stall_s must be >= 0 (0 = off) and stall_factor at least 1")
         return ep
 
 
@@ -128,7 +135,8 @@ def serve(
     if reporter is not None:
         reporter.status("ready", device=str(enhancer.device), precision=enhancer.precision, model=enhancer.kind)
     log.info("%s: %s on %s (%s), serving %s", settings.name, enhancer.kind, enhancer.device, enhancer.precision, ep)
-    engine = Engine(ctx, enhancer, max(1, settings.batch), settings.batch_wait_ms / 1000, settings.delay_ms / 1000)
+    engine = Engine(ctx, enhancer, max(1, settings.batch), settings.batch_wait_ms / 1000, settings.delay_ms / 1000,
+                    hang_after=settings.hang_after)
     stats = stats if stats is not None else WorkerStats()
     try:
         loop = _DealerLoop if ep.kind == "dealer" else _RouterLoop
@@ -166,6 +174,13 @@ class _Loop:
         if self.engine.error is not None:
             exc = self.engine.error
             raise NodeError(f"{self.s.name}: inference failed: {type(exc).__name__}: {exc}", exitcodes.WORKER)
+        over = self.engine.stalled(self.s.stall_s, self.s.stall_factor)
+        if over is not None:
+            self.engine.abandoned = True
+            raise NodeError(
+                f"{self.s.name}: inference stalled: a batch has run {over[0]:.3g} s, over its limit of {over[1]:.3g} s "
+                f"(the slowest batch so far x {self.s.stall_factor:g}, at least {self.s.stall_s:g} s); leaving so its "
+                "frames go to other workers", exitcodes.WORKER)
 
     def take_frame(self, parts: list[Any], reply_to: Any) -> str | None:
         """Queue a FRAME for the engine; returns why it was dropped, or None."""
@@ -434,6 +449,8 @@ def main(cfg: dict) -> None:
         value = os.environ.get("GFN_STREAM_TEST_WORKER_EXIT_AFTER")  # tests: die abruptly after N frames
         settings.exit_after = int(value) if value else None
         settings.delay_ms = int(os.environ.get("GFN_STREAM_TEST_WORKER_DELAY_MS", "0"))  # tests: slow down
+        value = os.environ.get("GFN_STREAM_TEST_WORKER_HANG_AFTER")  # tests: the model hangs after N frames
+        settings.hang_after = int(value) if value else None
         serve(ctx, stop, settings, reporter)
         return exitcodes.OK
 

@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow", metavar="DIR", help="router+bind: directory of allowed client public keys")
     p.add_argument("--heartbeat", type=float, default=1.0, metavar="S", help="heartbeat interval (default 1 s)")
     p.add_argument("--liveness", type=int, default=3, metavar="N", help="silent intervals before the peer is dead (3)")
+    p.add_argument("--stall-timeout", type=float, default=60.0, metavar="S",
+                   help="a batch running longer than max(S, --stall-factor x the slowest so far) means a hung model: "
+                        "exit (code 5) so the dispatcher re-sends its frames (default 60; 0 = never)")
+    p.add_argument("--stall-factor", type=float, default=20.0, metavar="K", help="see --stall-timeout (default 20)")
     p.add_argument("-q", "--quiet", action="store_true", help="no start and summary lines")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     return p
@@ -187,10 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = WorkerSettings(
         endpoint=args.endpoint, model=args.model, weights=args.weights, device=args.device, precision=args.precision,
         batch=args.batch, tile=args.tile, threads=args.threads, key=args.key, server_key=args.server_key, allow=args.allow,
-        heartbeat_s=args.heartbeat, liveness=args.liveness, name="gfn-worker",
+        heartbeat_s=args.heartbeat, liveness=args.liveness, name="gfn-worker", stall_s=args.stall_timeout,
+        stall_factor=args.stall_factor,
     )
     if args.heartbeat <= 0 or args.liveness < 1:
         return _fail("--heartbeat must be positive and --liveness at least 1", exitcodes.USAGE)
+    if args.stall_timeout < 0 or args.stall_factor < 1:
+        return _fail("--stall-timeout must be >= 0 (0 = never) and --stall-factor at least 1", exitcodes.USAGE)
 
     def on_ready(url: str) -> None:
         if not args.quiet:

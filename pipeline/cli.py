@@ -126,6 +126,8 @@ def _validate_listen(cfg: RunConfig) -> None:
     pl = cfg.pipeline
     if pl.heartbeat_s <= 0 or pl.liveness < 1 or pl.worker_wait_s <= 0:
         raise ConfigError("heartbeat_s and worker_wait_s must be positive, liveness at least 1")
+    if pl.stall_s < 0 or pl.stall_factor < 1:
+        raise ConfigError("stall_s must be >= 0 (0 = off) and stall_factor at least 1")
     if not pl.listen:
         if pl.key or pl.allow:
             raise ConfigError("--key and --allow only apply with --listen")

@@ -58,6 +58,8 @@ class PipelineSettings:
     heartbeat_s: float = 1.0  # heartbeat interval between the dispatcher and its workers
     liveness: int = 3  # heartbeat intervals of silence after which a worker (or the dispatcher) counts as dead
     worker_wait_s: float = 30.0  # with frames waiting and no worker at all, how long to wait before failing
+    stall_s: float = 60.0  # a worker whose batch runs > max(stall_s, stall_factor x its slowest) is hung (0 = off)
+    stall_factor: float = 20.0
 
 
 @dataclass

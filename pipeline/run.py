@@ -201,7 +201,8 @@ def _start_nodes(cfg: RunConfig, ep: dict[str, str], live: bool = False) -> dict
         w_cfg = {**common, "work": ep["work"], "results": ep["results"], **dataclasses.asdict(cfg.model)}
         w_cfg["device"] = devices[i]
         w_cfg["name"] = f"worker {i + 1}"
-        w_cfg.update(heartbeat_s=cfg.pipeline.heartbeat_s, liveness=cfg.pipeline.liveness, drain_s=1.0, threads=cpu_threads)
+        w_cfg.update(heartbeat_s=cfg.pipeline.heartbeat_s, liveness=cfg.pipeline.liveness, drain_s=1.0, threads=cpu_threads,
+                     stall_s=cfg.pipeline.stall_s, stall_factor=cfg.pipeline.stall_factor)
         procs[f"worker {i + 1}"] = spawn.Process(target=worker.main, args=(w_cfg,), name=f"gfn-worker-{i + 1}", daemon=True)
     dec_cfg = {
         **common,

@@ -223,6 +223,69 @@ def test_a_stalled_worker_loses_its_frames_and_rejoins_when_it_returns(tmp_path,
     assert sum("remote" in line and "joined" in line for line in p.lines) == 2, p.stderr
 
 
+def test_engine_reports_a_batch_that_overruns_its_limit():
+    import zmq
+
+    from gfn_stream.nodes.engine import Engine, Job
+
+    class Up:
+        def enhance_batch(self, images):
+            time.sleep(0.02)
+            return [_bicubic(i) for i in images]
+
+    ctx = zmq.Context()
+    engine = Engine(ctx, Up(), batch=1, wait_s=0.0, hang_after=2)
+    try:
+        header = protocol.FrameHeader(0, 0, Fraction(1, 25), 0, 0)
+        img = np.zeros((4, 4, 3), np.uint8)
+        assert engine.stalled(0.1, 2.0) is None  # idle
+        for _ in range(3):
+            engine.put(Job(None, header, img))
+        deadline = time.monotonic() + 10
+        while engine.frames_done < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.frames_done == 2 and engine.slowest_s >= 0.02
+        assert engine.stalled(0.0, 2.0) is None  # off
+        time.sleep(0.05)
+        assert engine.stalled(0.5, 2.0) is None  # the third batch hangs, but is not over 0.5 s yet
+        time.sleep(0.6)
+        running, limit = engine.stalled(0.5, 2.0)
+        assert limit == 0.5 and running > limit
+        engine.abandoned = True  # close() must not wait for the hung thread
+        t0 = time.monotonic()
+    finally:
+        engine.close()
+        ctx.term()
+    assert time.monotonic() - t0 < 5
+
+
+@pytest.mark.slow
+def test_a_hung_remote_worker_leaves_and_its_frames_are_sent_again(tmp_path, clip):
+    path, want = clip
+    out = tmp_path / "out"
+    out.mkdir()
+    config = tmp_path / "hb.toml"
+    config.write_text("[pipeline]\nheartbeat_s = 0.25\nliveness = 3\n")
+    port = free_port()
+    p = Proc(STREAM, path, out / "f_%04d.png", "--config", config, "--model", "bicubic", "--workers", 1, "--batch", 1,
+             "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "60"})
+    node = None
+    try:
+        p.wait_for("listening for workers")
+        # its model hangs after 3 frames while its heartbeats go on: only the stall limit can catch it
+        node = WorkerNode(f"dealer+connect:tcp://127.0.0.1:{port}", process=True, model="bicubic", batch=1,
+                          delay_ms=20, heartbeat_s=0.25, liveness=3, hang_after=3, stall_s=0.5, stall_factor=2).start()
+        assert p.wait() == 0, p.stderr
+        node._proc.join(10)
+        assert node._proc.exitcode == 5
+    finally:
+        if node is not None:
+            node.stop()
+        p.stop()
+    assert_same_frames(png_frames(out), want)
+    assert "sending them again" in p.stderr, p.stderr
+
+
 @pytest.mark.slow
 def test_no_worker_at_all_fails_after_the_wait(tmp_path, clip):
     path, _ = clip
