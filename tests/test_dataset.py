@@ -86,6 +86,12 @@ def test_synthetic_with_holdout(tmp_path):
     main(["synthetic", "--photos", str(photos), "--out", str(out2), "--holdout", "p2", "--scales", "1.0",
           "--seed", "5", "--val-max-size", "128", "192", "--max-extent", "8"])
     np.testing.assert_array_equal(PatchDataset(out2 / "train")[1][0], lr_blur)
+    # --sharp-prob 1: no patch is blurred (the LR input is the LR sharp target)
+    out3 = tmp_path / "synth3"
+    main(["synthetic", "--photos", str(photos), "--out", str(out3), "--holdout", "p2", "--scales", "1.0",
+          "--seed", "5", "--max-extent", "8", "--sharp-prob", "1"])
+    ds3 = PatchDataset(out3 / "train")
+    assert all(np.array_equal(ds3[i][0], ds3[i][1]) for i in range(len(ds3)))
 
 
 def test_batches_are_aligned_and_reproducible(tmp_path):

@@ -37,6 +37,9 @@ class BlurParams:
     noise_sigma: float = 0.01  # max noise std (uniform 0..max), on [0, 1] values
     jpeg_prob: float = 0.0  # chance of JPEG-compressing the LR blurry input
     jpeg_quality: tuple[int, int] = (60, 95)
+    # chance that a patch (or validation frame) gets no blur at all, so the network also learns to leave sharp
+    # input alone (0 = always blurred; drawn only when > 0, so older seeds make the same data)
+    sharp_prob: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -152,6 +155,8 @@ def shake_blur(
     origin: tuple[float, float] = (0.0, 0.0),
 ) -> np.ndarray:
     """Blur a float (H, W, 3) sRGB image in [0, 1] with random non-uniform camera shake; returns float32 sRGB."""
+    if params.sharp_prob > 0 and rng.random() < params.sharp_prob:
+        return sharp.astype(np.float32)
     frame_hw = frame_hw or sharp.shape[:2]
     lin = srgb_to_linear(sharp.astype(np.float32), params.gamma)
     blurred = apply_shake(lin, random_shake(rng, params, frame_hw), origin)
