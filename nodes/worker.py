@@ -179,8 +179,8 @@ class _Loop:
             self.engine.abandoned = True
             raise NodeError(
                 f"{self.s.name}: inference stalled: a batch has run {over[0]:.3g} s, over its limit of {over[1]:.3g} s "
-                f"(the slowest batch so far x {self.s.stall_factor:g}, at least {self.s.stall_s:g} s); leaving so its "
-                "frames go to other workers", exitcodes.WORKER)
+                f"(the slowest batch so far x {self.s.stall_factor:g}, at least {self.s.stall_s:g} s): the model seems "
+                "hung", exitcodes.WORKER)
 
     def take_frame(self, parts: list[Any], reply_to: Any) -> str | None:
         """Queue a FRAME for the engine; returns why it was dropped, or None."""
@@ -449,8 +449,11 @@ def main(cfg: dict) -> None:
         value = os.environ.get("GFN_STREAM_TEST_WORKER_EXIT_AFTER")  # tests: die abruptly after N frames
         settings.exit_after = int(value) if value else None
         settings.delay_ms = int(os.environ.get("GFN_STREAM_TEST_WORKER_DELAY_MS", "0"))  # tests: slow down
-        value = os.environ.get("GFN_STREAM_TEST_WORKER_HANG_AFTER")  # tests: the model hangs after N frames
-        settings.hang_after = int(value) if value else None
+        value = os.environ.get("GFN_STREAM_TEST_WORKER_HANG_AFTER")  # tests: "N" or "N:W" (worker W only)
+        if value:
+            after, _, which = value.partition(":")
+            if not which or settings.name == f"worker {which}":
+                settings.hang_after = int(after)
         serve(ctx, stop, settings, reporter)
         return exitcodes.OK
 

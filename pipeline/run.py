@@ -19,7 +19,7 @@ import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import zmq
 
@@ -139,6 +139,8 @@ class _State:
     started: float = field(default_factory=time.monotonic)
     first_frame_s: float | None = None
     lost_workers: set[str] = field(default_factory=set)  # local workers that died while others went on
+    # a local worker's own last words (message, exit code) for a failure other workers can take over from
+    worker_errors: dict[str, tuple[str, int]] = field(default_factory=dict)
     live: bool = False
     live_stats: dict[str, Any] = field(default_factory=dict)  # the decoder's latest "live" report
     latency_max_s: float = 0.0
@@ -240,9 +242,12 @@ def _worker_devices(device: str, n: int) -> list[str]:
 
 
 def _supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progress, state: _State) -> None:
+    def handle(parts: list[bytes]) -> None:
+        _handle_control(parts, progress, state, lambda name: _others_can_go_on(cfg, procs, state, name))
+
     while True:
         if control.poll(100):
-            _handle_control(control.recv_multipart(), progress, state)
+            handle(control.recv_multipart())
             if state.encoder_code is not None:
                 if state.encoder_code == exitcodes.INTERRUPTED:
                     raise RunFailed("interrupted", exitcodes.INTERRUPTED)
@@ -258,17 +263,18 @@ def _supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progr
                 continue
             # drain pending reports first: a node's own error message beats "it died"
             while control.poll(200):
-                _handle_control(control.recv_multipart(), progress, state)
+                handle(control.recv_multipart())
             if name == "encoder" and state.encoder_code is not None:
                 break
-            died = f"{name} (pid {p.pid}) {_describe_exit(p.exitcode)}"
+            said = state.worker_errors.get(name)
+            died = said[0] if said else f"{name} (pid {p.pid}) {_describe_exit(p.exitcode)}"
             if name.startswith("worker ") and _others_can_go_on(cfg, procs, state, name):
                 # the decoder notices too (heartbeats) and sends the frames it held to the other workers
                 state.lost_workers.add(name)
                 state.warnings.append(f"{died}; its frames went to the other workers")
                 log.warning("%s; its frames go to the other workers", died)
                 continue
-            raise RunFailed(died, exitcodes.WORKER)
+            raise RunFailed(died, said[1] if said else exitcodes.WORKER)
 
 
 def _others_can_go_on(cfg: RunConfig, procs: dict, state: _State, name: str) -> bool:
@@ -281,7 +287,9 @@ def _others_can_go_on(cfg: RunConfig, procs: dict, state: _State, name: str) -> 
     )
 
 
-def _handle_control(parts: list[bytes], progress: Progress, state: _State) -> None:
+def _handle_control(
+    parts: list[bytes], progress: Progress, state: _State, worker_replaceable: Callable[[str], bool] | None = None
+) -> None:
     try:
         msg = protocol.unpack(parts)
     except protocol.ProtocolError as exc:
@@ -292,7 +300,15 @@ def _handle_control(parts: list[bytes], progress: Progress, state: _State) -> No
         node = h["node"]
         state.peak_rss_mb[node] = max(state.peak_rss_mb.get(node, 0.0), float(h["peak_rss_mb"]))
     if msg.kind == protocol.ERROR:
-        raise RunFailed(h["message"], int(h.get("code", exitcodes.FAILURE)))
+        code = int(h.get("code", exitcodes.FAILURE))
+        node = h.get("node")
+        if (isinstance(node, str) and node.startswith("worker ") and code == exitcodes.WORKER
+                and worker_replaceable is not None and worker_replaceable(node)):
+            # a worker failing on its own (a hung or failed model) while others can take its frames: it exits
+            # next, and _supervise reports it as a lost worker with these words
+            state.worker_errors[node] = (str(h["message"]), code)
+            return
+        raise RunFailed(h["message"], code)
     if msg.kind != protocol.STATUS:
         return
     event = h["event"]

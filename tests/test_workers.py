@@ -287,6 +287,31 @@ def test_a_hung_remote_worker_leaves_and_its_frames_are_sent_again(tmp_path, cli
 
 
 @pytest.mark.slow
+def test_a_hung_local_worker_is_replaced_by_the_other(tmp_path, clip):
+    path, want = clip
+    out = tmp_path / "out"
+    out.mkdir()
+    config = tmp_path / "stall.toml"
+    config.write_text("[pipeline]\nheartbeat_s = 0.25\nliveness = 3\nstall_s = 0.5\nstall_factor = 2.0\n")
+    r = run(STREAM, path, out / "f_%04d.png", "--config", config, "--model", "bicubic", "--workers", 2, "--batch", 1,
+            env={"GFN_STREAM_TEST_WORKER_HANG_AFTER": "3:2", "GFN_STREAM_TEST_WORKER_DELAY_MS": "20"})
+    assert r.returncode == 0, r.stderr
+    assert_same_frames(png_frames(out), want)
+    assert "worker 2: inference stalled" in r.stderr and "its frames went to the other workers" in r.stderr, r.stderr
+
+
+def test_a_hung_only_worker_ends_the_run_in_one_line(tmp_path, clip):
+    path, _ = clip
+    config = tmp_path / "stall.toml"
+    config.write_text("[pipeline]\nstall_s = 0.5\nstall_factor = 2.0\n")
+    r = run(STREAM, path, tmp_path / "o.mp4", "--config", config, "--model", "bicubic", "--batch", 1, "-q",
+            env={"GFN_STREAM_TEST_WORKER_HANG_AFTER": "3"})
+    assert r.returncode == 5, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "worker 1: inference stalled" in lines[0] and "seems hung" in lines[0], r.stderr
+
+
+@pytest.mark.slow
 def test_no_worker_at_all_fails_after_the_wait(tmp_path, clip):
     path, _ = clip
     r = run(STREAM, path, tmp_path / "o.mp4", "--model", "bicubic", "--workers", 0,
