@@ -61,7 +61,9 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
         try:
             reporter.status("info", info=src.info)
             to_encoder.send_multipart(protocol.pack(protocol.STREAM_INFO, {"info": src.info}, src.side_buffers))
-            live = bool(getattr(src, "is_live", False)) and forced is not False
+            live_src = bool(getattr(src, "is_live", False))
+            # a finite "live" input (a file over HTTP, HLS VOD) is read like a file, every frame, unless --live
+            live = live_src and forced is not False and not (src.info.get("finite") and forced is not True)
             items = None if live else src.items()
             max_latency = cfg.get("max_latency_s") or float("inf")
             latency_drops = 0
@@ -109,6 +111,9 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                         continue
                     links.send_frame(seq, _frame_message(seq, item))
                     seq += 1
+                if live_src and not live and time.monotonic() >= next_report:
+                    next_report = time.monotonic() + 0.5
+                    reporter.status("live", **src.stats(), latency_dropped=latency_drops, sent=seq)
                 if exhausted and not eos_sent and not disp.busy():
                     eos_sent = True
                     _end_of_stream(to_encoder, reporter, disp, seq, False, list(getattr(src, "warnings", [])))
@@ -116,7 +121,7 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
             warnings = list(getattr(src, "warnings", []))
         finally:
             src_cm.__exit__(None, None, None)
-        if live:
+        if live_src:
             reporter.status("live", **src.stats(), latency_dropped=latency_drops, sent=seq, final=True)
         if not eos_sent:  # stopped before the end of the input
             _end_of_stream(to_encoder, reporter, disp, seq, True, warnings)
@@ -193,6 +198,7 @@ def _live_options(cfg: dict) -> Any:
         max_retries=lv.get("max_retries"),
         give_up_after_s=lv.get("give_up_after_s"),
         drop_old=lv.get("live") is not False,
+        finite_as_file=lv.get("live") is not True,
         max_fps=lv.get("max_fps"),
         duration_s=lv.get("duration_s"),
         on_resize="segment" if lv.get("segment_s") else "scale",

@@ -117,6 +117,9 @@ class LiveOptions:
     drop_old: bool = False  # keep only the newest `latest_frames` frames (low latency) instead of queueing
     latest_frames: int = 1  # queue length in drop_old mode (1-2)
     queue_frames: int = 32  # queue length otherwise (decoded frames: ~3 MB each at 1080p); overflow drops the oldest
+    # a finite input (a file over HTTP, HLS VOD) keeps every frame whatever drop_old says: the queue buffers and
+    # the reader waits for the consumer (info["finite"] tells the consumer)
+    finite_as_file: bool = False
     queue_packets: int = 2048  # side packets waiting for the consumer
     max_fps: float | None = None  # deliver at most this many frames per second (camera time)
     duration_s: float | None = None  # end the stream after this long (wall clock since the first frame)
@@ -452,6 +455,7 @@ class LiveSource:
             "is_image": False,
             "is_sequence": False,
             "is_live": True,
+            "finite": conn.finite,
             "container": conn.container_name,
             "codec": _codec_name(v),
             "pix_fmt": first.format.name,
@@ -693,6 +697,8 @@ class LiveSource:
             new_segment = False
             if self._segment_pending:
                 new_segment, self._segment_pending = True, False
+            if conn.finite and o.finite_as_file and self._drop_reason != "overflow":
+                self._capacity, self._drop_reason = o.queue_frames, "overflow"
             if conn.finite and self._drop_reason == "overflow":
                 # a finite input (a file over HTTP, HLS VOD) waits for the consumer instead of dropping
                 conn.waiting = True

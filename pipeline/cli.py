@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"gfn-stream: live: {lv['frames_in']} frames from the camera, {lv['frames_out']} written, "
             f"dropped to hold latency: {drops}; reconnects: {lv['reconnects']}; "
+            f"{'worker restarts: %d; ' % lv['worker_restarts'] if lv.get('worker_restarts') else ''}"
             f"max latency {lv['max_latency_s']:.2f} s",
             file=sys.stderr,
         )

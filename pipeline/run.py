@@ -18,6 +18,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -30,6 +31,8 @@ from .progress import Progress
 
 log = logging.getLogger("gfn_stream.run")
 STOP_TIMEOUT_S = 10.0  # how long nodes get to finish after SIGTERM before SIGKILL
+RESTARTS_MAX = 5  # live mode: a local worker that dies is restarted, at most this often ...
+RESTARTS_WINDOW_S = 600.0  # ... within this many seconds; then its death ends the run as in file mode
 
 
 @dataclass
@@ -88,7 +91,7 @@ def run(cfg: RunConfig) -> RunResult:
                 metrics_server = state.metrics.start_http(cfg.live.metrics_port, addr=cfg.live.metrics_addr)
             except OSError as exc:
                 raise RunFailed(f"cannot serve metrics on port {cfg.live.metrics_port}: {exc.strerror}", exitcodes.USAGE)
-        procs = _start_nodes(cfg, endpoints, state.live)
+        procs = _start_nodes(cfg, endpoints, state.live, state.worker_cfgs)
         _supervise(cfg, control, procs, progress, state)
         seconds = progress.elapsed()
         _stop_all(procs, control, state)  # workers report their final numbers as they stop
@@ -141,6 +144,9 @@ class _State:
     lost_workers: set[str] = field(default_factory=set)  # local workers that died while others went on
     # a local worker's own last words (message, exit code) for a failure other workers can take over from
     worker_errors: dict[str, tuple[str, int]] = field(default_factory=dict)
+    worker_cfgs: dict[str, dict] = field(default_factory=dict)  # how each local worker was started
+    restarts: dict[str, deque] = field(default_factory=dict)  # live mode: when each local worker was restarted
+    worker_restarts: int = 0
     live: bool = False
     live_stats: dict[str, Any] = field(default_factory=dict)  # the decoder's latest "live" report
     latency_max_s: float = 0.0
@@ -160,6 +166,7 @@ def _live_summary(state: _State) -> dict[str, Any]:
         "frames_out": state.frames_out,
         "dropped": dropped,
         "reconnects": ls.get("reconnects", 0),
+        "worker_restarts": state.worker_restarts,
         "max_latency_s": round(state.latency_max_s, 3),
     }
 
@@ -173,7 +180,10 @@ def is_live_run(cfg: RunConfig) -> bool:
     return is_live_spec(cfg.input)
 
 
-def _start_nodes(cfg: RunConfig, ep: dict[str, str], live: bool = False) -> dict[str, mp.process.BaseProcess]:
+def _start_nodes(
+    cfg: RunConfig, ep: dict[str, str], live: bool = False, worker_cfgs: dict[str, dict] | None = None
+) -> dict[str, mp.process.BaseProcess]:
+    """Start encoder, workers and decoder; `worker_cfgs` gets each local worker's settings (for restarts)."""
     spawn = mp.get_context("spawn")
     common = {"control": ep["control"], "log_level": cfg.log_level}
     n_workers = default_workers() if cfg.pipeline.workers is None else cfg.pipeline.workers
@@ -205,7 +215,9 @@ def _start_nodes(cfg: RunConfig, ep: dict[str, str], live: bool = False) -> dict
         w_cfg["name"] = f"worker {i + 1}"
         w_cfg.update(heartbeat_s=cfg.pipeline.heartbeat_s, liveness=cfg.pipeline.liveness, drain_s=1.0, threads=cpu_threads,
                      stall_s=cfg.pipeline.stall_s, stall_factor=cfg.pipeline.stall_factor)
-        procs[f"worker {i + 1}"] = spawn.Process(target=worker.main, args=(w_cfg,), name=f"gfn-worker-{i + 1}", daemon=True)
+        procs[f"worker {i + 1}"] = _worker_process(w_cfg)
+        if worker_cfgs is not None:
+            worker_cfgs[w_cfg["name"]] = w_cfg
     dec_cfg = {
         **common,
         "work": ep["work"],
@@ -220,6 +232,16 @@ def _start_nodes(cfg: RunConfig, ep: dict[str, str], live: bool = False) -> dict
         "local_workers": n_workers,
     }
     procs["decoder"] = spawn.Process(target=decoder.main, args=(dec_cfg,), name="gfn-decoder", daemon=True)
+    _start(procs)
+    return procs
+
+
+def _worker_process(w_cfg: dict) -> mp.process.BaseProcess:
+    number = w_cfg["name"].split()[-1]
+    return mp.get_context("spawn").Process(target=worker.main, args=(w_cfg,), name=f"gfn-worker-{number}", daemon=True)
+
+
+def _start(procs: dict[str, mp.process.BaseProcess]) -> None:
     # Children start with SIGINT ignored (kept across exec), so a Ctrl-C in the terminal reaches only the
     # launcher, which then stops the nodes in order; restored for the launcher itself right after.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -229,7 +251,26 @@ def _start_nodes(cfg: RunConfig, ep: dict[str, str], live: bool = False) -> dict
             log.info("started %s (pid %d)", name, p.pid)
     finally:
         signal.signal(signal.SIGINT, previous)
-    return procs
+
+
+def _can_restart(state: _State, name: str) -> bool:
+    """Live mode restarts a dead local worker, at most RESTARTS_MAX times in RESTARTS_WINDOW_S."""
+    if not state.live or name not in state.worker_cfgs:
+        return False
+    recent = state.restarts.setdefault(name, deque())
+    while recent and time.monotonic() - recent[0] > RESTARTS_WINDOW_S:
+        recent.popleft()
+    return len(recent) < RESTARTS_MAX
+
+
+def _restart_worker(procs: dict, state: _State, name: str, died: str) -> None:
+    state.restarts[name].append(time.monotonic())
+    state.worker_restarts += 1
+    state.worker_errors.pop(name, None)
+    new = {name: _worker_process(state.worker_cfgs[name])}
+    _start(new)
+    procs[name] = new[name]
+    log.warning("%s; restarted it (%d restart(s) in this run)", died, state.worker_restarts)
 
 
 def _worker_devices(device: str, n: int) -> list[str]:
@@ -243,7 +284,8 @@ def _worker_devices(device: str, n: int) -> list[str]:
 
 def _supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progress, state: _State) -> None:
     def handle(parts: list[bytes]) -> None:
-        _handle_control(parts, progress, state, lambda name: _others_can_go_on(cfg, procs, state, name))
+        _handle_control(parts, progress, state,
+                        lambda name: _can_restart(state, name) or _others_can_go_on(cfg, procs, state, name))
 
     while True:
         if control.poll(100):
@@ -258,7 +300,7 @@ def _supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progr
                 procs["encoder"].join(STOP_TIMEOUT_S)
                 return
             continue
-        for name, p in procs.items():
+        for name, p in list(procs.items()):
             if p.exitcode is None or name in state.lost_workers:
                 continue
             # drain pending reports first: a node's own error message beats "it died"
@@ -268,6 +310,10 @@ def _supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progr
                 break
             said = state.worker_errors.get(name)
             died = said[0] if said else f"{name} (pid {p.pid}) {_describe_exit(p.exitcode)}"
+            if name.startswith("worker ") and _can_restart(state, name):
+                # a live run keeps going: the decoder re-sends what the worker held, the new one joins
+                _restart_worker(procs, state, name, died)
+                continue
             if name.startswith("worker ") and _others_can_go_on(cfg, procs, state, name):
                 # the decoder notices too (heartbeats) and sends the frames it held to the other workers
                 state.lost_workers.add(name)

@@ -311,6 +311,46 @@ def test_a_hung_only_worker_ends_the_run_in_one_line(tmp_path, clip):
     assert len(lines) == 1 and "worker 1: inference stalled" in lines[0] and "seems hung" in lines[0], r.stderr
 
 
+@pytest.fixture()
+def http_clip(clip):
+    """The test clip served over HTTP on loopback: a finite "live" input."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    path, want = clip
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(path.parent)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/{path.name}", want
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.slow
+def test_a_file_over_http_keeps_every_frame_and_live_mode_restarts_dead_workers(tmp_path, http_clip):
+    url, want = http_clip
+    out = tmp_path / "out"
+    out.mkdir()
+    # a finite live input is read like a file: no frame is dropped to hold latency
+    r = run(STREAM, url, out / "f_%04d.png", "--model", "bicubic", "--batch", 1)
+    assert r.returncode == 0, r.stderr
+    assert_same_frames(png_frames(out), want)
+    assert "dropped to hold latency: none" in r.stderr, r.stderr
+    # live mode restarts a local worker that dies (here every 25 frames) instead of ending the run
+    out2 = tmp_path / "out2"
+    out2.mkdir()
+    r = run(STREAM, url, out2 / "f_%04d.png", "--model", "bicubic", "--batch", 1,
+            env={"GFN_STREAM_TEST_WORKER_EXIT_AFTER": "25"})
+    assert r.returncode == 0, r.stderr
+    assert_same_frames(png_frames(out2), want)
+    assert "restarted it" in r.stderr and "worker restarts: " in r.stderr, r.stderr
+
+
 @pytest.mark.slow
 def test_no_worker_at_all_fails_after_the_wait(tmp_path, clip):
     path, _ = clip
@@ -319,3 +359,17 @@ def test_no_worker_at_all_fails_after_the_wait(tmp_path, clip):
     assert r.returncode == 5, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "no worker for 1.5 s" in lines[0] and "gfn-worker dealer+connect:" in lines[0], r.stderr
+
+
+def test_live_restarts_are_bounded():
+    from gfn_stream.pipeline import run as run_mod
+
+    state = run_mod._State(live=True)
+    state.worker_cfgs["worker 1"] = {"name": "worker 1"}
+    for _ in range(run_mod.RESTARTS_MAX):
+        assert run_mod._can_restart(state, "worker 1")
+        state.restarts["worker 1"].append(time.monotonic())
+    assert not run_mod._can_restart(state, "worker 1")  # too many in the window: the death ends the run
+    state.restarts["worker 1"][0] -= run_mod.RESTARTS_WINDOW_S + 1
+    assert run_mod._can_restart(state, "worker 1")  # the oldest restart left the window
+    assert not run_mod._can_restart(run_mod._State(live=False), "worker 1")  # file runs never restart
