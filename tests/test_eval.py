@@ -64,7 +64,9 @@ def test_gfn_eval_on_a_tiny_folder(tmp_path, capsys):
     assert montage(lr, big, big, big, max_width=24, max_height=32).shape == (32, 4 * 24, 3)
     assert montage(lr, big, big, big, max_width=100).shape == (48, 4 * 40, 3)
     main(["--data", str(tmp_path / "set"), "--weights", str(weights), "--precision", "fp32",
-          "--json", str(tmp_path / "r.json")])
+          "--json", str(tmp_path / "r.json"), "--montage", str(tmp_path / "m2"), "--montage-width", "24",
+          "--montage-height", "32", "--threads", "1"])
+    assert read_rgb(tmp_path / "m2" / "0_montage.png").shape == (32, 4 * 24, 3)
     assert json.loads((tmp_path / "r.json").read_text())["images"] == 2
 
 

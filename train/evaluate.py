@@ -95,8 +95,8 @@ def evaluate(
     montage_dir: str | Path | None = None,
     montage_width: int = 0,
     limit: int = 0,
-    montage_height: int = 0,
     threads: int = 0,
+    montage_height: int = 0,
 ) -> dict:
     if threads > 0:
         torch.set_num_threads(threads)
@@ -155,8 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=0, help="evaluate only the first N images")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
-    result = evaluate(args.data, args.weights, args.precision, args.tile, args.montage, args.montage_width,
-                      args.limit, args.threads, args.montage_height)
+    result = evaluate(args.data, args.weights, args.precision, args.tile, montage_dir=args.montage,
+                      montage_width=args.montage_width, montage_height=args.montage_height, limit=args.limit,
+                      threads=args.threads)
     text = json.dumps(result, indent=1)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
