@@ -191,9 +191,8 @@ def test_remote_worker_joins_and_leaves_mid_run(tmp_path, clip):
     assert "joined" in p.stderr and "said bye" in p.stderr
 
 
-@pytest.mark.slow
-def test_a_stalled_worker_loses_its_frames_and_rejoins_when_it_returns(tmp_path, clip):
-    path, want = clip
+def _listening_run(tmp_path, path):
+    """gfn-stream with one slow local worker, listening for remote ones, quick heartbeats (0.25 s x 3)."""
     out = tmp_path / "out"
     out.mkdir()
     config = tmp_path / "hb.toml"
@@ -201,6 +200,13 @@ def test_a_stalled_worker_loses_its_frames_and_rejoins_when_it_returns(tmp_path,
     port = free_port()
     p = Proc(STREAM, path, out / "f_%04d.png", "--config", config, "--model", "bicubic", "--workers", 1, "--batch", 1,
              "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "60"})
+    return out, port, p
+
+
+@pytest.mark.slow
+def test_a_stalled_worker_loses_its_frames_and_rejoins_when_it_returns(tmp_path, clip):
+    path, want = clip
+    out, port, p = _listening_run(tmp_path, path)
     node = None
     try:
         p.wait_for("listening for workers")
@@ -262,13 +268,7 @@ def test_engine_reports_a_batch_that_overruns_its_limit():
 @pytest.mark.slow
 def test_a_hung_remote_worker_leaves_and_its_frames_are_sent_again(tmp_path, clip):
     path, want = clip
-    out = tmp_path / "out"
-    out.mkdir()
-    config = tmp_path / "hb.toml"
-    config.write_text("[pipeline]\nheartbeat_s = 0.25\nliveness = 3\n")
-    port = free_port()
-    p = Proc(STREAM, path, out / "f_%04d.png", "--config", config, "--model", "bicubic", "--workers", 1, "--batch", 1,
-             "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "60"})
+    out, port, p = _listening_run(tmp_path, path)
     node = None
     try:
         p.wait_for("listening for workers")
