@@ -139,6 +139,9 @@ def test_shipped_configs_parse():
     assert (gopro.data.batch_size, gopro.data.patch_size, gopro.model.channels) == (16, 256, 64)
     synth = load_config(CONFIGS / "train_synthetic.toml")
     assert all(s.steps > 0 for s in synth.stage)
+    finetune = load_config(CONFIGS / "train_synthetic_finetune.toml")
+    assert finetune.optim.loss == "mse" and finetune.stage[0].schedule == "cosine"
+    assert finetune.model.channels == synth.model.channels
 
 
 def test_reference_lr_schedule():
