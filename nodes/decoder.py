@@ -95,9 +95,6 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                             seq += 1
                     except SourceError as exc:
                         raise NodeError(str(exc), exitcodes.INPUT) from None
-                    if time.monotonic() >= next_report:
-                        next_report = time.monotonic() + 0.5
-                        reporter.status("live", **src.stats(), latency_dropped=latency_drops, sent=seq)
                 while items is not None and not exhausted and disp.can_send_new(seq) and not stop.set:
                     try:
                         item = next(items)
@@ -111,7 +108,7 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                         continue
                     links.send_frame(seq, _frame_message(seq, item))
                     seq += 1
-                if live_src and not live and time.monotonic() >= next_report:
+                if live_src and time.monotonic() >= next_report:  # live inputs, read as cameras or like files
                     next_report = time.monotonic() + 0.5
                     reporter.status("live", **src.stats(), latency_dropped=latency_drops, sent=seq)
                 if exhausted and not eos_sent and not disp.busy():

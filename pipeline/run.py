@@ -267,9 +267,8 @@ def _restart_worker(procs: dict, state: _State, name: str, died: str) -> None:
     state.restarts[name].append(time.monotonic())
     state.worker_restarts += 1
     state.worker_errors.pop(name, None)
-    new = {name: _worker_process(state.worker_cfgs[name])}
-    _start(new)
-    procs[name] = new[name]
+    procs[name] = _worker_process(state.worker_cfgs[name])
+    _start({name: procs[name]})
     log.warning("%s; restarted it (%d restart(s) in this run)", died, state.worker_restarts)
 
 

@@ -3,6 +3,7 @@ the client API, and the pipeline surviving a worker killed with -9 or joining an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -191,8 +192,10 @@ def test_remote_worker_joins_and_leaves_mid_run(tmp_path, clip):
     assert "joined" in p.stderr and "said bye" in p.stderr
 
 
+@contextlib.contextmanager
 def _listening_run(tmp_path, path):
-    """gfn-stream with one slow local worker, listening for remote ones, quick heartbeats (0.25 s x 3)."""
+    """gfn-stream with one slow local worker, listening for remote ones, quick heartbeats (0.25 s x 3). Yields
+    (output folder, the run, join): join(**settings) starts a remote worker process; all are stopped on exit."""
     out = tmp_path / "out"
     out.mkdir()
     config = tmp_path / "hb.toml"
@@ -200,18 +203,27 @@ def _listening_run(tmp_path, path):
     port = free_port()
     p = Proc(STREAM, path, out / "f_%04d.png", "--config", config, "--model", "bicubic", "--workers", 1, "--batch", 1,
              "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "60"})
-    return out, port, p
+    nodes: list[WorkerNode] = []
+
+    def join(**settings) -> WorkerNode:
+        nodes.append(WorkerNode(f"dealer+connect:tcp://127.0.0.1:{port}", process=True, model="bicubic", batch=1,
+                                heartbeat_s=0.25, liveness=3, **settings).start())
+        return nodes[-1]
+
+    try:
+        p.wait_for("listening for workers")
+        yield out, p, join
+    finally:
+        for node in nodes:
+            node.stop()
+        p.stop()
 
 
 @pytest.mark.slow
 def test_a_stalled_worker_loses_its_frames_and_rejoins_when_it_returns(tmp_path, clip):
     path, want = clip
-    out, port, p = _listening_run(tmp_path, path)
-    node = None
-    try:
-        p.wait_for("listening for workers")
-        node = WorkerNode(f"dealer+connect:tcp://127.0.0.1:{port}", process=True, model="bicubic", batch=1,
-                          delay_ms=60, heartbeat_s=0.25, liveness=3).start()
+    with _listening_run(tmp_path, path) as (out, p, join):
+        node = join(delay_ms=60)
         p.wait_for(r"worker remote \w+ joined")
         time.sleep(0.3)
         os.kill(node._proc.pid, signal.SIGSTOP)  # stalled: holds frames, says nothing
@@ -221,10 +233,6 @@ def test_a_stalled_worker_loses_its_frames_and_rejoins_when_it_returns(tmp_path,
         while sum("remote" in line and "joined" in line for line in p.lines) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert p.wait() == 0, p.stderr
-    finally:
-        if node is not None:
-            node.stop()
-        p.stop()
     assert_same_frames(png_frames(out), want)
     assert sum("remote" in line and "joined" in line for line in p.lines) == 2, p.stderr
 
@@ -268,20 +276,12 @@ def test_engine_reports_a_batch_that_overruns_its_limit():
 @pytest.mark.slow
 def test_a_hung_remote_worker_leaves_and_its_frames_are_sent_again(tmp_path, clip):
     path, want = clip
-    out, port, p = _listening_run(tmp_path, path)
-    node = None
-    try:
-        p.wait_for("listening for workers")
+    with _listening_run(tmp_path, path) as (out, p, join):
         # its model hangs after 3 frames while its heartbeats go on: only the stall limit can catch it
-        node = WorkerNode(f"dealer+connect:tcp://127.0.0.1:{port}", process=True, model="bicubic", batch=1,
-                          delay_ms=20, heartbeat_s=0.25, liveness=3, hang_after=3, stall_s=0.5, stall_factor=2).start()
+        node = join(delay_ms=20, hang_after=3, stall_s=0.5, stall_factor=2)
         assert p.wait() == 0, p.stderr
         node._proc.join(10)
         assert node._proc.exitcode == 5
-    finally:
-        if node is not None:
-            node.stop()
-        p.stop()
     assert_same_frames(png_frames(out), want)
     assert "sending them again" in p.stderr, p.stderr
 

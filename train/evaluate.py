@@ -124,7 +124,8 @@ def evaluate(
             row[name] = {"psnr": psnr(img, hr), "ssim": ssim(img, hr)}
         rows.append(row)
         if montage_dir:
-            write_rgb(Path(montage_dir) / f"{lr_path.stem}_montage.png", montage(lr, bic, out, hr, montage_width, montage_height))
+            panels = montage(lr, bic, out, hr, montage_width, montage_height)
+            write_rgb(Path(montage_dir) / f"{lr_path.stem}_montage.png", panels)
     mean = {
         name: {m: float(np.mean([r[name][m] for r in rows])) for m in ("psnr", "ssim")}
         for name in ("gfn", "bicubic", "bicubic_matlab")
