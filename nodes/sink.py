@@ -37,6 +37,7 @@ import numpy as np
 
 from . import colors
 from .source import IMAGE_EXTENSIONS, Packet
+from .timeline import Timeline
 
 logger = logging.getLogger(__name__)
 
@@ -265,6 +266,7 @@ class VideoSink:
         self._started = False
         self._routes = _plan_side_streams(_PLAN_FORMAT.get(self.format, self.format), info.get("side_streams", []),
                                           side_buffers, self.warnings)
+        self.timeline = Timeline.from_info(info, keep=self._routes) if "is_live" in info else Timeline()
 
     # ------------------------------------------------------------------------------------------ public
     def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction,
@@ -279,6 +281,7 @@ class VideoSink:
             raise SinkError(f"frame {self.frames_written} is {rgb.shape[1]}x{rgb.shape[0]} but the output is "
                             f"{self._size[1]}x{self._size[0]}")
         tb = self._video.codec_context.time_base
+        pts = self.timeline.shift(pts, Fraction(time_base))
         pts = self._next_pts(None if pts is None else _rescale(pts, Fraction(time_base), tb))
         if self._pad != (0, 0):
             rgb = np.pad(rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
@@ -297,6 +300,7 @@ class VideoSink:
         if route is None or route.dead:
             self.packets_dropped += 1
             return
+        packet = self.timeline.packet(packet)
         if self._out is None:
             self._pending_bytes += len(packet.data)
             if self._pending_bytes > MAX_PENDING_BYTES:
@@ -435,6 +439,8 @@ class _SideRoute:
         self.stream: av.stream.Stream | None = None
         self.errors = 0
         self.dead = False
+        self.to_mp4 = False
+        self.bsf: av.BitStreamFilterContext | None = None
 
     def open(self, out: av.container.OutputContainer) -> None:
         if self.reencode_codec:
@@ -442,6 +448,7 @@ class _SideRoute:
             self.stream = self.reencoder.stream
         else:
             self.stream = _copy_stream(out, self.desc, self.extradata)
+            self.to_mp4 = out.format.name in ("mp4", "mov")
 
     def packets(self, packet: Packet) -> list[av.Packet]:
         if self.reencoder is not None:
@@ -454,7 +461,16 @@ class _SideRoute:
             out.duration = packet.duration
         out.is_keyframe = packet.is_keyframe
         out.stream = self.stream
-        return [out]
+        if self.to_mp4 and self.bsf is None and self.desc["codec"] == "aac" and packet.data[:2] >= b"\xff\xf0":
+            # ADTS AAC (from MPEG-TS): MP4/MOV hold raw frames + an AudioSpecificConfig. The muxer adds this
+            # filter by itself, but not with movflags=delay_moov (it then fails: "Malformed AAC bitstream").
+            self.bsf = av.BitStreamFilterContext("aac_adtstoasc", self.stream)
+        if self.bsf is None:
+            return [out]
+        filtered = self.bsf.filter(out)
+        for p in filtered:
+            p.stream = self.stream
+        return filtered
 
 
 class _Reencoder:
@@ -502,7 +518,9 @@ class _Reencoder:
             rate = frame.sample_rate
             if packet is not None and packet.pts is not None:
                 at = _rescale(packet.pts, packet.time_base, Fraction(1, rate))
-                if self.next_pts is None or at - self.next_pts > rate // 10:  # start, or a gap in the source
+                if self.next_pts is None:  # the start; the decoder may have skipped priming by itself
+                    self.next_pts = at + (self.decoder.delay or 0)  # (Opus pre-skip: 312 samples)
+                elif at - self.next_pts > rate // 10:  # a gap in the source
                     self.next_pts = at
             if self.next_pts is None:
                 self.next_pts = 0
@@ -605,13 +623,20 @@ def _has_decoder(codec: str) -> bool:
 def _muxer_options(fmt: str) -> dict[str, str]:
     opts = {"flush_packets": "1"}  # each packet reaches the file, so a killed run keeps what was muxed
     if fmt in ("mp4", "mov"):
-        # negative_cts_offsets: B-frame reordering is stored as negative composition offsets instead of
-        # shifting the whole timeline (fragments cannot start before 0), so video pts stay exact. Audio
-        # with a negative first dts (AAC priming in MP4 sources) is still moved up to 0: at most one
-        # audio frame (~21 ms) late.
+        # B-frames: decode times run ahead of presentation (composition offsets >= 0) and the edit list
+        # (use_editlist) puts the first frame at its pts. Not negative_cts_offsets: FFmpeg reads a fragment's
+        # samples at dts + cts + the largest negative offset seen so far, so a file killed while written
+        # (moov part + fragments) showed every frame after the first fragment one frame late.
+        # delay_moov: the first moov is written once the first fragment is known, edit list included (an
+        # edit written before the first packet has no duration and hides the first fragment when killed).
+        # use_editlist also keeps A/V sync in the final MP4, as ffmpeg writes it: a stream that starts late
+        # (timeline.py) begins with an empty edit, and audio priming (negative first pts) is skipped by
+        # media_time. Without it the fragmenting muxer starts every track at 0 (500 ms off for a video
+        # that starts 0.5 s late; AAC 21 ms late).
         flags = "+hybrid_fragmented" if _has_hybrid_mp4() else "+frag_keyframe+empty_moov+default_base_moof"
-        opts["movflags"] = flags + "+negative_cts_offsets"
+        opts["movflags"] = flags + "+delay_moov"
         opts["frag_duration"] = str(FRAGMENT_US)
+        opts["use_editlist"] = "1"
     else:  # matroska, webm
         opts["cluster_time_limit"] = str(FRAGMENT_US // 1000)
     return opts

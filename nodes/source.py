@@ -282,6 +282,7 @@ class VideoSource:
             "frames": frames,
             "duration": duration,
             "start_pts": first.pts,
+            "start_time": v.start_time,  # the stream's, in time_base (what the demuxer says after edit lists)
             "color": tags,
             "color_used": None if not colors.is_yuv(first.format.name) else {
                 "matrix": colors.MATRICES[matrix], "range": colors.RANGES[color_range],
