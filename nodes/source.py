@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import av
 import numpy as np
 
-from . import colors
+from . import colors, sequence
 
 logger = logging.getLogger(__name__)
 
@@ -100,24 +100,33 @@ def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fracti
     if is_live_spec(spec):
         return open_live(spec, live, stop=stop, threads=threads or None)
     rate = Fraction(rate)
+    files = None
     if _SEQUENCE.search(Path(spec).name):
-        kind, start = "sequence", _first_index(spec)
-        options = {"framerate": str(rate), "start_number": str(start)}
-        fmt = "image2"
+        kind = "sequence"
+        try:
+            files = sequence.scan(spec)
+        except sequence.SequenceError as e:
+            raise SourceError(str(e)) from None
     else:
-        kind, options, fmt = ("image" if Path(spec).suffix.lower() in IMAGE_EXTENSIONS else "video"), {}, None
+        kind = "image" if Path(spec).suffix.lower() in IMAGE_EXTENSIONS else "video"
         _check_file(spec)
-        if kind == "image":
-            options = {"framerate": str(rate)}
     try:
-        container = av.open(spec, format=fmt, options=options)
+        if files is not None:
+            container = files.open(rate)  # every file, across gaps in the numbering
+        else:
+            container = av.open(spec, options={"framerate": str(rate)} if kind == "image" else {})
     except av.FFmpegError as e:
         raise SourceError(_open_error(spec, e)) from None
     try:
-        return VideoSource(container, spec, kind, threads)
+        src = VideoSource(container, spec, kind, threads)
     except BaseException:
         container.close()
         raise
+    if files is not None:
+        src.info.update(frames=len(files.numbers), missing_images=len(files.missing))
+        if files.warning():
+            src.warnings.insert(0, files.warning())
+    return src
 
 
 class VideoSource:
@@ -303,23 +312,6 @@ def _check_file(path: str) -> None:
         raise SourceError(f"input is not readable (permission denied): {path}")
     if os.path.getsize(path) == 0:
         raise SourceError(f"input is empty (0 bytes): {path}")
-
-
-def _first_index(spec: str) -> int:
-    """Lowest frame number present for a %d / %0Nd pattern (FFmpeg only looks at 0..4 by itself)."""
-    folder = Path(spec).parent
-    if not folder.is_dir():
-        raise SourceError(f"image sequence folder not found: {folder}")
-    parts = _SEQUENCE.split(Path(spec).name)
-    if len(parts) != 3:
-        raise SourceError(f"an image sequence pattern needs exactly one %d: {spec}")
-    width = int(parts[1]) if parts[1] else 0
-    digits = r"\d{%d,}" % width if width else r"\d+"
-    regex = re.compile(re.escape(parts[0]) + f"({digits})" + re.escape(parts[2]) + "$")
-    found = [int(m.group(1)) for name in os.listdir(folder) if (m := regex.match(name))]
-    if not found:
-        raise SourceError(f"no images match {spec}")
-    return min(found)
 
 
 def _open_error(spec: str, e: av.FFmpegError) -> str:
