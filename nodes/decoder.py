@@ -35,6 +35,8 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
         heartbeat_s=cfg.get("heartbeat_s", HEARTBEAT_S),
         liveness=cfg.get("liveness", LIVENESS),
         retain=cfg.get("retain", 16),
+        answer_s=cfg["answer_timeout_s"],
+        answer_factor=cfg["answer_factor"],
     )
     try:
         links = WorkerLinks(ctx, disp, cfg)
@@ -135,7 +137,8 @@ def _end_of_stream(
     to_encoder.send_multipart(
         protocol.pack(protocol.EOS, {"frames": frames, "interrupted": interrupted, "warnings": warnings})
     )
-    reporter.status("decoded", frames=frames, warnings=warnings, bad_messages=disp.bad_messages)
+    reporter.status("decoded", frames=frames, warnings=warnings, bad_messages=disp.bad_messages,
+                    bad_workers=disp.bad_workers, overdue_workers=disp.overdue_workers)
 
 
 class _NoWorkerClock:

@@ -5,16 +5,19 @@
     remote workers  DEALER ──► ROUTER --listen tcp://…  results come back on the same connection; the
                                                         decoder forwards them to the encoder without copying
 
-A frame stays owned by the worker it was sent to until that worker reports it `done` (or, for a remote worker,
-returns it). A worker that says BYE, goes silent for `liveness` heartbeat intervals, or whose connection is
-gone, loses its frames to the retry queue; they go to whoever has credit next. The encoder drops the
-duplicates this can make. A local worker's `done` only means its result was handed to its PUSH socket, which
-dies with the process, so the last `retain` frames it finished are kept and re-sent too if it dies.
+A frame stays owned by the worker it was sent to until that worker reports it `done` (a local worker), or its
+valid result arrives (a remote worker: right seq, size and fields, from the worker it was given to, see
+nodes/result_check.py; a remote `done` only returns credit). A worker that says BYE, goes silent for `liveness`
+heartbeat intervals, whose connection is gone, that sends an invalid result or reports a frame done without
+its result, or (remote) that holds frames without answering past its deadline (nodes/answer_clock.py), loses
+its frames to the retry queue; they go to whoever has credit next. The encoder drops the duplicates this can
+make. A local worker's `done` only means its result was handed to its PUSH socket, which dies with the
+process, so the last `retain` frames it finished are kept and re-sent too if it dies (not after a BYE: a
+worker leaving cleanly has flushed its results).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import OrderedDict, deque
@@ -23,7 +26,9 @@ from typing import Any
 import zmq
 
 from . import exitcodes, keys, protocol
+from .answer_clock import AnswerClock
 from .endpoints import parse
+from .result_check import mismatch
 from .liveness import HEARTBEAT_S, LIVENESS, MAX_PART_BYTES, DropLog
 from .node import NodeError, socket
 
@@ -43,6 +48,8 @@ class Dispatcher:
         heartbeat_s: float = HEARTBEAT_S,
         liveness: int = LIVENESS,
         retain: int = 16,
+        answer_s: float = 10.0,
+        answer_factor: float = 10.0,
     ):
         self.max_inflight = max_inflight
         self.window = window
@@ -56,12 +63,21 @@ class Dispatcher:
         self.heard: dict[bytes, float] = {}  # worker -> last time anything came from it
         self.departed: "OrderedDict[bytes, None]" = OrderedDict()  # dropped ids: must say hello again
         self.drops = DropLog(log, "dispatcher: dropped a bad message")
+        self.rejects = DropLog(log, "dispatcher: dropped a worker that sent a bad result", first=10, every=100)
+        self.banned: "OrderedDict[bytes, None]" = OrderedDict()  # sent bad results: never taken back
+        self.clock = AnswerClock(answer_s, answer_factor)
         self.duplicates = 0
         self.lost_workers = 0
+        self.overdue_workers = 0  # remote workers that held frames past their deadline
 
     @property
     def bad_messages(self) -> int:
         return self.drops.count
+
+    @property
+    def bad_workers(self) -> int:
+        """Workers dropped for an invalid result or for reporting a frame done without its result."""
+        return self.rejects.count
 
     def has_credit(self) -> bool:
         return any(c > 0 for c in self.credits.values())
@@ -85,6 +101,16 @@ class Dispatcher:
         self.credits.move_to_end(worker)  # ties go round-robin
         return worker
 
+    def assign(self, seq: int, worker: bytes, parts: list[Any]) -> None:
+        """Frame `seq` is now owned by `worker` (b"" = nobody: waiting to be sent again)."""
+        idle = bool(worker) and not self._holds(worker)
+        self.inflight[seq] = (worker, parts)
+        if worker:
+            self.clock.sent(worker, time.monotonic(), idle)
+
+    def _holds(self, worker: bytes) -> bool:
+        return any(w == worker for w, _ in self.inflight.values())
+
     def on_message(self, worker: bytes, parts: list[Any]) -> None:
         try:
             msg = protocol.unpack(parts)
@@ -101,7 +127,7 @@ class Dispatcher:
         elif msg.kind == protocol.BYE:
             if known:
                 log.info("worker %s said bye", _name(worker))
-                self.drop_worker(worker)
+                self.drop_worker(worker, said_bye=True)
         elif msg.kind != protocol.HEARTBEAT:  # a heartbeat only proves life (recorded above)
             self.drops(f"unexpected {msg.kind} message from worker {_name(worker)}")
 
@@ -111,59 +137,83 @@ class Dispatcher:
             self.drop_worker(worker)
             known = False
         if not known:
-            if (worker in self.departed and not hello) or len(self.credits) >= MAX_WORKERS:
+            if (worker in self.departed and not hello) or worker in self.banned or len(self.credits) >= MAX_WORKERS:
                 return  # a dropped worker must start over on a fresh connection (it will: we stay silent)
             self.departed.pop(worker, None)
             self.credits[worker] = 0
             self.heard[worker] = time.monotonic()
             log.info("worker %s joined with %d credit(s)", _name(worker), h["credit"])
         self.credits[worker] = min(self.credits[worker] + h["credit"], MAX_CREDIT)
+        finished = 0
         for seq in h.get("done") or []:
             held = self.inflight.get(seq)
             if held is not None and held[0] == worker:
+                if worker[:1] == REMOTE:  # its result comes first on the same connection: none came
+                    self._reject(worker, f"reported frame {seq} done without sending its result")
+                    return
+                finished += 1
                 del self.inflight[seq]
                 if self.retain and worker[:1] != REMOTE:
                     kept = self.delivered.setdefault(worker, OrderedDict())
                     kept[seq] = held[1]
                     while len(kept) > self.retain:
                         kept.popitem(last=False)
+        if finished:
+            self.clock.answered(worker, time.monotonic(), self._holds(worker))
 
     def _result(self, worker: bytes, msg: protocol.Message, parts: list[Any], known: bool) -> None:
-        """A remote worker's result: forward it when it answers a frame this worker holds, at 4x its size."""
+        """A remote worker's result: forwarded, and its frame done, only when it is the valid answer to a frame
+        this worker holds; a worker that sends an invalid one is dropped and its frames go to the others."""
         seq = msg.header["seq"]
-        held = self.inflight.get(seq)
-        if held is None or held[0] != worker or not known:
-            self.duplicates += 1  # re-sent elsewhere meanwhile, or already returned
+        if not known:
+            if worker in self.departed or worker in self.banned:
+                self.duplicates += 1  # a worker we dropped, answering late: its frames went elsewhere
+            else:
+                self.drops(f"a result (frame {seq}) from {_name(worker)}, which never joined")
             return
-        try:
-            sent = json.loads(bytes(held[1][0]))
-            expected = (4 * sent["w"], 4 * sent["h"])
-        except (ValueError, KeyError, IndexError, TypeError):
-            expected = None
-        if expected is not None and (msg.header["w"], msg.header["h"]) != expected:
-            self.drops(f"worker {_name(worker)} returned frame {seq} at {msg.header['w']}x{msg.header['h']}, "
-                       f"not {expected[0]}x{expected[1]}")
+        held = self.inflight.get(seq)
+        if held is None or held[0] != worker:
+            self.duplicates += 1  # e.g. a worker that reconnected, answering what it held before: went elsewhere
+            return
+        wrong = mismatch(held[1][0], msg)
+        if wrong is not None:
+            self._reject(worker, f"returned frame {seq} with {wrong}")
             return
         del self.inflight[seq]
         self.forward.append((seq, parts))
+        self.clock.answered(worker, time.monotonic(), self._holds(worker))
 
-    def drop_worker(self, worker: bytes) -> None:
+    def _reject(self, worker: bytes, why: str) -> None:
+        """A worker that lies about its results: it loses its frames and is never taken back."""
+        self.rejects(f"worker {_name(worker)} {why}; its frames go to the other workers")
+        self.drop_worker(worker, quiet=True)
+        self.banned[worker] = None
+        while len(self.banned) > 4096:
+            self.banned.popitem(last=False)
+
+    def drop_worker(self, worker: bytes, said_bye: bool = False, quiet: bool = False) -> None:
+        """`worker` is gone: the frames it held (and, unless it said BYE, the last ones it finished) are
+        queued again. BYE comes after a worker's last results, so what it finished then is safe."""
         self.credits.pop(worker, None)
         self.heard.pop(worker, None)
+        self.clock.forget(worker)
         self.departed[worker] = None
         while len(self.departed) > 4096:
             self.departed.popitem(last=False)
         lost = sorted(s for s, (w, _) in self.inflight.items() if w == worker)
         for seq in lost:
             self.inflight[seq] = (b"", self.inflight[seq][1])
-        for seq, parts in (self.delivered.pop(worker, None) or {}).items():
+        held = len(lost)
+        kept = self.delivered.pop(worker, None) or {}
+        for seq, parts in ({} if said_bye else kept).items():
             if seq not in self.inflight:  # finished there, but its result may have died with the worker
                 self.inflight[seq] = (b"", parts)
                 lost.append(seq)
         self.retry.extend(lost)
         self.lost_workers += 1
-        if lost:
-            log.warning("worker %s left holding %d frame(s); sending them again", _name(worker), len(lost))
+        if lost and not quiet:
+            again = f" and {len(lost) - held} it had finished" if len(lost) > held else ""
+            log.warning("worker %s left holding %d frame(s)%s; sending them again", _name(worker), held, again)
 
     def next_retry(self) -> int | None:
         """The next frame to send again (one whose owner is gone), or None."""
@@ -175,12 +225,21 @@ class Dispatcher:
         return None
 
     def expire(self) -> list[bytes]:
-        """Drop the workers silent for longer than heartbeat × liveness; returns them."""
-        limit = time.monotonic() - self.patience
+        """Drop the workers silent for longer than heartbeat × liveness, and the remote workers holding frames
+        without answering past their deadline (nodes/answer_clock.py); returns them."""
+        now = time.monotonic()
+        limit = now - self.patience
         gone = [w for w, t in self.heard.items() if t < limit]
         for w in gone:
             log.warning("worker %s silent for %.0f s: dropping it", _name(w), self.patience)
             self.drop_worker(w)
+        holding = {w for w, _ in self.inflight.values() if w[:1] == REMOTE and w in self.credits}
+        for w, waited, allowed in self.clock.overdue(sorted(holding), self.credits, now):
+            log.warning("worker %s has held frames for %.1f s without answering (limit %.1f s): dropping it",
+                        _name(w), waited, allowed)
+            self.overdue_workers += 1
+            self.drop_worker(w)
+            gone.append(w)
         return gone
 
 
@@ -256,7 +315,7 @@ class WorkerLinks:
         """Send frame `seq` to the worker with most credit; a worker that cannot take it loses its turn."""
         disp = self.disp
         worker = disp.pick_worker()
-        disp.inflight[seq] = (worker, parts)
+        disp.assign(seq, worker, parts)
         if not self._send(worker, parts, frame=True):
             disp.inflight[seq] = (b"", parts)
             if seq not in disp.retry:
@@ -274,8 +333,8 @@ class WorkerLinks:
         except zmq.ZMQError as exc:
             if exc.errno != zmq.EHOSTUNREACH:
                 raise
-            if worker in self.disp.credits:  # its connection is gone
-                log.warning("worker %s disconnected", _name(worker))
+            if worker in self.disp.credits:  # its connection is gone (drop_worker warns if it held frames)
+                log.info("worker %s disconnected", _name(worker))
                 self.disp.drop_worker(worker)
             return False
 

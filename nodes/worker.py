@@ -166,7 +166,8 @@ class _Loop:
         if self.engine.held() == 0 and not self.outbox.items:
             return True
         if time.monotonic() - self.stopping_since > self.s.drain_s:
-            log.warning("%s: gave up on %d frame(s) after %.0f s", self.s.name, self.engine.held(), self.s.drain_s)
+            held = self.engine.held()  # 0: only results nobody takes any more (the encoder is gone): nothing to say
+            (log.warning if held else log.info)("%s: gave up on %d frame(s) after %.0f s", self.s.name, held, self.s.drain_s)
             return True
         return False
 

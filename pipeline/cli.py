@@ -128,6 +128,8 @@ def _validate_listen(cfg: RunConfig) -> None:
         raise ConfigError("heartbeat_s and worker_wait_s must be positive, liveness at least 1")
     if pl.stall_s < 0 or pl.stall_factor < 1:
         raise ConfigError("stall_s must be >= 0 (0 = off) and stall_factor at least 1")
+    if pl.answer_timeout_s < 0 or pl.answer_factor < 1:
+        raise ConfigError("answer_timeout_s must be >= 0 (0 = off) and answer_factor at least 1")
     if not pl.listen:
         if pl.key or pl.allow:
             raise ConfigError("--key and --allow only apply with --listen")

@@ -60,6 +60,10 @@ class PipelineSettings:
     worker_wait_s: float = 30.0  # with frames waiting and no worker at all, how long to wait before failing
     stall_s: float = 60.0  # a worker whose batch runs > max(stall_s, stall_factor x its slowest) is hung (0 = off)
     stall_factor: float = 20.0
+    # a remote worker holding frames without answering for max(answer_timeout_s, answer_factor x its slowest answer
+    # so far) loses them to the other workers (0 = never; see nodes/answer_clock.py)
+    answer_timeout_s: float = 10.0
+    answer_factor: float = 10.0
 
 
 @dataclass

@@ -28,6 +28,7 @@ from ..nodes import decoder, encoder, exitcodes, protocol, worker
 from ..nodes.node import peak_rss_mb
 from .config import RunConfig
 from .progress import Progress
+from .worker_report import dispatch_warnings
 
 log = logging.getLogger("gfn_stream.run")
 STOP_TIMEOUT_S = 10.0  # how long nodes get to finish after SIGTERM before SIGKILL
@@ -228,7 +229,8 @@ def _start_nodes(
         "live_settings": {**dataclasses.asdict(cfg.live), "live": cfg.live.live},
         "max_latency_s": cfg.live.max_latency_s if live else None,
         "threads": cfg.pipeline.threads,
-        **{k: getattr(cfg.pipeline, k) for k in ("listen", "key", "allow", "heartbeat_s", "liveness", "worker_wait_s")},
+        **{k: getattr(cfg.pipeline, k) for k in ("listen", "key", "allow", "heartbeat_s", "liveness", "worker_wait_s",
+                                                 "answer_timeout_s", "answer_factor")},
         "local_workers": n_workers,
     }
     procs["decoder"] = spawn.Process(target=decoder.main, args=(dec_cfg,), name="gfn-decoder", daemon=True)
@@ -382,6 +384,7 @@ def _handle_control(
         state.warnings.extend(h.get("warnings") or [])
         if h.get("bad_messages"):
             state.warnings.append(f"decoder dropped {h['bad_messages']} bad message(s)")
+        state.warnings.extend(dispatch_warnings(h))
     elif event == "closed":
         state.closed = True
         state.frames_out = int(h.get("frames", 0))
