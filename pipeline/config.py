@@ -97,19 +97,14 @@ class RunConfig:
     live: LiveSettings = field(default_factory=LiveSettings)
 
 
+MAX_CONFIG_BYTES = 1024 * 1024  # a settings file is a few KiB; more is a wrong path (a video, /dev/zero)
 SECTIONS = {"model": ModelSettings, "encode": EncodeSettings, "pipeline": PipelineSettings, "live": LiveSettings}
 
 
 def load_toml(path: str | Path, cfg: RunConfig | None = None) -> RunConfig:
     """Apply a TOML file's sections onto `cfg` (a fresh RunConfig by default)."""
     cfg = cfg or RunConfig()
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
+    data = _read_toml(path)
     for section, values in data.items():
         if section not in SECTIONS:
             raise ConfigError(f"config file {path}: unknown section [{section}] (known: {', '.join(SECTIONS)})")
@@ -117,6 +112,31 @@ def load_toml(path: str | Path, cfg: RunConfig | None = None) -> RunConfig:
             raise ConfigError(f"config file {path}: [{section}] must be a table")
         apply(getattr(cfg, section), values, f"{path} [{section}]")
     return cfg
+
+
+def _read_toml(path: str | Path) -> dict[str, Any]:
+    """The parsed file; every way of not being a readable UTF-8 TOML file is one ConfigError line."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory, not a TOML file") from None
+    except OSError as exc:  # permission denied, an I/O error, ...
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a settings file")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"config file {path} is UTF-16; TOML files are UTF-8 (re-save it as UTF-8)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start} is not valid UTF-8)") from None
+    try:
+        return tomllib.loads(text.removeprefix("\ufeff"))  # a UTF-8 BOM is harmless
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
 
 
 def apply(target: Any, values: dict[str, Any], where: str) -> None:
