@@ -21,7 +21,9 @@ from . import exitcodes, protocol
 from .dispatch import Dispatcher, WorkerLinks
 from .liveness import HEARTBEAT_S, LIVENESS
 from .node import NodeError, Reporter, StopFlag, node_main, socket
+from .limits import FileLimits
 from .source import Frame, Packet, SourceError, open_source
+from .timeline import Timeline
 
 log = logging.getLogger("gfn_stream.decoder")
 
@@ -67,6 +69,7 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
             # a finite "live" input (a file over HTTP, HLS VOD) is read like a file, every frame, unless --live
             live = live_src and forced is not False and not (src.info.get("finite") and forced is not True)
             items = None if live else src.items()
+            limits = None if live_src else _file_limits(cfg, src.info)  # live sources apply their own
             max_latency = cfg.get("max_latency_s") or float("inf")
             latency_drops = 0
             next_report = 0.0
@@ -105,6 +108,12 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                         break
                     except SourceError as exc:
                         raise NodeError(str(exc), exitcodes.INPUT) from None
+                    verdict = "keep" if limits is None else limits.take(item)
+                    if verdict == "stop":  # --duration reached: the end of this input
+                        exhausted = True
+                        break
+                    if verdict == "drop":  # --max-fps, or a packet past --duration
+                        continue
                     if isinstance(item, Packet):
                         to_encoder.send_multipart(_packet_message(item), copy=False)
                         continue
@@ -115,15 +124,15 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     reporter.status("live", **src.stats(), latency_dropped=latency_drops, sent=seq)
                 if exhausted and not eos_sent and not disp.busy():
                     eos_sent = True
-                    _end_of_stream(to_encoder, reporter, disp, seq, False, list(getattr(src, "warnings", [])))
+                    _end_of_stream(to_encoder, reporter, disp, seq, False, _warnings(src, limits), _stats(src, limits))
                 waiting.check(disp, busy=not exhausted or disp.busy(), frames=seq)
-            warnings = list(getattr(src, "warnings", []))
+            warnings, stats = _warnings(src, limits), _stats(src, limits)
         finally:
             src_cm.__exit__(None, None, None)
         if live_src:
             reporter.status("live", **src.stats(), latency_dropped=latency_drops, sent=seq, final=True)
         if not eos_sent:  # stopped before the end of the input
-            _end_of_stream(to_encoder, reporter, disp, seq, True, warnings)
+            _end_of_stream(to_encoder, reporter, disp, seq, True, warnings, stats)
         return exitcodes.OK
     finally:
         links.close()
@@ -131,13 +140,14 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
 
 
 def _end_of_stream(
-    to_encoder: zmq.Socket, reporter: Reporter, disp: Dispatcher, frames: int, interrupted: bool, warnings: list[str]
+    to_encoder: zmq.Socket, reporter: Reporter, disp: Dispatcher, frames: int, interrupted: bool, warnings: list[str],
+    input_stats: dict | None = None,
 ) -> None:
     log.debug("sending end of stream after %d frames", frames)
     to_encoder.send_multipart(
         protocol.pack(protocol.EOS, {"frames": frames, "interrupted": interrupted, "warnings": warnings})
     )
-    reporter.status("decoded", frames=frames, warnings=warnings, bad_messages=disp.bad_messages,
+    reporter.status("decoded", frames=frames, warnings=warnings, bad_messages=disp.bad_messages, input=input_stats,
                     bad_workers=disp.bad_workers, overdue_workers=disp.overdue_workers)
 
 
@@ -169,6 +179,33 @@ class _NoWorkerClock:
                 f"{frames} decoded so far not processed{where}",
                 exitcodes.WORKER,
             )
+
+
+def _file_limits(cfg: dict, info: dict) -> FileLimits | None:
+    """--max-fps / --duration for a file input (None when neither is set)."""
+    lv = cfg["live_settings"]
+    if not (lv["max_fps"] or lv["duration_s"]):
+        return None
+    origin = Timeline.from_info(info, keep=[s["index"] for s in info["side_streams"]]).origin
+    return FileLimits(lv["max_fps"], lv["duration_s"], float(origin))
+
+
+def _warnings(src: Any, limits: FileLimits | None) -> list[str]:
+    note = limits.note() if limits is not None else None
+    return list(getattr(src, "warnings", [])) + ([note] if note else [])
+
+
+def _stats(src: Any, limits: FileLimits | None) -> dict | None:
+    """What the input delivered (file inputs: accounting.py) and what --max-fps / --duration left out."""
+    account = getattr(src, "account", None)
+    if account is None:
+        return None
+    stats = account.stats()
+    if limits is not None:
+        stats.update(frames_dropped_max_fps=limits.dropped, stopped_at_duration=limits.stopped_at is not None)
+        if limits.stopped_at is not None:  # the rest of the input was not read: nothing to say about it
+            stats.update(frames_missing=None, ended_early=None)
+    return stats
 
 
 def _frame_message(seq: int, frame: Frame) -> list[Any]:

@@ -27,6 +27,7 @@ import av
 import numpy as np
 
 from . import colors, sequence
+from .accounting import InputAccount
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fracti
         container.close()
         raise
     if files is not None:
-        src.info.update(frames=len(files.numbers), missing_images=len(files.missing))
+        src.info.update(frames=len(files.numbers), missing_images=len(files.missing),
+                        start_number=files.numbers[0])  # a sequence output keeps the input's numbers
         if files.warning():
             src.warnings.insert(0, files.warning())
     return src
@@ -143,6 +145,9 @@ class VideoSource:
         self._video = _pick_video_stream(container, spec)
         self._video.thread_type = "AUTO"
         self._video.thread_count = threads
+        rate = self._video.average_rate or self._video.guessed_rate
+        self.account = InputAccount(float(1 / rate) if rate else 0.0, self._video.frames or None,
+                                    _declared_duration(self._video))
         self._sides = [s for s in container.streams if s.type in ("audio", "subtitle") and _codec_name(s)]
         keep = {self._video.index, *(s.index for s in self._sides)}
         for s in container.streams:
@@ -186,15 +191,19 @@ class VideoSource:
                     if packet.size:  # size 0: the demuxer's end-of-stream flush packet
                         yield _side_packet(packet)
                     continue
+                if packet.size:
+                    self.account.packet(packet.is_corrupt)
                 try:
                     frames = packet.decode()  # the size-0 flush packet drains the decoder
                 except av.FFmpegError as e:
                     self.packets_corrupt += 1
+                    self.account.undecodable()
                     logger.debug("%s: undecodable packet at dts %s: %s", self.spec, packet.dts, e)
                     continue
                 yield from frames
         except av.FFmpegError as e:  # a read error mid-file: keep what we have, drain the decoder
-            self._stop_early(f"input is damaged or truncated after {self.frames_decoded} frames ({_reason(e)})")
+            self.truncated = True
+            self.account.read_error(_reason(e))
             try:
                 yield from video.decode(None)
             except av.FFmpegError:
@@ -219,9 +228,8 @@ class VideoSource:
         rgb = self._orient(colors.to_rgb(event, matrix, color_range))
         duration = event.duration or None
         time_base = event.time_base or self._video.time_base
-        if event.pts is not None:
-            end = float((event.pts + (duration or 0)) * time_base)
-            self._last_end = end if self._last_end is None else max(self._last_end, end)
+        self.account.frame(None if event.pts is None else float(event.pts * time_base),
+                           float(duration * time_base) if duration else None)
         return Frame(event.pts, time_base, rgb, duration)
 
     def _orient(self, rgb: np.ndarray) -> np.ndarray:
@@ -229,23 +237,12 @@ class VideoSource:
             return rgb
         return np.ascontiguousarray(_TURNS[self._turn](rgb))
 
-    def _stop_early(self, message: str) -> None:
-        if not self.truncated:
-            self.truncated = True
-            self.warnings.append(message)
-
     def _check_complete(self) -> None:
-        if self.packets_corrupt:
-            self.warnings.append(f"{self.packets_corrupt} video packet(s) could not be decoded and were skipped")
-        expected = self._video.frames or None
-        # MP4 edit lists may hide a few of the stored frames (nb_frames counts them all): allow some slack.
-        if expected and self.frames_decoded < expected - max(2, expected // 50):
-            self._stop_early(f"input ended early: decoded {self.frames_decoded} of {expected} frames "
-                             "(the file looks truncated or damaged)")
-        elif not expected and self._last_end is not None and self._declared_end is not None:
-            if self._declared_end - self._last_end > max(0.5, 2 * self._frame_seconds):
-                self._stop_early(f"input ended early at {self._last_end:.2f} s of {self._declared_end:.2f} s "
-                                 "(the file looks truncated or damaged)")
+        """One warning line for a damaged or truncated input (accounting.py counts packets and frames)."""
+        line = self.account.summary()
+        if line:
+            self.truncated = self.truncated or self.account.missing > 0 or self.account.ended_early()
+            self.warnings.append(line)
 
     # ------------------------------------------------------------------------------------------ description
     def _setup_picture(self, first: av.VideoFrame, kind: str) -> None:
@@ -255,10 +252,7 @@ class VideoSource:
         if cc.color_trc in colors.HDR_TRANSFERS or first.color_trc in colors.HDR_TRANSFERS:
             self.warnings.append("HDR input (%s): frames are passed on without tone mapping"
                                  % colors.TRANSFERS[max(cc.color_trc, first.color_trc)])
-        rate = self._video.average_rate or self._video.guessed_rate
-        self._frame_seconds = float(1 / rate) if rate else 0.0
         self._declared_end = _declared_duration(self._video)
-        self._last_end = None
 
     def _describe(self, first: av.VideoFrame, kind: str) -> dict[str, Any]:
         v, cc = self._video, self._video.codec_context

@@ -267,6 +267,7 @@ def _write_report(path: str, cfg: RunConfig, result) -> None:
         "steady_fps": _steady_fps(result),
         "peak_rss_mb": result.peak_rss_mb,
         "live": result.live,
+        "input": result.input,
         "warnings": result.warnings,
         "settings": {k: dataclasses.asdict(getattr(cfg, k)) for k in ("model", "encode", "pipeline")},
     }

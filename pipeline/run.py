@@ -46,6 +46,7 @@ class RunResult:
     peak_rss_mb: dict[str, float] = field(default_factory=dict)  # per node process, and the launcher
     first_frame_s: float | None = None  # from the start of the run to the first frame written
     live: dict[str, Any] = field(default_factory=dict)  # live runs: frames in, dropped, reconnects, latency
+    input: dict[str, Any] = field(default_factory=dict)  # file inputs: packets, corrupt, missing, dropped frames
 
 
 class RunFailed(Exception):
@@ -99,7 +100,7 @@ def run(cfg: RunConfig) -> RunResult:
         state.peak_rss_mb["launcher"] = peak_rss_mb()
         return RunResult(
             exitcodes.OK, "", state.frames_out, seconds, state.warnings, state.peak_rss_mb, state.first_frame_s,
-            _live_summary(state),
+            _live_summary(state), state.input,
         )
     except KeyboardInterrupt:
         progress.close()
@@ -118,7 +119,8 @@ def run(cfg: RunConfig) -> RunResult:
         progress.close()
         _stop_all(procs, control, state)
         held = f"; {cfg.output} holds {state.frames_out} frame(s)" if state.closed and state.frames_out else ""
-        return RunResult(exc.code, f"{exc}{held}", state.frames_out, progress.elapsed(), state.warnings)
+        return RunResult(exc.code, f"{exc}{held}", state.frames_out, progress.elapsed(), state.warnings,
+                         input=state.input)
     finally:
         progress.close()
         _stop_all(procs, control, state)
@@ -150,6 +152,7 @@ class _State:
     worker_restarts: int = 0
     live: bool = False
     live_stats: dict[str, Any] = field(default_factory=dict)  # the decoder's latest "live" report
+    input: dict[str, Any] = field(default_factory=dict)  # the decoder's accounting of a file input
     latency_max_s: float = 0.0
     metrics: Any = None
 
@@ -381,6 +384,7 @@ def _handle_control(
         progress.update(state.frames_out)
     elif event == "decoded":
         state.decoded = int(h.get("frames", 0))
+        state.input = h.get("input") or {}
         state.warnings.extend(h.get("warnings") or [])
         if h.get("bad_messages"):
             state.warnings.append(f"decoder dropped {h['bad_messages']} bad message(s)")

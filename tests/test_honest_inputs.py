@@ -85,3 +85,98 @@ def test_cli_sequence_gap_video_out(tmp_path):
     frames, _ = decoded(tmp_path / "o.mp4")
     assert len(frames) == 9
     assert any("missing number" in w for w in json.loads(report.read_text())["warnings"])
+
+
+# ---------------------------------------------------------------------------------------------- damage
+def damage(path: Path, dst: Path) -> Path:
+    """XOR 0xFF into 30 % of 3000 bytes in the middle of a file (the reliability report's recipe)."""
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    for i in range(mid, mid + 3000):
+        if (i * 7919) % 10 < 3:
+            data[i] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_accounting_counts_holes_only_with_evidence():
+    from gfn_stream.nodes.accounting import InputAccount
+
+    vfr = InputAccount(0.04, None, None)
+    for t in (0.0, 0.04, 0.14, 0.16):  # 40 / 100 / 20 ms steps: variable frame rate, nothing lost
+        vfr.packet(False)
+        vfr.frame(t)
+    assert vfr.summary() is None and vfr.missing == 0
+    hurt = InputAccount(0.04, None, None)
+    for t in (0.0, 0.04, 0.24, 0.28):  # a hole of 5 frame steps: 4 frames missing
+        hurt.packet(t == 0.24)
+        hurt.frame(t)
+    assert hurt.missing == 4 and "4 frame(s) missing by the timestamps (before 0.24 s)" in hurt.summary()
+    short = InputAccount(0.04, 100, 4.0)
+    for k in range(83):
+        short.frame(k * 0.04)
+    for _ in range(16):
+        short.undecodable()
+    line = short.summary()
+    assert "16 video packet(s) could not be decoded" in line and "decoded 83 of 100 frames (17 missing)" in line
+    assert "\n" not in line and short.stats()["frames_missing"] == 17
+
+
+@pytest.mark.parametrize("ext", [".ts", ".mp4"])
+def test_damaged_input_is_reported_in_one_line(tmp_path, ext):
+    clip = make_clip(tmp_path / f"clean{ext}", width=64, height=48, frames=100)
+    bad = damage(clip.path, tmp_path / f"bad{ext}")
+    with open_source(bad) as src:
+        frames = [it for it in src.items() if isinstance(it, Frame)]
+        lines = [w for w in src.warnings if w.startswith("input is damaged")]
+        stats = src.account.stats()
+    assert len(frames) < 100 and len(lines) == 1 and "\n" not in lines[0]
+    assert stats["frames_decoded"] == len(frames) and stats["frames_decoded"] + stats["frames_missing"] == 100
+
+
+def test_cli_damaged_ts_warns_and_reports(tmp_path):
+    clip = make_clip(tmp_path / "clean.ts", width=64, height=48, frames=100)
+    bad = damage(clip.path, tmp_path / "bad.ts")
+    report = tmp_path / "r.json"
+    r = run_cli(bad, tmp_path / "o.mp4", "--report", report)
+    assert r.returncode == 0, r.stderr
+    warned = [line for line in r.stderr.splitlines() if "input is damaged" in line]
+    assert len(warned) == 1 and "missing" in warned[0]
+    got = json.loads(report.read_text())["input"]
+    assert got["frames_decoded"] == len(decoded(tmp_path / "o.mp4")[0]) and got["frames_missing"] > 0
+
+
+def test_clean_inputs_say_nothing(tmp_path):
+    for name in ("c.ts", "c.mp4", "c.mkv"):
+        clip = make_clip(tmp_path / name, frames=30)
+        with open_source(clip.path) as src:
+            assert sum(isinstance(it, Frame) for it in src.items()) == 30 and src.warnings == []
+            assert src.account.stats()["frames_missing"] == 0
+
+
+# ---------------------------------------------------------------------------------------------- --max-fps, --duration
+def test_file_limits_unit():
+    from gfn_stream.nodes.limits import FileLimits
+
+    lim = FileLimits(max_fps=10, duration_s=1.0, origin_s=2.0)
+    verdicts = [lim.frame(2.0 + k * 0.04) for k in range(30)]  # 25 fps from 2.0 s
+    assert verdicts.count("keep") == 10 and verdicts.index("stop") == 25 and lim.dropped == 15
+    assert lim.packet(2.99) and not lim.packet(3.0)
+    assert "--max-fps 10: 15 frame(s) dropped" in lim.note() and "--duration 1" in lim.note()
+    assert FileLimits(None, None, 0.0).note() is None
+
+
+def test_cli_duration_and_max_fps_on_a_file(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", frames=50, audio="aac")  # 2 s at 25 fps
+    out, report = tmp_path / "o.mkv", tmp_path / "r.json"
+    r = run_cli(clip.path, out, "--duration", "1", "--max-fps", "10", "--report", report)
+    assert r.returncode == 0, r.stderr
+    frames, times = decoded(out)
+    assert len(frames) == 10 and max(times) < 1.0
+    assert all(b - a >= 0.08 - 1e-6 for a, b in zip(times, times[1:]))
+    with av.open(str(out)) as c:  # closed properly, audio cut at the same place
+        audio_end = max(float((p.pts + p.duration) * p.time_base) for p in c.demux(audio=0) if p.size)
+    assert audio_end < 1.1
+    rep = json.loads(report.read_text())
+    assert rep["frames"] == 10 and rep["input"]["frames_dropped_max_fps"] == 15 and rep["input"]["stopped_at_duration"]
+    assert "--max-fps 10" in r.stderr and "--duration 1" in r.stderr

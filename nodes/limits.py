@@ -1,0 +1,68 @@
+"""--max-fps and --duration for file inputs (live inputs apply them in live_source.py).
+
+    limits = FileLimits(max_fps=10, duration_s=2.0, origin_s=0.0)   # origin: the output timeline's 0
+    verdict = limits.frame(seconds)       # "keep", "drop" (over the rate: counted) or "stop" (past the end)
+    limits.packet(seconds)                # False for audio/subtitle packets past the end
+    limits.take(item)                     # either of the two for a source Frame / Packet
+    limits.note()                         # one line for the summary, or None
+
+The duration is measured on the input's timeline from its origin (the earliest start of the kept streams,
+as timeline.py maps it to 0), so `--duration 2` keeps the frames shown in the first 2 s of the output; the
+output is closed properly after the last one. --max-fps keeps the first frame of every 1/FPS slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from .source import Packet
+
+logger = logging.getLogger(__name__)
+
+
+class FileLimits:
+    def __init__(self, max_fps: float | None, duration_s: float | None, origin_s: float) -> None:
+        self.max_fps, self.duration_s, self.origin_s = max_fps, duration_s, origin_s
+        self.kept = self.dropped = 0
+        self.stopped_at: float | None = None
+        self._slot: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.max_fps or self.duration_s)
+
+    def frame(self, seconds: float | None) -> str:
+        """What to do with a frame shown at `seconds` on the input timeline (None: unknown time, kept)."""
+        if seconds is not None and self.duration_s and seconds - self.origin_s >= self.duration_s - 1e-9:
+            self.stopped_at = self.stopped_at if self.stopped_at is not None else seconds
+            return "stop"
+        if seconds is not None and self.max_fps:
+            slot = math.floor((seconds - self.origin_s) * self.max_fps + 1e-6)
+            if self._slot is not None and slot <= self._slot:
+                self.dropped += 1
+                return "drop"
+            self._slot = slot
+        self.kept += 1
+        return "keep"
+
+    def packet(self, seconds: float | None) -> bool:
+        """Keep an audio/subtitle packet? Those that start at or after the end are not written."""
+        return not (seconds is not None and self.duration_s and seconds - self.origin_s >= self.duration_s - 1e-9)
+
+    def take(self, item: Any) -> str:
+        """"keep", "drop" or "stop" for a source item (a Frame or a side-stream Packet)."""
+        seconds = None if item.pts is None else float(item.pts * item.time_base)
+        if isinstance(item, Packet):
+            return "keep" if self.packet(seconds) else "drop"
+        return self.frame(seconds)
+
+    def note(self) -> str | None:
+        """One line about what the limits did (None when they did nothing)."""
+        parts = []
+        if self.max_fps and self.dropped:
+            parts.append(f"--max-fps {self.max_fps:g}: {self.dropped} frame(s) dropped to hold the rate")
+        if self.duration_s and self.stopped_at is not None:
+            parts.append(f"--duration {self.duration_s:g}: stopped after {self.duration_s:g} s of the input")
+        return "; ".join(parts) + f" ({self.kept} frames kept)" if parts else None
