@@ -84,7 +84,7 @@ class InputAccount:
         if self.undecoded:
             parts.append(f"{self.undecoded} video packet(s) could not be decoded and were skipped")
         if self.corrupt:
-            parts.append(f"{self.corrupt} packet(s) flagged corrupt were decoded with errors concealed")
+            parts.append(f"{self.corrupt} packet(s) flagged corrupt by the demuxer (decoded, errors concealed)")
         missing = self.missing
         if missing and self.declared_frames:
             parts.append(f"decoded {self.decoded} of {self.declared_frames} frames ({missing} missing)")

@@ -28,6 +28,7 @@ import numpy as np
 
 from . import colors, sequence
 from .accounting import InputAccount
+from .resize import SizeKeeper
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ class VideoSource:
         first = self._peek_first_frame()
         self._setup_picture(first, kind)
         self.info = self._describe(first, kind)
+        self._sizes = SizeKeeper(self.info["width"], self.info["height"])
         self.side_buffers = [s.codec_context.extradata or b"" if s.codec_context else b"" for s in self._sides]
 
     # ------------------------------------------------------------------------------------------ public
@@ -228,8 +230,9 @@ class VideoSource:
         rgb = self._orient(colors.to_rgb(event, matrix, color_range))
         duration = event.duration or None
         time_base = event.time_base or self._video.time_base
-        self.account.frame(None if event.pts is None else float(event.pts * time_base),
-                           float(duration * time_base) if duration else None)
+        seconds = None if event.pts is None else float(event.pts * time_base)
+        rgb = self._sizes.fit(rgb, self.frames_decoded - 1, seconds)  # a size change mid-file: scaled
+        self.account.frame(seconds, float(duration * time_base) if duration else None)
         return Frame(event.pts, time_base, rgb, duration)
 
     def _orient(self, rgb: np.ndarray) -> np.ndarray:
@@ -238,9 +241,10 @@ class VideoSource:
         return np.ascontiguousarray(_TURNS[self._turn](rgb))
 
     def _check_complete(self) -> None:
-        """One warning line for a damaged or truncated input (accounting.py counts packets and frames)."""
-        line = self.account.summary()
-        if line:
+        """One line each for a size change (resize.py) and a damaged or truncated input (accounting.py)."""
+        for line in (self._sizes.warning(), self.account.summary()):
+            if not line:
+                continue
             self.truncated = self.truncated or self.account.missing > 0 or self.account.ended_early()
             self.warnings.append(line)
 

@@ -180,3 +180,33 @@ def test_cli_duration_and_max_fps_on_a_file(tmp_path):
     rep = json.loads(report.read_text())
     assert rep["frames"] == 10 and rep["input"]["frames_dropped_max_fps"] == 15 and rep["input"]["stopped_at_duration"]
     assert "--max-fps 10" in r.stderr and "--duration 1" in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------- size change
+def size_change_ts(tmp_path: Path) -> Path:
+    """An MPEG-TS of 25 frames 160x90 followed by 25 frames 128x96, timestamps continuous (a TS concat)."""
+    a = make_clip(tmp_path / "a.ts", width=160, height=90, frames=25)
+    b = make_clip(tmp_path / "b.ts", width=128, height=96, frames=25, pts=range(25, 50))
+    out = tmp_path / "change.ts"
+    out.write_bytes(a.path.read_bytes() + b.path.read_bytes())
+    return out
+
+
+def test_size_change_mid_file_is_scaled_to_the_first_size(tmp_path):
+    with open_source(size_change_ts(tmp_path)) as src:
+        frames = [it for it in src.items() if isinstance(it, Frame)]
+        lines = [w for w in src.warnings if "picture size changes" in w]
+    assert len(frames) == 50 and {f.rgb.shape for f in frames} == {(90, 160, 3)}
+    assert lines == ["the picture size changes mid-file: 128x96 from frame 25 (1.00 s); 25 frame(s) scaled to "
+                     "the first frame's 160x90"]
+    second = pattern(25, 128, 96)  # the scaled picture still shows the second clip's pattern
+    assert np.abs(frames[25].rgb[5, 5].astype(int) - second[5, 5]).max() < 40
+
+
+def test_cli_size_change_mid_file(tmp_path):
+    r = run_cli(size_change_ts(tmp_path), tmp_path / "o.mp4")
+    assert r.returncode == 0, r.stderr
+    assert "picture size changes mid-file: 128x96 from frame 25" in r.stderr
+    frames, times = decoded(tmp_path / "o.mp4")
+    assert len(frames) == 50 and {f.shape for f in frames} == {(360, 640, 3)}
+    assert times == pytest.approx([k / 25 for k in range(50)], abs=1e-3)
