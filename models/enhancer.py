@@ -81,6 +81,20 @@ class Enhancer:
         self._pinned = _PinnedBuffers() if self.device.type == "cuda" else None
         self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
 
+    @classmethod
+    def from_network(cls, net: torch.nn.Module, *, device: str | torch.device | None = "auto",
+                     precision: str = "auto", tile: int | None = None) -> "Enhancer":
+        """An Enhancer around a GFN already in memory (training validation, the quality suite).
+
+        The network is prepared (device, layout, dtype) exactly as a loaded weights file would be; pass a copy
+        if the caller keeps training it.
+        """
+        self = cls(model="bicubic", device=device, tile=tile)
+        self.kind = "gfn"
+        self.precision = resolve_precision(precision, self.device)
+        self.net = prepare_model(net, self.device, self.precision)
+        return self
+
     # ------------------------------------------------------------------------------------------ public
     def enhance(self, frame: np.ndarray) -> np.ndarray:
         return self.enhance_batch([frame])[0]

@@ -34,8 +34,9 @@ from tqdm import tqdm
 
 from ..models.gfn import GFN, GFNConfig, ResBlock
 from ..models.weights import load_state_strict, read_weights, save_weights
-from .dataset import PatchDataset, list_pairs, make_batch, read_rgb
-from .metrics import psnr
+from .degrade import DegradeParams
+from .sources import make_source
+from .validation import Validator
 
 logger = logging.getLogger(__name__)
 CKPT_FORMAT = "gfn-stream/train-checkpoint/1"
@@ -73,6 +74,18 @@ class DataSection:
     augment: bool = True  # random flip of one axis + rot90, as the reference
     val_images: int = 0  # images used by each periodic validation (0 = all)
     val_crop: int = 0  # centre crop of the LR validation input, in LR px (0 = whole image)
+    # "patches": the fixed patch set `train` (gfn-make-dataset); "online": sharp photos and clips degraded on
+    # the fly per batch ([degrade]), so no sample repeats (stages then count steps, not epochs)
+    source: str = "patches"
+    photos: list[str] = field(default_factory=list)  # online: folders/files of sharp photos
+    clips: list[str] = field(default_factory=list)  # online: sharp-ish clips (frame averaging, real motion)
+    holdout: list[str] = field(default_factory=list)  # online: photo/clip names or stems never trained on
+    video_share: float = 0.3  # online: share of samples from clips
+    # a quality suite (gfn-eval --build-suite) to validate on instead of `val`: checkpoints are ranked by
+    # their worst gain over bicubic across the suite's conditions; suite_limit / suite_crop make it quick
+    suite: str = ""
+    suite_limit: int = 4
+    suite_crop: int = 96
 
 
 @dataclass
@@ -120,6 +133,7 @@ class Stage:
 class TrainConfig:
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
+    degrade: DegradeParams = field(default_factory=DegradeParams)
     optim: OptimSection = field(default_factory=OptimSection)
     run: RunSection = field(default_factory=RunSection)
     stage: list[Stage] = field(default_factory=list)
@@ -151,6 +165,11 @@ def _build(cls, values: dict, where: str):
         want = type(getattr(defaults, key))
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if want is tuple and isinstance(value, list):
+            kinds = [type(v) for v in getattr(defaults, key)]
+            if len(value) != len(kinds):
+                raise ValueError(f"[{where}] {key} needs {len(kinds)} values, got {value!r}")
+            value = tuple(float(v) if k is float and isinstance(v, int) else v for k, v in zip(kinds, value))
         if not isinstance(value, want) or (want is int and isinstance(value, bool)):
             raise ValueError(f"[{where}] {key} must be {want.__name__}, got {value!r}")
         out[key] = value
@@ -164,6 +183,7 @@ def config_from_dict(raw: dict) -> TrainConfig:
     cfg = TrainConfig(
         model=_build(ModelSection, raw.get("model", {}), "model"),
         data=_build(DataSection, raw.get("data", {}), "data"),
+        degrade=_build(DegradeParams, raw.get("degrade", {}), "degrade"),
         optim=_build(OptimSection, raw.get("optim", {}), "optim"),
         run=_build(RunSection, raw.get("run", {}), "run"),
         stage=[_build(Stage, s, f"stage {i + 1}") for i, s in enumerate(raw.get("stage", []))] or reference_stages(),
@@ -171,6 +191,11 @@ def config_from_dict(raw: dict) -> TrainConfig:
     for i, s in enumerate(cfg.stage):
         if (s.epochs > 0) == (s.steps > 0):
             raise ValueError(f"stage {i + 1} ({s.name}): give exactly one of epochs or steps")
+    cfg.degrade.check()
+    if cfg.data.source not in ("patches", "online"):
+        raise ValueError(f"[data] source must be patches or online, not {cfg.data.source!r}")
+    if cfg.data.source == "online" and any(s.epochs for s in cfg.stage):
+        raise ValueError("[data] source = online has no epochs: give every stage in steps")
     for i, s in enumerate(cfg.stage):
         if s.schedule not in ("step", "cosine"):
             raise ValueError(f"stage {i + 1} ({s.name}): schedule must be step or cosine, not {s.schedule!r}")
@@ -250,35 +275,6 @@ def stage_lr(stage: Stage, step_in_stage: int, unit: int, length: int = 0) -> fl
     return stage.lr * stage.lr_decay ** ((step_in_stage // unit) // stage.decay_every)
 
 
-class DataOrder:
-    """Shuffled passes over the patch set; its generator also draws the crops and augmentations."""
-
-    def __init__(self, n: int, seed: int):
-        self.n = n
-        self.rng = np.random.default_rng([seed, 7])
-        self.perm = self.rng.permutation(n)
-        self.pos = 0
-        self.epoch = 0
-
-    def next(self, batch: int) -> np.ndarray:
-        if self.pos + batch > self.n:  # drop the remainder, new pass
-            self.perm = self.rng.permutation(self.n)
-            self.pos = 0
-            self.epoch += 1
-        out = self.perm[self.pos : self.pos + batch]
-        self.pos += batch
-        return out
-
-    def state_dict(self) -> dict:
-        return {"rng": self.rng.bit_generator.state, "perm": torch.from_numpy(self.perm.astype(np.int64)),
-                "pos": self.pos, "epoch": self.epoch}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.rng.bit_generator.state = state["rng"]
-        self.perm = state["perm"].numpy()
-        self.pos, self.epoch = int(state["pos"]), int(state["epoch"])
-
-
 def rng_state() -> dict:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
@@ -303,26 +299,6 @@ def set_rng_state(state: dict) -> None:
 # ---------------------------------------------------------------- validation
 
 
-def load_val_set(cfg: DataSection) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, LR uint8, HR uint8) of the validation images, centre-cropped to val_crop LR px."""
-    if not cfg.val:
-        return []
-    pairs = list_pairs(cfg.val)
-    if cfg.val_images > 0:
-        pairs = pairs[: cfg.val_images]
-    out = []
-    for lr_path, hr_path in pairs:
-        lr, hr = read_rgb(lr_path), read_rgb(hr_path)
-        if cfg.val_crop > 0:
-            h, w = lr.shape[:2]
-            ch, cw = min(h, cfg.val_crop), min(w, cfg.val_crop)
-            y, x = (h - ch) // 2, (w - cw) // 2
-            lr = lr[y : y + ch, x : x + cw]
-            hr = hr[4 * y : 4 * (y + ch), 4 * x : 4 * (x + cw)]
-        out.append((lr_path.stem, lr, hr))
-    return out
-
-
 def to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float().div(255.0).to(device)
 
@@ -332,28 +308,10 @@ def to_image(t: torch.Tensor) -> np.ndarray:
     return (t[0].float().clamp(0, 1).mul(255.0).round().byte().permute(1, 2, 0).cpu().numpy())
 
 
-@torch.no_grad()
-def upscale(model: GFN, lr: np.ndarray, device: torch.device, amp: torch.dtype | None, channels_last: bool) -> np.ndarray:
-    x = to_tensor(lr, device)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-        y = model(x)
-    return to_image(y)
-
-
 def bicubic_up(lr: np.ndarray) -> np.ndarray:
     """torch bicubic x4 (a = -0.75, align_corners False), the baseline gfn-eval reports."""
     y = F.interpolate(to_tensor(lr, torch.device("cpu")), scale_factor=4, mode="bicubic", align_corners=False)
     return to_image(y)
-
-
-def validate(model: GFN, val_set, device, amp, channels_last) -> float:
-    was_training = model.training
-    model.eval()
-    scores = [psnr(upscale(model, lr, device, amp, channels_last), hr) for _, lr, hr in val_set]
-    model.train(was_training)
-    return float(np.mean(scores))
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -457,10 +415,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
     random.seed(cfg.run.seed)
     np.random.seed(cfg.run.seed)
     torch.manual_seed(cfg.run.seed)
-    dataset = PatchDataset(cfg.data.train)
-    if len(dataset) < cfg.data.batch_size:
-        raise ValueError(f"{cfg.data.train}: {len(dataset)} patches, fewer than one batch")
-    steps_per_epoch = len(dataset) // cfg.data.batch_size
+    data = make_source(cfg.data, cfg.degrade, cfg.run.seed)
+    steps_per_epoch = data.steps_per_epoch
     lengths = stage_lengths(cfg, steps_per_epoch)
     total_steps = sum(n for n, _ in lengths)
 
@@ -484,7 +440,6 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
         model.parameters(), lr=cfg.stage[0].lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,
         weight_decay=cfg.optim.weight_decay,
     )
-    order = DataOrder(len(dataset), cfg.run.seed)
     step, best, elapsed = 0, -math.inf, 0.0
     if resume:
         ckpt = load_checkpoint(resume)
@@ -492,24 +447,20 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
         optimizer.load_state_dict(ckpt["optimizer"])
         if scaler is not None and ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
-        if len(ckpt["data_order"]["perm"]) != len(dataset):
-            raise ValueError(f"{resume} was trained on {len(ckpt['data_order']['perm'])} patches, "
-                             f"{cfg.data.train} has {len(dataset)}: resume needs the same patch set")
-        order.load_state_dict(ckpt["data_order"])
+        data.load_state_dict(ckpt["data_order"], str(resume))
         set_rng_state(ckpt["rng"])
         step, best, elapsed = int(ckpt["step"]), float(ckpt["best_psnr"]), float(ckpt["elapsed"])
         logger.info("resumed %s at step %d", resume, step)
 
-    val_set = load_val_set(cfg.data)
+    validator = Validator(cfg.data, device)
     log_file = open(out / "log.jsonl", "a")
 
     def log(record: dict) -> None:
         log_file.write(json.dumps(record) + "\n")
         log_file.flush()
 
-    if val_set and step == 0:
-        base = float(np.mean([psnr(bicubic_up(lr), hr) for _, lr, hr in val_set]))
-        log({"step": 0, "val_bicubic_psnr": base, "val_images": len(val_set), "train_patches": len(dataset),
+    if validator and step == 0:
+        log({"step": 0, **validator.baseline(), "train_patches": data.size,
              "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "config": cfg.to_dict()})
 
     def position(s: int) -> tuple[int, int]:
@@ -526,16 +477,16 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
             "format": CKPT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None, "step": step, "stage": stage_i,
             "step_in_stage": in_stage, "config": cfg.to_dict(), "rng": rng_state(),
-            "data_order": order.state_dict(), "best_psnr": best, "elapsed": elapsed,
+            "data_order": data.state_dict(), "best_psnr": best, "elapsed": elapsed,
         })
 
     def run_validation() -> float:
         nonlocal best
-        score = validate(model, val_set, device, amp, channels_last)
+        score, record = validator.run(model)
         if score > best:
             best = score
-            export(model, out / "best.safetensors", "fp32", {"step": step, "val_psnr": score})
-        log({"step": step, "val_psnr": score, "best_psnr": best, "elapsed_s": round(elapsed, 1)})
+            export(model, out / "best.safetensors", "fp32", {"step": step, "val_score": score, **record})
+        log({"step": step, **record, "val_score": score, "best_psnr": best, "elapsed_s": round(elapsed, 1)})
         return score
 
     stop = {"flag": False}
@@ -552,8 +503,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
             lr = stage_lr(stage, in_stage, lengths[stage_i][1], lengths[stage_i][0])
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = make_batch(dataset, order.next(cfg.data.batch_size), order.rng, cfg.data.patch_size,
-                               cfg.data.augment)
+            batch = data.batch(step)
             x, lr_sharp, hr = (t.to(device, non_blocking=True) for t in (batch.lr_blur, batch.lr_sharp, batch.hr))
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -588,7 +538,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
                      "s_per_step": round((now - t_log) / count, 4), "elapsed_s": round(elapsed, 1)})
                 running, count, t_log = 0.0, 0, now
             stage_end = position(step)[0] != stage_i
-            if val_set and ((cfg.run.val_every and step % cfg.run.val_every == 0) or stage_end):
+            if validator and ((cfg.run.val_every and step % cfg.run.val_every == 0) or stage_end):
                 bar.set_postfix(val_psnr=f"{run_validation():.2f}", refresh=False)
             if step % cfg.run.ckpt_every == 0 or stage_end:
                 checkpoint()
@@ -596,6 +546,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
         stop["flag"] = True
     finally:
         bar.close()
+        data.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     checkpoint()

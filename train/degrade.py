@@ -1,0 +1,239 @@
+"""Degradations over the range real cameras produce, applied to sharp HR material to make LR training input.
+
+One training sample is a short LR *sequence* (so video compression has real inter-frame prediction) whose last
+frame is the network input, with the HR sharp truth of that frame:
+
+    HR region ──blur──▶ (none | non-uniform shake | frame average) ──4x down──▶ (MATLAB bicubic | area |
+    Gaussian + subsample) ──▶ sensor noise ──▶ (H.264 at a random crf | JPEG | 4:2:0 round trip | nothing)
+
+- Blur: a large share has none at all (`sharp_prob`), the rest is a camera shake whose span is log-uniform between
+  `min_extent` and `max_extent` HR px (so mild blur is as common as severe), or, for video material, the mean of
+  consecutive frames in linear light (GOPRO's method, `video_blur_prob`).
+- Compression: H.264 through PyAV (libx264, crf uniform in `crf`, yuv420p, decoded with FFmpeg's decoder and
+  converted to RGB as a player would), JPEG, or only the 4:2:0 chroma round trip every video has.
+
+Everything is drawn from the `numpy.random.Generator` given, so a sample is a pure function of its seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+
+from .blur import BlurParams, average_frames, shake_blur
+from .imresize import imresize, to_uint8
+
+logger = logging.getLogger(__name__)
+
+SCALE = 4
+DOWNSCALERS = ("bicubic", "area", "gaussian")
+
+
+@dataclass(frozen=True)
+class DegradeParams:
+    """How the LR input is made from sharp HR material (shares are probabilities of one sample)."""
+
+    sharp_prob: float = 0.4  # no blur at all
+    video_blur_prob: float = 0.5  # of the blurred video samples: frame averaging (else synthetic shake)
+    min_extent: float = 1.0  # shake span, HR px, log-uniform between min and max
+    max_extent: float = 32.0
+    max_rotation_px: float = 8.0
+    blend_prob: float = 0.3  # two shakes blended by a smooth mask (non-uniform blur)
+    min_avg_frames: int = 3  # frame averaging: odd counts between these
+    max_avg_frames: int = 9
+    downscale_weights: tuple[float, float, float] = (0.6, 0.25, 0.15)  # bicubic, area, gaussian
+    noise_prob: float = 0.25
+    noise_sigma: float = 0.02  # max std on [0, 1] values (uniform 0..max)
+    h264_prob: float = 0.5
+    crf: tuple[int, int] = (18, 36)
+    jpeg_prob: float = 0.1
+    jpeg_quality: tuple[int, int] = (40, 95)
+    yuv420_prob: float = 0.6  # of the samples left uncompressed: the 4:2:0 chroma round trip
+    seq_len: int = 3  # LR frames encoded together (the last is the input)
+    max_pan: int = 2  # photos: LR px the crop moves per frame of the sequence
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def check(self) -> None:
+        for name in ("sharp_prob", "video_blur_prob", "blend_prob", "noise_prob", "h264_prob", "jpeg_prob",
+                     "yuv420_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"[degrade] {name} must be in [0, 1]")
+        if not 0 < self.min_extent <= self.max_extent:
+            raise ValueError("[degrade] need 0 < min_extent <= max_extent")
+        if not (0 <= self.crf[0] <= self.crf[1] <= 51):
+            raise ValueError("[degrade] crf must be two values in 0..51, low first")
+        if self.min_avg_frames < 2 or self.max_avg_frames < self.min_avg_frames:
+            raise ValueError("[degrade] need 2 <= min_avg_frames <= max_avg_frames")
+        if self.seq_len < 1 or len(self.downscale_weights) != len(DOWNSCALERS) or sum(self.downscale_weights) <= 0:
+            raise ValueError("[degrade] seq_len >= 1 and three positive downscale_weights")
+
+    def draw_shake(self, rng: np.random.Generator) -> tuple[BlurParams, int]:
+        """Blur settings of one shake (its span drawn log-uniform) and the HR margin of context it needs."""
+        extent = math.exp(rng.uniform(math.log(self.min_extent), math.log(self.max_extent)))
+        bp = BlurParams(min_extent=extent, max_extent=extent, max_rotation_px=self.max_rotation_px,
+                        blend_prob=self.blend_prob)
+        return bp, int(math.ceil(extent + self.max_rotation_px * 3 + 8))
+
+
+# ---------------------------------------------------------------- single steps
+
+
+def downscale(hr: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """float [0, 1] (H, W, 3) HR, H and W multiples of 4 -> float32 LR (H/4, W/4, 3)."""
+    h, w = hr.shape[:2]
+    if kind == "bicubic":
+        return imresize(hr, output_shape=(h // SCALE, w // SCALE), dtype=np.float32)
+    if kind == "area":
+        return cv2.resize(hr.astype(np.float32), (w // SCALE, h // SCALE), interpolation=cv2.INTER_AREA)
+    sigma = rng.uniform(1.0, 2.0)  # a camera's optical low-pass before the sensor grid
+    blurred = cv2.GaussianBlur(hr.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+    return blurred[1::SCALE, 1::SCALE]
+
+
+def add_noise(lr: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Signal-dependent sensor noise (shot + read) on float [0, 1] values."""
+    std = sigma * np.sqrt(0.3 + 0.7 * np.clip(lr, 0.0, 1.0))
+    return lr + rng.normal(size=lr.shape).astype(np.float32) * std
+
+
+def h264_roundtrip(frames: list[np.ndarray], crf: int, preset: str = "veryfast") -> list[np.ndarray]:
+    """Encode uint8 RGB frames (even sizes) with libx264 (yuv420p) and decode them as a player would."""
+    h, w = frames[0].shape[:2]
+    enc = av.CodecContext.create("libx264", "w")
+    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+    enc.time_base = Fraction(1, 25)
+    enc.options = {"crf": str(crf), "preset": preset, "x264-params": "log-level=none"}
+    packets = []
+    for i, f in enumerate(frames):
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24").reformat(format="yuv420p")
+        vf.pts = i
+        packets.extend(enc.encode(vf))
+    packets.extend(enc.encode(None))
+    dec = av.CodecContext.create("h264", "r")
+    out = []
+    for p in packets:
+        out.extend(fr.to_ndarray(format="rgb24") for fr in dec.decode(p))
+    out.extend(fr.to_ndarray(format="rgb24") for fr in dec.decode(None))
+    if len(out) != len(frames):
+        raise RuntimeError(f"h264 round trip gave {len(out)} of {len(frames)} frames")
+    return out
+
+
+def yuv420_roundtrip(frame: np.ndarray) -> np.ndarray:
+    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(format="yuv420p")
+    return vf.to_ndarray(format="rgb24")
+
+
+def jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def compress(lr_frames: list[np.ndarray], p: DegradeParams, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """The last frame of the uint8 LR sequence after the drawn compression, and its name."""
+    u = rng.random()
+    if u < p.h264_prob:
+        crf = int(rng.integers(p.crf[0], p.crf[1] + 1))
+        return h264_roundtrip(lr_frames, crf)[-1], f"h264-crf{crf}"
+    last = lr_frames[-1]
+    if u < p.h264_prob + p.jpeg_prob:
+        q = int(rng.integers(p.jpeg_quality[0], p.jpeg_quality[1] + 1))
+        return jpeg_roundtrip(last, q), f"jpeg-q{q}"
+    if rng.random() < p.yuv420_prob:
+        return yuv420_roundtrip(last), "yuv420"
+    return last, "none"
+
+
+# ---------------------------------------------------------------- samples
+
+
+def _finish(hr_seq: list[np.ndarray], p: DegradeParams, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Blurred float HR frames -> the degraded uint8 LR input (last frame) and a description."""
+    kind = DOWNSCALERS[int(rng.choice(len(DOWNSCALERS), p=np.asarray(p.downscale_weights) / sum(p.downscale_weights)))]
+    sigma = rng.uniform(0.0, p.noise_sigma) if rng.random() < p.noise_prob else 0.0
+    lr_seq = []
+    for hr in hr_seq:
+        lr = downscale(hr, kind, rng)
+        if sigma > 0:
+            lr = add_noise(lr, sigma, rng)
+        lr_seq.append(to_uint8(lr))
+    lr, how = compress(lr_seq, p, rng)
+    return lr, f"{kind}/noise{sigma:.3f}/{how}"
+
+
+def photo_sample(photo: np.ndarray, size: int, p: DegradeParams, rng: np.random.Generator):
+    """(LR input uint8, LR sharp uint8, HR uint8, description) from a uint8 RGB photo.
+
+    The crop pans by up to `max_pan` LR px per frame over the sequence; every frame of it gets the same blur.
+    """
+    lr_size = size // SCALE
+    pan = rng.integers(-p.max_pan, p.max_pan + 1, size=2) * SCALE  # HR px per frame
+    travel = np.abs(pan) * (p.seq_len - 1)
+    blurred_kind = "sharp" if rng.random() < p.sharp_prob else "shake"
+    bp, margin = p.draw_shake(rng) if blurred_kind == "shake" else (None, 0)
+    need_h, need_w = size + travel[0] + 2 * margin, size + travel[1] + 2 * margin
+    h, w = photo.shape[:2]
+    if h < need_h or w < need_w:
+        photo = np.pad(photo, ((0, max(0, need_h - h)), (0, max(0, need_w - w)), (0, 0)), mode="reflect")
+        h, w = photo.shape[:2]
+    y0, x0 = int(rng.integers(0, h - need_h + 1)), int(rng.integers(0, w - need_w + 1))
+    region = photo[y0 : y0 + need_h, x0 : x0 + need_w].astype(np.float32) / 255.0
+    if bp is not None:
+        blurred = shake_blur(region, rng, bp)[margin : need_h - margin, margin : need_w - margin]
+        region = region[margin : need_h - margin, margin : need_w - margin]
+    else:
+        blurred = region
+    # frame k is at offset start + k * pan inside the region; the last frame ends where the truth is
+    start = np.where(pan < 0, travel, 0)
+    offsets = [start + k * pan for k in range(p.seq_len)]
+    hr_seq = [blurred[oy : oy + size, ox : ox + size] for oy, ox in offsets]
+    oy, ox = offsets[-1]
+    truth = region[oy : oy + size, ox : ox + size]
+    lr, how = _finish(hr_seq, p, rng)
+    lr_sharp = to_uint8(imresize(truth, output_shape=(lr_size, lr_size), dtype=np.float32))
+    return lr, lr_sharp, to_uint8(truth), f"photo/{blurred_kind}/{how}"
+
+
+def video_sample(frames: np.ndarray, size: int, p: DegradeParams, rng: np.random.Generator):
+    """The same from consecutive uint8 frames (T, H, W, 3) of one clip: real motion between sequence frames.
+
+    Blur: none, a synthetic shake (per frame), or the mean of n consecutive frames around each one.
+    """
+    lr_size = size // SCALE
+    t_count, h, w = frames.shape[:3]
+    u = rng.random()
+    kind = "sharp" if u < p.sharp_prob else ("average" if rng.random() < p.video_blur_prob else "shake")
+    n = int(rng.integers(p.min_avg_frames // 2, p.max_avg_frames // 2 + 1)) * 2 + 1 if kind == "average" else 1
+    bp, margin = p.draw_shake(rng) if kind == "shake" else (None, 0)
+    span = p.seq_len + n - 1
+    if t_count < span or h < size or w < size:
+        raise ValueError(f"clip of {t_count} frames {w}x{h} too small for a {size} px sample")
+    t0 = int(rng.integers(0, t_count - span + 1))
+    y0, x0 = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    ys, xs = slice(y0, y0 + size), slice(x0, x0 + size)
+    hr_seq = []
+    shake_seed = int(rng.integers(2**31))  # one shake for every frame of the sequence
+    for k in range(p.seq_len):
+        if kind == "average":
+            hr_seq.append(average_frames([frames[t0 + k + j, ys, xs].astype(np.float32) / 255.0 for j in range(n)]))
+        elif kind == "shake":
+            pad = np.pad(frames[t0 + k], ((margin, margin), (margin, margin), (0, 0)), mode="reflect")
+            region = pad[y0 : y0 + size + 2 * margin, x0 : x0 + size + 2 * margin].astype(np.float32) / 255.0
+            hr_seq.append(shake_blur(region, np.random.default_rng(shake_seed), bp)[margin:-margin, margin:-margin])
+        else:
+            hr_seq.append(frames[t0 + k, ys, xs].astype(np.float32) / 255.0)
+    truth = frames[t0 + p.seq_len - 1 + n // 2, ys, xs]
+    lr, how = _finish(hr_seq, p, rng)
+    lr_sharp = to_uint8(imresize(truth.astype(np.float32) / 255.0, output_shape=(lr_size, lr_size),
+                                 dtype=np.float32))
+    return lr, lr_sharp, np.ascontiguousarray(truth), f"video/{kind}{n if n > 1 else ''}/{how}"
