@@ -22,6 +22,7 @@ from .dispatch import Dispatcher, WorkerLinks
 from .liveness import HEARTBEAT_S, LIVENESS
 from .node import NodeError, Reporter, StopFlag, node_main, socket
 from .limits import FileLimits
+from .size_limits import FrameTooLarge, check_for_output
 from .source import Frame, Packet, SourceError, open_source
 from .timeline import Timeline
 
@@ -63,6 +64,10 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
         except SourceError as exc:
             raise NodeError(str(exc), exitcodes.INPUT) from None
         try:
+            try:  # before any frame is sent: an 8192x8192 input must not fill the memory first
+                check_for_output(src.info["width"], src.info["height"], cfg["output"], cfg["codec"])
+            except FrameTooLarge as exc:
+                raise NodeError(str(exc), exitcodes.INPUT) from None
             reporter.status("info", info=src.info)
             to_encoder.send_multipart(protocol.pack(protocol.STREAM_INFO, {"info": src.info}, src.side_buffers))
             live_src = bool(getattr(src, "is_live", False))

@@ -2,7 +2,8 @@
 PULL socket → restore order by seq → sink (PyAV encode + side-stream remux).
 
 End of stream carries the number of frames the decoder sent; the encoder finishes when it has written
-exactly that many. A frame still missing `eos_grace_s` after EOS fails the run, naming the frame. On
+exactly that many. A frame still missing `eos_grace_s` after EOS (or after the last result that came
+after it) fails the run, naming the frame. On
 SIGTERM (Ctrl-C in the launcher) it writes the frames it can in order, closes the file properly and
 reports how many frames the output holds.
 """
@@ -56,6 +57,8 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     continue
                 if msg.kind == protocol.FRAME:
                     fh, img = protocol.unpack_frame(msg)
+                    if expected is not None:
+                        eos_at = time.monotonic()  # the grace counts from the last result, not from EOS
                     if fh.seq < next_seq or fh.seq in reorder:
                         duplicates += 1  # a re-sent frame whose first copy arrived after all
                     else:
@@ -108,7 +111,10 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                 if time.monotonic() - eos_at > grace:
                     missing = [s for s in range(next_seq, expected) if s not in reorder]
                     raise NodeError(
-                        f"frame {missing[0]} of {expected} never came back from the workers"
+                        # the decoder sends EOS only once workers reported every frame done: the result is
+                        # late or lost between a worker and here (eos_grace_s), not unprocessed
+                        f"frame {missing[0]} of {expected} was finished by the workers but its result did not "
+                        f"arrive within {grace:g} s of the last one (pipeline.eos_grace_s)"
                         + (f" ({len(missing)} frames missing)" if len(missing) > 1 else "")
                         + f"; the output holds the first {next_seq} frames",
                         exitcodes.WORKER,

@@ -149,7 +149,10 @@ class Engine:
                 self.batch_started = None
                 self.slowest_s = max(self.slowest_s, time.monotonic() - started)
                 self.frames_done += len(take)
-            self._ring.send(b"", zmq.NOBLOCK)
+            try:
+                self._ring.send(b"", zmq.NOBLOCK)
+            except zmq.ZMQError:  # closed: the worker stopped without waiting for this batch (abandoned)
+                return
             if self.error is not None:
                 return
 

@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 from typing import Any, Callable
@@ -15,6 +14,7 @@ from typing import Any, Callable
 import zmq
 
 from . import exitcodes, protocol
+from .parent_watch import LAUNCHER_GONE, die_with_parent
 
 LINGER_MS = 2000  # how long close() may wait to deliver queued messages
 
@@ -25,10 +25,17 @@ class StopFlag:
     def __init__(self) -> None:
         self.set = False
         self.reason = ""
+        self.parent: int | None = None  # the launcher's pid, for a node it started
 
     def __call__(self, signum: int, _frame: Any) -> None:
         self.set = True
-        self.reason = signal.Signals(signum).name
+        gone = self.parent is not None and os.getppid() != self.parent  # PR_SET_PDEATHSIG: the launcher died
+        self.reason = LAUNCHER_GONE if gone else signal.Signals(signum).name
+
+    @property
+    def abandoned(self) -> bool:
+        """The launcher is gone: nobody takes this node's output any more, so there is nothing to finish."""
+        return self.reason == LAUNCHER_GONE
 
 
 def socket(ctx: zmq.Context, kind: int, *, hwm: int | None = None, linger: int = LINGER_MS) -> zmq.Socket:
@@ -81,7 +88,8 @@ def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int],
     configure_logging(cfg.get("log_level", "warning"))
     log = logging.getLogger(f"gfn_stream.{name}")
     if cfg.get("control"):  # a pipeline node: never outlive the launcher (e.g. when it is SIGKILLed)
-        threading.Thread(target=_watch_parent, args=(os.getppid(), stop), daemon=True).start()
+        stop.parent = os.getppid()
+        die_with_parent(stop, exitcodes.INTERRUPTED)
     code = 0
     ctx = zmq.Context()
     reporter = Reporter(ctx, cfg.get("control"), cfg.get("name", name))
@@ -98,18 +106,12 @@ def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int],
             traceback.print_exc()
         code = 1
     finally:
-        reporter.close()
-        ctx.term()
+        if not stop.abandoned:  # the launcher gone: queued messages have no one to go to, do not linger on them
+            reporter.close()
+            ctx.term()
+    log.debug("exiting with code %d (%s)", code, stop.reason or "done")
     sys.stdout.flush()
     os._exit(code)
-
-
-def _watch_parent(parent: int, stop: StopFlag) -> None:
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    stop.set, stop.reason = True, "launcher gone"
-    time.sleep(15)  # a clean stop normally takes far less; then give up
-    os._exit(exitcodes.INTERRUPTED)
 
 
 class NodeError(Exception):

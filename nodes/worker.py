@@ -159,10 +159,14 @@ class _Loop:
     def stopping(self) -> bool:
         if self.stop.set and self.stopping_since is None:
             self.stopping_since = time.monotonic()
-            log.info("%s: stopping: finishing %d held frame(s)", self.s.name, self.engine.held())
+            what = "the launcher is gone, dropping" if self.stop.abandoned else "stopping: finishing"
+            log.info("%s: %s %d held frame(s)", self.s.name, what, self.engine.held())
         return self.stopping_since is not None
 
     def finished_stopping(self) -> bool:
+        if self.stop.abandoned:  # the launcher is gone: nobody takes results any more
+            self.engine.abandoned = True
+            return True
         if self.engine.held() == 0 and not self.outbox.items:
             return True
         if time.monotonic() - self.stopping_since > self.s.drain_s:

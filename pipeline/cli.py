@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -205,20 +204,21 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), exc.code)
 
     from .run import run
+    from .signals import INTERRUPTS, closing
 
-    def _sigterm(_signum: int, _frame: object) -> None:  # SIGTERM stops like Ctrl-C: files closed properly
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _sigterm)
-    # Ctrl-C must stop the run cleanly even when we were started with SIGINT ignored (a background job of a
-    # non-interactive shell inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # SIGTERM stops like Ctrl-C (files closed properly); Ctrl-C works also when we were started with SIGINT
+    # ignored (a background job); a second one while stopping never breaks the clean-up (pipeline/signals.py)
+    INTERRUPTS.install()
     try:
         result = run(cfg)
+    except KeyboardInterrupt:  # before any node started (run() handles every later one)
+        return _fail("interrupted before the run started", exitcodes.INTERRUPTED)
     except Exception as exc:  # a bug: one line unless debugging
         if level == "debug":
             raise
         return _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --log-level debug)", exitcodes.FAILURE)
+    finally:
+        closing()  # a late Ctrl-C while the summary is printed is not a traceback either
     for w in result.warnings:
         print(f"gfn-stream: warning: {w}", file=sys.stderr)
     if args.report:

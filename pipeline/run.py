@@ -227,6 +227,8 @@ def _start_nodes(
         "work": ep["work"],
         "results": ep["results"],
         "input": cfg.input,
+        "output": cfg.output,  # with the codec: how large a frame the output can take (nodes/size_limits.py)
+        "codec": cfg.encode.codec,
         "max_inflight": max_inflight,
         "window": max(cfg.pipeline.window, max_inflight),
         "live_settings": {**dataclasses.asdict(cfg.live), "live": cfg.live.live},

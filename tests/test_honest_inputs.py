@@ -210,3 +210,40 @@ def test_cli_size_change_mid_file(tmp_path):
     frames, times = decoded(tmp_path / "o.mp4")
     assert len(frames) == 50 and {f.shape for f in frames} == {(360, 640, 3)}
     assert times == pytest.approx([k / 25 for k in range(50)], abs=1e-3)
+
+
+# ---------------------------------------------------------------------------------------------- huge frames
+def test_frame_size_limits():
+    from gfn_stream.nodes.size_limits import FrameTooLarge, check_frame_size
+
+    check_frame_size(4096, 4096, codec="libx264", available=64 << 30)  # 16384 x 16384 out: the limit
+    with pytest.raises(FrameTooLarge, match=r"8192x8192 are too large: the 4x output 32768x32768 exceeds the "
+                                            r"16384x16384 that libx264 can encode; use an input of at most 4096x4096"):
+        check_frame_size(8192, 8192, codec="libx264", available=1 << 50)
+    with pytest.raises(FrameTooLarge, match="libsvtav1"):
+        check_frame_size(4096, 2200, codec="libsvtav1", available=1 << 50)  # 8800 high > 8704
+    check_frame_size(8192, 8192, codec="libx265", available=1 << 50)  # no side limit, enough memory
+    with pytest.raises(FrameTooLarge, match=r"GiB of memory is available"):
+        check_frame_size(2048, 2048, codec=None, kind="image", available=1 << 30)
+    check_frame_size(160, 90, codec="libx264")  # the machine's own MemAvailable
+
+
+@pytest.mark.parametrize("side,opens", [(16384, True), (16386, False)])
+def test_libx264_side_limit_is_what_the_encoder_takes(side, opens):
+    cc = av.CodecContext.create("libx264", "w")
+    cc.width, cc.height, cc.pix_fmt, cc.time_base = side, 16, "yuv420p", Fraction(1, 25)
+    cc.options = {"preset": "ultrafast"}
+    if opens:
+        cc.open()
+    else:
+        with pytest.raises(av.FFmpegError):
+            cc.open()
+
+
+def test_cli_refuses_a_frame_too_large_before_work(tmp_path):
+    clip = make_clip(tmp_path / "wide.mp4", width=4100, height=16, frames=2)  # 4x: 16400 > 16384
+    r = run_cli(clip.path, tmp_path / "o.mp4")
+    assert r.returncode == 3, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("gfn-stream: error:")]
+    assert len(errors) == 1 and "16400x64 exceeds the 16384x16384 that libx264 can encode" in errors[0]
+    assert "never came back" not in r.stderr and not (tmp_path / "o.mp4").exists()

@@ -38,9 +38,9 @@ def run(cmd: list[str], *args, timeout: float = 90, env: dict | None = None) -> 
 class Proc:
     """A subprocess whose stderr is collected line by line in a thread (wait_for() a line)."""
 
-    def __init__(self, cmd: list[str], *args, env: dict | None = None):
+    def __init__(self, cmd: list[str], *args, env: dict | None = None, start_new_session: bool = False):
         self.p = subprocess.Popen([*cmd, *map(str, args)], stderr=subprocess.PIPE, text=True,
-                                  env={**os.environ, **QUICK_ENV, **(env or {})})
+                                  env={**os.environ, **QUICK_ENV, **(env or {})}, start_new_session=start_new_session)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
