@@ -14,9 +14,7 @@ import dataclasses
 import logging
 import multiprocessing as mp
 import os
-import shutil
 import signal
-import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -28,6 +26,8 @@ from ..nodes import decoder, encoder, exitcodes, protocol, worker
 from ..nodes.node import peak_rss_mb
 from .config import RunConfig
 from .progress import Progress
+from .signals import closing
+from .tempdirs import run_dir
 from .worker_report import dispatch_warnings
 
 log = logging.getLogger("gfn_stream.run")
@@ -73,8 +73,11 @@ def default_workers() -> int:
 
 def run(cfg: RunConfig) -> RunResult:
     """Run one job to completion. Never raises for run failures: see RunResult.code."""
-    tmp = tempfile.mkdtemp(prefix="gfn-stream-")
-    os.chmod(tmp, 0o700)
+    with run_dir() as tmp:  # private, locked while we run; those of dead runs are removed (pipeline/tempdirs.py)
+        return _run(cfg, str(tmp))
+
+
+def _run(cfg: RunConfig, tmp: str) -> RunResult:
     endpoints = {name: f"ipc://{tmp}/{name}" for name in ("work", "results", "control")}
     ctx = zmq.Context()
     control = ctx.socket(zmq.PULL)
@@ -95,6 +98,7 @@ def run(cfg: RunConfig) -> RunResult:
                 raise RunFailed(f"cannot serve metrics on port {cfg.live.metrics_port}: {exc.strerror}", exitcodes.USAGE)
         procs = _start_nodes(cfg, endpoints, state.live, state.worker_cfgs)
         _supervise(cfg, control, procs, progress, state)
+        closing()  # the output is complete: a Ctrl-C from now on changes nothing
         seconds = progress.elapsed()
         _stop_all(procs, control, state)  # workers report their final numbers as they stop
         state.peak_rss_mb["launcher"] = peak_rss_mb()
@@ -103,6 +107,7 @@ def run(cfg: RunConfig) -> RunResult:
             _live_summary(state), state.input,
         )
     except KeyboardInterrupt:
+        closing()  # a second Ctrl-C must not break the clean-up (pipeline/signals.py)
         progress.close()
         _stop_for_interrupt(control, procs, state)
         if state.live:  # stopping a live run is the normal way to end it
@@ -116,12 +121,14 @@ def run(cfg: RunConfig) -> RunResult:
             state.warnings,
         )
     except RunFailed as exc:
+        closing()
         progress.close()
         _stop_all(procs, control, state)
         held = f"; {cfg.output} holds {state.frames_out} frame(s)" if state.closed and state.frames_out else ""
         return RunResult(exc.code, f"{exc}{held}", state.frames_out, progress.elapsed(), state.warnings,
                          input=state.input)
     finally:
+        closing()
         progress.close()
         _stop_all(procs, control, state)
         if state.metrics is not None:
@@ -130,7 +137,6 @@ def run(cfg: RunConfig) -> RunResult:
             metrics_server.close()
         control.close()
         ctx.term()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @dataclass
