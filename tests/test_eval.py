@@ -10,7 +10,7 @@ import torch
 from gfn_stream.models.gfn import GFN, GFNConfig
 from gfn_stream.models.weights import DEFAULT_WEIGHTS, save_weights
 from gfn_stream.train.dataset import read_rgb, write_rgb
-from gfn_stream.train.evaluate import evaluate, main, montage, run_model
+from gfn_stream.train.evaluate import evaluate, main, montage
 from gfn_stream.train.metrics import psnr, ssim
 from gfn_stream.train.train import bicubic_up
 
@@ -70,24 +70,28 @@ def test_gfn_eval_on_a_tiny_folder(tmp_path, capsys):
     assert json.loads((tmp_path / "r.json").read_text())["images"] == 2
 
 
-def test_tiled_inference_matches_whole():
-    torch.manual_seed(0)
-    model = GFN(GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)).eval()
-    lr = (np.random.default_rng(2).random((24, 28, 3)) * 255).astype(np.uint8)
-    whole = run_model(model, lr)
-    tiled = run_model(model, lr, tile=12, overlap=12)
-    assert tiled.shape == whole.shape == (96, 112, 3)
-    # the receptive field is wider than the overlap, so tiles differ slightly near the seams
-    assert np.abs(tiled.astype(int) - whole.astype(int)).mean() < 2.0
+def test_gfn_eval_runs_the_workers_inference_path(tmp_path):
+    """gfn-eval's numbers are the Enhancer's outputs: the same bytes gfn-stream's workers produce."""
+    from gfn_stream.models.enhancer import Enhancer
+
+    rng = np.random.default_rng(3)
+    hr = (rng.random((48, 40, 3)) * 255).astype(np.uint8)
+    write_rgb(tmp_path / "set" / "HR" / "0.png", hr)
+    write_rgb(tmp_path / "set" / "LR_Blur" / "0.png", hr[::4, ::4])
+    torch.manual_seed(1)
+    weights = save_weights(GFN(GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)),
+                           tmp_path / "w.safetensors")
+    result = evaluate(tmp_path / "set", weights, precision="fp32")
+    out = Enhancer(str(weights), precision="fp32").enhance(hr[::4, ::4])
+    assert result["per_image"][0]["gfn"]["psnr"] == pytest.approx(psnr(out, hr), abs=1e-9)
 
 
 @pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="no shipped weights in models/weights/ yet")
 def test_shipped_weights_beat_bicubic_on_a_heldout_crop():
     lr, hr = read_rgb(DATA / "lr_blur.png"), read_rgb(DATA / "hr.png")
-    from gfn_stream.models.weights import load_model
+    from gfn_stream.models.enhancer import Enhancer
 
-    model = load_model()
-    out = run_model(model, lr)
+    out = Enhancer().enhance(lr)
     assert out.shape == hr.shape
     gain = psnr(out, hr) - psnr(bicubic_up(lr), hr)
     assert gain > 1.0, f"shipped weights gain only {gain:.2f} dB over bicubic on the held-out crop"

@@ -14,54 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..models.weights import DEFAULT_WEIGHTS, load_model
+from ..models.enhancer import Enhancer
+from ..models.weights import DEFAULT_WEIGHTS
 from .dataset import list_pairs, read_rgb, write_rgb
 from .imresize import imresize, to_uint8
 from .metrics import psnr, ssim
-from .train import bicubic_up, pick_precision
-
-
-@torch.no_grad()
-def run_model(
-    model: torch.nn.Module,
-    lr: np.ndarray,
-    amp: torch.dtype | None = None,
-    tile: int = 0,
-    overlap: int = 16,
-) -> np.ndarray:
-    """(H, W, 3) uint8 LR -> (4H, 4W, 3) uint8 HR. tile > 0: LR tiles of that size with `overlap` px context."""
-    device = next(model.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None].float().div(255.0).to(device)
-    channels_last = amp is not None
-    h, w = lr.shape[:2]
-
-    def forward(t: torch.Tensor) -> torch.Tensor:
-        if channels_last:
-            t = t.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            return model(t).float().clamp_(0, 1)
-
-    if tile <= 0 or (h <= tile and w <= tile):
-        y = forward(x)
-    else:
-        y = torch.zeros(1, 3, 4 * h, 4 * w, device=device)
-        for y0 in range(0, h, tile):
-            for x0 in range(0, w, tile):
-                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-                a0, b0 = max(0, y0 - overlap), max(0, x0 - overlap)
-                a1, b1 = min(h, y1 + overlap), min(w, x1 + overlap)
-                out = forward(x[..., a0:a1, b0:b1])
-                y[..., 4 * y0 : 4 * y1, 4 * x0 : 4 * x1] = out[
-                    ..., 4 * (y0 - a0) : 4 * (y1 - a0), 4 * (x0 - b0) : 4 * (x1 - b0)
-                ]
-    return (y[0].mul(255.0).round().byte().permute(1, 2, 0).cpu().numpy())
+from .suite import build_suite, load_suite, score, table
+from .train import bicubic_up
 
 
 def label(img: np.ndarray, text: str) -> np.ndarray:
@@ -91,7 +57,7 @@ def evaluate(
     data: str | Path,
     weights: str | Path | None = None,
     precision: str = "auto",
-    tile: int = 0,
+    tile: int | None = None,
     montage_dir: str | Path | None = None,
     montage_width: int = 0,
     limit: int = 0,
@@ -100,11 +66,7 @@ def evaluate(
 ) -> dict:
     if threads > 0:
         torch.set_num_threads(threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    amp = pick_precision(precision, device)
-    model = load_model(weights, device=device)
-    if amp is not None:
-        model = model.to(memory_format=torch.channels_last)
+    enhancer = Enhancer(weights, precision=precision, tile=tile)  # the workers' inference path
     pairs = list_pairs(data)
     if limit > 0:
         pairs = pairs[:limit]
@@ -115,7 +77,7 @@ def evaluate(
         if hr.shape[:2] != (4 * lr.shape[0], 4 * lr.shape[1]):
             raise ValueError(f"{hr_path}: {hr.shape[:2]} is not 4x {lr_path} {lr.shape[:2]}")
         t0 = time.perf_counter()
-        out = run_model(model, lr, amp, tile)
+        out = enhancer.enhance(lr)
         t_model += time.perf_counter() - t0
         bic = bicubic_up(lr)
         bic_m = to_uint8(imresize(lr, 4.0))
@@ -134,7 +96,7 @@ def evaluate(
         "data": str(data),
         "weights": str(weights or DEFAULT_WEIGHTS),
         "images": len(rows),
-        "precision": str(amp).replace("torch.", "") if amp else "fp32",
+        "precision": enhancer.precision,
         "mean": mean,
         "gain_over_bicubic_db": mean["gfn"]["psnr"] - mean["bicubic"]["psnr"],
         "model_seconds_per_image": t_model / max(len(rows), 1),
@@ -145,26 +107,60 @@ def evaluate(
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="gfn-eval", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", required=True, help="folder with LR_Blur/ and HR/ PNGs")
+    mode = ap.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--data", help="folder with LR_Blur/ and HR/ PNGs")
+    mode.add_argument("--suite", help="score on a quality suite folder (made by --build-suite): every condition "
+                                      "against bicubic and a classical sharpen")
+    mode.add_argument("--build-suite", metavar="DIR", help="build a quality suite in DIR from held-out material")
     ap.add_argument("--weights", help="weights file (default: the shipped weights)")
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
-    ap.add_argument("--tile", type=int, default=0, help="LR tile size for large inputs (0 = whole image)")
+    ap.add_argument("--tile", type=int, default=None,
+                    help="LR tile side (default: derived from free memory, as gfn-stream; 0 = never tile)")
     ap.add_argument("--json", help="write the results here (default: stdout only)")
     ap.add_argument("--montage", help="folder for input | bicubic | GFN | truth PNG montages")
     ap.add_argument("--montage-width", type=int, default=0, help="crop each montage panel to this width (0 = full)")
     ap.add_argument("--montage-height", type=int, default=0, help="crop each montage panel to this height (0 = full)")
-    ap.add_argument("--limit", type=int, default=0, help="evaluate only the first N images")
+    ap.add_argument("--limit", type=int, default=0, help="evaluate only the first N images (of each condition)")
     ap.add_argument("--threads", type=int, default=0)
+    b = ap.add_argument_group("--build-suite")
+    b.add_argument("--photos", nargs="*", default=[], help="folders/files of sharp photos")
+    b.add_argument("--holdout", default="", help="comma-separated names or stems of the photos to use (held out "
+                                                  "of training); default: all of --photos")
+    b.add_argument("--blur-clip", help="clip for the real frame-averaged blur condition (held out of training)")
+    b.add_argument("--h264-clip", help="clip for the 4x-downscaled H.264 crf 23 condition (held out of training)")
+    b.add_argument("--frames", type=int, default=24, help="consecutive frames of each video condition")
     args = ap.parse_args(argv)
-    result = evaluate(args.data, args.weights, args.precision, args.tile, montage_dir=args.montage,
-                      montage_width=args.montage_width, montage_height=args.montage_height, limit=args.limit,
-                      threads=args.threads)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if args.build_suite:
+        holdout = [h.strip() for h in args.holdout.split(",") if h.strip()]
+        try:
+            result = build_suite(args.build_suite, args.photos, holdout, args.blur_clip, args.h264_clip,
+                                 video_frames=args.frames)
+        except (OSError, ValueError) as exc:
+            ap.exit(2, f"gfn-eval: error: {exc}\n")
+        print(json.dumps(result, indent=1))
+        return
+    if args.suite:
+        try:
+            suite = load_suite(args.suite, limit=args.limit)
+            enhancer = Enhancer(args.weights, precision=args.precision, tile=args.tile)
+        except (OSError, ValueError) as exc:
+            ap.exit(2, f"gfn-eval: error: {exc}\n")
+        result = {"suite": args.suite, "weights": str(args.weights or DEFAULT_WEIGHTS),
+                  "precision": enhancer.precision, "threads": torch.get_num_threads(),
+                  "machine": platform.processor() or platform.machine(),
+                  "date": time.strftime("%Y-%m-%d"), **score(suite, enhancer, per_item=True)}
+        print(table(result))
+    else:
+        result = evaluate(args.data, args.weights, args.precision, args.tile, montage_dir=args.montage,
+                          montage_width=args.montage_width, montage_height=args.montage_height, limit=args.limit)
     text = json.dumps(result, indent=1)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(text)
-    summary = {k: v for k, v in result.items() if k != "per_image"}
-    print(json.dumps(summary, indent=1))
+    if not args.suite:
+        print(json.dumps({k: v for k, v in result.items() if k != "per_image"}, indent=1))
 
 
 if __name__ == "__main__":
