@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -115,8 +116,21 @@ class AllowList:
         return allowed
 
 
+_KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@-]{0,99}")
+
+
+def check_key_name(name: str) -> None:
+    """A key name is a plain file name stem: no path separators (it must not write outside DIR), not empty,
+    no leading dot (hidden files) or dash."""
+    if not _KEY_NAME.fullmatch(name):
+        raise SecurityError(
+            f"bad key name {name!r}: use 1-100 letters, digits, '.', '_', '-', '+' or '@', starting with a letter or "
+            "digit (no '/', no leading dot)")
+
+
 def keygen(directory: str | Path, name: str, overwrite: bool = False) -> tuple[Path, Path]:
     """Write DIR/NAME.key (public) and DIR/NAME.key_secret (secret, mode 0600). Returns both paths."""
+    check_key_name(name)
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     public, secret = d / f"{name}.key", d / f"{name}.key_secret"
@@ -142,11 +156,23 @@ def main(argv: list[str] | None = None) -> int:
     if not zmq.has("curve"):
         print("gfn-keygen: error: this libzmq was built without CurveZMQ (libsodium)", file=sys.stderr)
         return 2
-    for name in args.name or ["server"]:
+    names = args.name or ["server"]
+    try:
+        for name in names:  # all of them before any file is written
+            check_key_name(name)
+    except SecurityError as exc:
+        print(f"gfn-keygen: error: {exc}", file=sys.stderr)
+        return 2
+    for name in names:
         try:
             pub, sec = keygen(args.directory, name, overwrite=args.force)
-        except (SecurityError, OSError) as exc:
+        except SecurityError as exc:
             print(f"gfn-keygen: error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename and str(exc.filename) != args.directory else ""
+            print(f"gfn-keygen: error: cannot write keys in {args.directory}: {where}{exc.strerror or exc}",
+                  file=sys.stderr)
             return 2
         print(f"{pub}  (public: give it to peers)\n{sec}  (secret: keep it here)")
     return 0
