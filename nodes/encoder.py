@@ -11,6 +11,7 @@ reports how many frames the output holds.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from fractions import Fraction
 from typing import Any
@@ -19,7 +20,7 @@ import zmq
 
 from . import exitcodes, protocol
 from .node import NodeError, Reporter, StopFlag, node_main, socket
-from .sink import EncodeOptions, SinkError, open_sink
+from .sink import EncodeOptions, ImageSink, SinkError, VideoSink, open_sink
 from .source import Packet
 
 log = logging.getLogger("gfn_stream.encoder")
@@ -123,18 +124,29 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
             return exitcodes.INTERRUPTED
         complete = True
         return exitcodes.OK
+    except SinkError as exc:  # writing the output failed (disk full, ...): one line, exit 4
+        raise NodeError(str(exc), exitcodes.OUTPUT) from None
     finally:
+        failing = sys.exc_info()[0] is not None
         written = sink.frames_written if sink is not None else 0
-        warnings = list(getattr(sink, "warnings", [])) if sink is not None else []
+        close_error = None
         if sink_cm is not None:
             try:
                 sink_cm.__exit__(None, None, None)
-            except Exception as exc:  # closing must not hide the original error
-                log.error("closing the output failed: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - a failed close (disk full at the trailer) fails the run
+                close_error = str(exc) if isinstance(exc, SinkError) else f"closing the output failed: {exc}"
+                complete = False
+                if failing:  # the first error is the one reported (a full disk fails the close again)
+                    log.debug("closing the output after an error: %s", close_error)
+        warnings = list(sink.warnings) if sink is not None else []
         reporter.status(
-            "closed", frames=written, complete=complete, interrupted=interrupted, bad_messages=bad, duplicates=duplicates, warnings=warnings
+            "closed", frames=written, complete=complete, interrupted=interrupted, bad_messages=bad,
+            duplicates=duplicates, warnings=warnings,
+            output=sink.written_to if isinstance(sink, (VideoSink, ImageSink)) else None,
         )
         inbox.close()
+        if close_error is not None and not failing:
+            raise NodeError(close_error, exitcodes.OUTPUT)
 
 
 def _open_output(cfg: dict, info: dict, side_buffers: list[bytes], options: EncodeOptions) -> Any:
@@ -145,7 +157,7 @@ def _open_output(cfg: dict, info: dict, side_buffers: list[bytes], options: Enco
         from .live_sink import open_live_sink
 
         return open_live_sink(output, info, side_buffers, options, segment_s=segment_s, overwrite=overwrite)
-    return open_sink(output, info, side_buffers, options, overwrite=overwrite)
+    return open_sink(output, info, side_buffers, options, overwrite=overwrite, start_number=cfg["start_number"])
 
 
 def _write(sink: Any, fh: protocol.FrameHeader, img: Any) -> None:

@@ -52,6 +52,7 @@ import av
 import numpy as np
 
 from .sink import VIDEO_CONTAINERS, EncodeOptions, SinkError, VideoSink, _check_rgb, _reason, open_sink
+from .output_file import partial_path
 from .source import Packet
 
 logger = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ class SegmentSink:
         path = self._name(wallclock)
         self._current = SegmentInfo(path, float(t))
         self.segments.append(self._current)
-        self._sink = VideoSink(path, self.info, self.side_buffers, self.options)
+        self._sink = VideoSink(path, self.info, self.side_buffers, self.options, overwrite=self.overwrite)
         logger.info("segment %s starts at %.3f s", path, float(t))
         if old is not None:
             self._finish(old, old_info, background=True)
@@ -233,7 +234,8 @@ class SegmentSink:
                 raise SinkError(f"cannot create the segment folder {folder}: {e.strerror or e}") from None
         stem, suffix = os.path.splitext(base)
         name, n = base, 0
-        while name in self._used or (not self.overwrite and os.path.exists(name)):
+        taken = (lambda n: os.path.exists(n) or os.path.exists(partial_path(n))) if not self.overwrite else None
+        while name in self._used or (taken is not None and taken(name)):
             n += 1
             name = f"{stem}-{n}{suffix}"
         self._used.add(name)

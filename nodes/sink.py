@@ -32,10 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import av
-import cv2
 import numpy as np
 
 from . import colors
+from .encode_options import EncodeOptions, SinkError
+from .image_sink import ImageSink
+from .image_sink import check_rgb as _check_rgb
+from .output_file import OutputFile, SequenceLock, probe, write_atomically, write_error
 from .source import IMAGE_EXTENSIONS, Packet
 from .timeline import Timeline
 
@@ -46,102 +49,8 @@ MAX_PENDING_BYTES = 64 << 20  # side packets held until the first video frame fi
 MAX_SIDE_ERRORS = 100  # muxing failures after which a side stream is given up
 FRAGMENT_US = 1_000_000  # at most about this much muxed video is lost when the process is killed
 _SEQUENCE = re.compile(r"%(0?\d*)d")
-_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-            "placebo")
-_CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63), "libvpx": (4, 63),
-              "libsvtav1": (1, 63), "libaom-av1": (0, 63)}
-_TUNES = {"libx264": ("film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode", "zerolatency"),
-          "libx265": ("psnr", "ssim", "grain", "zerolatency", "fastdecode", "animation")}
 _FALLBACK_AUDIO = {"webm": "libopus"}  # re-encode target when a source audio codec cannot go in; else aac
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
-
-
-class SinkError(Exception):
-    """The output cannot be written as asked; the message is one line for the user."""
-
-
-@dataclass
-class EncodeOptions:
-    """Video encoder settings. crf and bitrate are exclusive (set crf=None to use a bitrate).
-    preset takes x264's names for every encoder (mapped to cpu-used for VP8/9 and to 0-13 for SVT-AV1).
-    matrix: "auto" (BT.709 for HD output, BT.601 for SD), "bt709" or "bt601"."""
-
-    codec: str = "libx264"
-    crf: int | None = 18
-    bitrate: str | int | None = None
-    preset: str | None = "medium"
-    pix_fmt: str = "yuv420p"
-    threads: int = 0
-    matrix: str = "auto"
-    tune: str | None = None  # x264/x265 tune, e.g. "zerolatency" for live outputs (no look-ahead, no B-frames)
-    keyint: int | None = None  # keyframe interval in frames (None: the encoder's default, 250 for x264)
-
-    def validate(self) -> None:
-        try:
-            codec = av.Codec(self.codec, "w")
-        except (av.codec.codec.UnknownCodecError, ValueError):
-            raise SinkError(f"unknown video encoder {self.codec!r} (try {', '.join(_known_encoders())})") from None
-        if codec.type != "video":
-            raise SinkError(f"{self.codec!r} is a {codec.type} encoder, not a video encoder")
-        if self.crf is not None and self.bitrate is not None:
-            raise SinkError("crf and bitrate are mutually exclusive: set crf=None to encode at a bitrate")
-        if self.crf is not None:
-            if self.codec not in _CRF_RANGE:
-                raise SinkError(f"{self.codec} has no crf setting: set crf=None (and a bitrate if it takes one)")
-            low, high = _CRF_RANGE[self.codec]
-            if not isinstance(self.crf, int) or not low <= self.crf <= high:
-                raise SinkError(f"crf for {self.codec} must be an integer from {low} to {high}, not {self.crf!r}")
-        if self.bitrate is not None:
-            self.bit_rate()
-        if self.preset is not None and self.preset not in _PRESETS:
-            raise SinkError(f"unknown preset {self.preset!r} (use one of {', '.join(_PRESETS)})")
-        formats = {f.name for f in codec.video_formats or ()}
-        if formats and self.pix_fmt not in formats:
-            raise SinkError(f"{self.codec} cannot encode pixel format {self.pix_fmt!r} "
-                            f"(it takes {', '.join(sorted(formats))})")
-        if not isinstance(self.threads, int) or self.threads < 0:
-            raise SinkError(f"threads must be 0 (auto) or a positive integer, not {self.threads!r}")
-        if self.matrix not in ("auto", "bt709", "bt601"):
-            raise SinkError(f"matrix must be 'auto', 'bt709' or 'bt601', not {self.matrix!r}")
-        if self.tune is not None:
-            tunes = _TUNES.get(self.codec)
-            if tunes is None:
-                raise SinkError(f"{self.codec} has no tune setting (libx264 and libx265 have)")
-            if self.tune not in tunes:
-                raise SinkError(f"unknown tune {self.tune!r} for {self.codec} (use one of {', '.join(tunes)})")
-        if self.keyint is not None and (not isinstance(self.keyint, int) or isinstance(self.keyint, bool)
-                                        or self.keyint < 1):
-            raise SinkError(f"keyint must be a whole number of frames >= 1, not {self.keyint!r}")
-
-    def bit_rate(self) -> int | None:
-        """The bitrate in bit/s ("4M", "800k", 2500000), or None."""
-        value = self.bitrate
-        if value is None:
-            return None
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*", str(value))
-        if not m or float(m.group(1)) <= 0:
-            raise SinkError(f"bitrate must look like 4M, 800k or 2500000, not {value!r}")
-        return int(float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2).lower()])
-
-    def codec_options(self) -> dict[str, str]:
-        opts: dict[str, str] = {}
-        speed = _PRESETS.index(self.preset) if self.preset else None
-        if self.crf is not None:
-            opts["crf"] = str(self.crf)
-            if self.codec.startswith("libvpx"):
-                opts["b"] = "0"  # constant-quality mode
-        if self.tune is not None:
-            opts["tune"] = self.tune
-        if self.keyint is not None:
-            opts["g"] = str(self.keyint)
-        if speed is not None:
-            if self.codec in ("libx264", "libx265"):
-                opts["preset"] = self.preset
-            elif self.codec.startswith("libvpx"):
-                opts.update({"deadline": "good", "cpu-used": str(max(0, 8 - speed)), "row-mt": "1"})
-            elif self.codec == "libsvtav1":
-                opts["preset"] = str(max(0, 12 - speed))
-        return opts
 
 
 def check_output_path(path: str | os.PathLike, overwrite: bool = False,
@@ -175,8 +84,10 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False,
     if existing and not overwrite:
         what = f"{len(existing)} file(s) match {path.name}" if kind == "sequence" else "it exists"
         raise SinkError(f"refusing to overwrite {path} ({what}); pass overwrite to replace")
-    if existing and not all(os.access(p, os.W_OK) for p in existing):
-        raise SinkError(f"cannot overwrite {path}: permission denied")
+    if kind == "sequence":
+        SequenceLock.probe(path)
+    else:
+        probe(path, overwrite)  # another run writing it, or a killed run's partial file in the way
     if options is not None and kind == "video":
         options.validate()
         fmt = VIDEO_CONTAINERS[suffix]
@@ -189,62 +100,28 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False,
 
 
 def open_sink(path: str | os.PathLike, info: dict[str, Any], side_buffers: list[bytes],
-              options: EncodeOptions | None = None, *, overwrite: bool = False) -> VideoSink | ImageSink:
-    """Open an output for the source described by info/side_buffers (VideoSource.info / .side_buffers)."""
+              options: EncodeOptions | None = None, *, overwrite: bool = False,
+              start_number: int | None = None) -> VideoSink | ImageSink:
+    """Open an output for the source described by info/side_buffers (VideoSource.info / .side_buffers).
+    start_number: the first number of an image-sequence output (default: the input sequence's, else 1)."""
     options = options or EncodeOptions()
     kind = check_output_path(path, overwrite, options)
     if kind == "video":
-        return VideoSink(os.fspath(path), info, side_buffers, options)
-    return ImageSink(os.fspath(path), kind, info)
-
-
-class ImageSink:
-    """One image (the only frame) or a numbered image sequence (starting at 1, like FFmpeg)."""
-
-    def __init__(self, path: str, kind: str, info: dict[str, Any]) -> None:
-        self.path, self.kind = path, kind
-        self.warnings: list[str] = []
-        self.frames_written = 0
-        self.packets_ignored = 0
-        if kind == "image" and not (info.get("is_image") and info.get("frames") in (1, None)):
-            raise SinkError(f"{path} is a single image but the input is a video; use an image sequence "
-                            f"like {Path(path).with_suffix('')}_%06d{Path(path).suffix} or a video file")
-
-    def write_frame(self, rgb: np.ndarray, pts: int | None = None, time_base: Fraction | None = None,
-                    duration: int | None = None, *, new_segment: bool = False, wallclock: float | None = None) -> None:
-        _check_rgb(rgb)
-        if self.kind == "image" and self.frames_written:
-            raise SinkError(f"{self.path} is a single image but a second frame arrived")
-        target = self.path if self.kind == "image" else self.path % (self.frames_written + 1)
-        params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
-                  ".webp": [cv2.IMWRITE_WEBP_QUALITY, 95]}.get(Path(target).suffix.lower(), [])
-        if not cv2.imwrite(target, np.ascontiguousarray(rgb[..., ::-1]), params):
-            raise SinkError(f"could not write {target}")
-        self.frames_written += 1
-
-    def write_packet(self, packet: Packet) -> None:
-        if not self.packets_ignored:
-            self.warnings.append("audio and subtitles are not written to image outputs")
-        self.packets_ignored += 1
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> ImageSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return VideoSink(os.fspath(path), info, side_buffers, options, overwrite=overwrite)
+    return ImageSink(os.fspath(path), kind, info, overwrite=overwrite, start_number=start_number)
 
 
 class VideoSink:
     """A video file being written. Use as a context manager (close() drains the encoder, writes the trailer).
 
     format / container_options: another muxer and its options (live_sink.py pushes to rtsp:// with format
-    "rtsp" and to rtmp:// with "flv"); default: from the file extension, crash-safe options (see above)."""
+    "rtsp" and to rtmp:// with "flv"); default: from the file extension, crash-safe options (see above).
+    A file (no format given) is written as NAME.partial.EXT and renamed at close (output_file.py); an
+    existing file is only replaced with overwrite."""
 
     def __init__(self, path: str, info: dict[str, Any], side_buffers: list[bytes], options: EncodeOptions, *,
-                 format: str | None = None, container_options: dict[str, str] | None = None) -> None:
+                 format: str | None = None, container_options: dict[str, str] | None = None,
+                 overwrite: bool = False) -> None:
         self.path, self.info, self.options = path, info, options
         self.format = format or VIDEO_CONTAINERS[Path(path).suffix.lower()]
         self._forced_format = format
@@ -267,6 +144,8 @@ class VideoSink:
         self._routes = _plan_side_streams(_PLAN_FORMAT.get(self.format, self.format), info.get("side_streams", []),
                                           side_buffers, self.warnings)
         self.timeline = Timeline.from_info(info, keep=self._routes) if "is_live" in info else Timeline()
+        self._failed = False  # a write failed: the file is kept under its partial name, never renamed
+        self._file = OutputFile(path, overwrite) if format is None else None  # last: nothing to undo after it
 
     # ------------------------------------------------------------------------------------------ public
     def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction,
@@ -310,24 +189,49 @@ class VideoSink:
             return
         self._mux_side(route, packet)
 
+    @property
+    def written_to(self) -> str:
+        """The file that holds what was written: the output, or its partial file when closing failed."""
+        return self._file.written_to if self._file is not None else self.path
+
     def close(self) -> None:
-        """Drain the encoder and write the trailer. Safe to call twice; runs on exceptions via __exit__."""
+        """Drain the encoder, write the trailer and (a file) rename it into place. Safe to call twice; runs
+        on exceptions via __exit__. A failed write leaves the partial file and raises SinkError."""
         if self._closed:
             return
         self._closed = True
         if self._out is None:
+            if self._file is not None:
+                self._file.discard()
             if self._pending:
                 self.warnings.append(f"no video frames arrived; {self.path} was not written")
             return
         try:
-            for packet in self._video.encode():
-                self._mux(packet)
-            for route in self._routes.values():
-                if route.reencoder is not None and not route.dead:
-                    for packet in route.reencoder.flush():
+            try:
+                if not self._failed:
+                    for packet in self._video.encode():
                         self._mux(packet)
-        finally:
-            self._out.close()  # writes the trailer if anything was muxed; no file otherwise
+                    for route in self._routes.values():
+                        if route.reencoder is not None and not route.dead:
+                            for packet in route.reencoder.flush():
+                                self._mux(packet)
+            finally:
+                self._out.close()  # writes the trailer if anything was muxed; no file otherwise
+        except BaseException as e:
+            if self._file is not None:
+                self._file.keep()  # what was written stays in the partial file
+            if isinstance(e, OSError):
+                self._failed = True
+                raise SinkError(self._write_error(e) or f"cannot finish {self.path}: {_reason(e)}") from None
+            raise
+        if self._file is None or self._failed:
+            if self._file is not None:
+                self._file.keep()
+            return
+        if self._started:
+            self._file.commit()
+        else:
+            self._file.discard()
 
     def __enter__(self) -> VideoSink:
         return self
@@ -361,7 +265,8 @@ class VideoSink:
         rate = Fraction(*self.info["frame_rate"]) if self.info.get("frame_rate") else None
         self._step = max(1, round(1 / (rate * tb))) if rate else None  # ticks per frame, for missing pts
 
-        self._out = av.open(self.path, "w", format=self._forced_format, container_options=self._container_options)
+        target = self._file.partial if self._file is not None else self.path
+        self._out = av.open(target, "w", format=self._forced_format, container_options=self._container_options)
         try:
             vs = self._out.add_stream(opts.codec, rate=rate or 25)
             vs.width, vs.height, vs.pix_fmt = out_w, out_h, opts.pix_fmt
@@ -393,9 +298,25 @@ class VideoSink:
             try:
                 self._out.start_encoding()
             except (av.FFmpegError, ValueError) as e:
-                raise SinkError(f"cannot write {self.path}: {_reason(e)}") from None
+                raise SinkError(self._write_error(e) or f"cannot write {self.path}: {_reason(e)}") from None
             self._started = True
-        self._out.mux(packet)
+        try:
+            self._out.mux(packet)
+        except OSError as e:
+            message = self._write_error(e)
+            if message is None:
+                raise
+            raise SinkError(message) from None
+
+    def _write_error(self, e: BaseException) -> str | None:
+        """One line for a failed write of the output (disk full, ...), or None for other errors. A failed
+        write is final: the file is not renamed into place (output_file.py)."""
+        message = write_error(e, self.path, self.frames_written, self._file.partial if self._file else None)
+        if message is not None:
+            self._failed = True
+            if self._file is not None:
+                self._file.keep()
+        return message
 
     def _next_pts(self, pts: int | None) -> int:
         last = self._last_pts
@@ -692,16 +613,5 @@ def _reason(e: Exception) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(e).__name__
 
 
-def _check_rgb(rgb: np.ndarray) -> None:
-    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise SinkError(f"frames must be H x W x 3 uint8 RGB arrays, got {getattr(rgb, 'dtype', type(rgb))} "
-                        f"{getattr(rgb, 'shape', '')}")
-
-
 def _rescale(value: int, src: Fraction, dst: Fraction) -> int:
     return value if src == dst else int(round(value * src / dst))
-
-
-def _known_encoders() -> list[str]:
-    names = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "ffv1")
-    return [n for n in names if n in av.codecs_available]

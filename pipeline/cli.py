@@ -8,9 +8,11 @@ Errors are one line on stderr; add --log-level debug for tracebacks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from ..nodes import exitcodes
@@ -36,9 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, metavar="N", help="frames per forward pass (default 4)")
     p.add_argument("--tile", type=int, metavar="PX", help="LR tile side for large frames (0 = never tile)")
     p.add_argument("--codec", help="video encoder (default libx264)")
-    p.add_argument("--crf", type=int, help="constant quality (default 18)")
+    p.add_argument("--crf", type=int, help="constant quality (default 18 for the codecs that have a crf)")
     p.add_argument("--bitrate", help="target bitrate, e.g. 8M (instead of crf)")
-    p.add_argument("--preset", help="encoder preset (default medium)")
+    p.add_argument("--preset", help="encoder preset: x264 names (default medium); SVT-AV1 also 0-13, VP9 0-8")
     p.add_argument("--pix-fmt", dest="pix_fmt", help="output pixel format (default yuv420p)")
     p.add_argument("--listen", metavar="ENDPOINT", help="let remote gfn-worker processes join, e.g. tcp://0.0.0.0:5555")
     p.add_argument("--key", metavar="FILE", help="CurveZMQ secret key of the --listen endpoint (gfn-keygen)")
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--metrics-port", dest="metrics_port", type=int, metavar="PORT",
                       help="serve Prometheus /metrics and /health on 127.0.0.1:PORT")
     p.add_argument("--report", metavar="FILE", help="write a JSON run report (frames, time, fps, peak memory per process)")
+    p.add_argument("--start-number", dest="start_number", type=int, metavar="N",
+                   help="first number of an image-sequence output (default: the input sequence's, else 1)")
     p.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument(
@@ -74,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg = load_toml(args.config) if args.config else RunConfig()
     cfg.input, cfg.output = args.input, args.output
-    cfg.overwrite, cfg.quiet = args.overwrite, args.quiet
+    cfg.overwrite, cfg.quiet, cfg.start_number = args.overwrite, args.quiet, args.start_number
     if args.log_level:
         cfg.log_level = args.log_level
     for key in ("model", "weights", "device", "precision", "batch", "tile"):
@@ -108,6 +112,8 @@ def _validate(cfg: RunConfig) -> None:
         raise ConfigError("--tile must be 0 (never tile) or a positive LR tile side")
     if cfg.encode.crf is not None and cfg.encode.bitrate is not None:
         raise ConfigError("--crf and --bitrate exclude each other")
+    if cfg.start_number is not None and cfg.start_number < 0:
+        raise ConfigError("--start-number must be 0 or more")
     if cfg.pipeline.max_inflight < 1:
         raise ConfigError("max_inflight must be at least 1")
     lv = cfg.live
@@ -148,7 +154,9 @@ def _validate_listen(cfg: RunConfig) -> None:
 
 def check_paths(cfg: RunConfig) -> None:
     """Fail fast, before any process starts, on inputs and outputs that cannot work."""
-    from ..nodes.sink import SinkError, check_output_path
+    from ..nodes.output_file import OutputError, refuse_if_input
+    from ..nodes.sink import EncodeOptions, SinkError, check_output_path
+    from ..nodes.source import IMAGE_EXTENSIONS
 
     src = cfg.input
     from ..nodes.live_source import is_live_spec, parse_live_spec
@@ -169,15 +177,23 @@ def check_paths(cfg: RunConfig) -> None:
             raise PathError(f"input is empty (0 bytes): {src}", exitcodes.INPUT)
     if os.path.abspath(src) == os.path.abspath(cfg.output):
         raise PathError("output would overwrite the input", exitcodes.OUTPUT)
+    if Path(cfg.output).suffix.lower() not in IMAGE_EXTENSIONS:
+        try:  # a bad --crf / --preset / --codec is a bad command line (2), found before anything starts
+            EncodeOptions(**dataclasses.asdict(cfg.encode)).validate()
+        except SinkError as exc:
+            raise PathError(str(exc), exitcodes.USAGE) from None
+    if not is_live_spec(src) and "://" not in cfg.output:
+        try:  # the same file under another name: a symlink, a hard link, a linked folder (st_dev, st_ino)
+            refuse_if_input(src, time.strftime(cfg.output) if cfg.live.segment_s else cfg.output)
+        except OutputError as exc:
+            raise PathError(str(exc), exitcodes.OUTPUT) from None
     try:
         if "://" in cfg.output:
             scheme = cfg.output.split("://", 1)[0].lower()
             if scheme not in ("rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt"):
                 raise SinkError(f"cannot push to {scheme}:// (use rtsp://, rtmp://, udp://, tcp:// or srt://)")
         elif cfg.live.segment_s:
-            import time as _time
-
-            check_output_path(_time.strftime(cfg.output), overwrite=True)  # names change every segment
+            check_output_path(time.strftime(cfg.output), overwrite=True)  # names change every segment
         else:
             check_output_path(cfg.output, cfg.overwrite)
     except SinkError as exc:

@@ -37,9 +37,9 @@ class ModelSettings:
 @dataclass
 class EncodeSettings:
     codec: str = "libx264"
-    crf: int | None = 18
+    crf: int | None = None  # None: 18 for the codecs that have a crf (not ffv1, ...) unless a bitrate is given
     bitrate: str | None = None  # e.g. "8M"; replaces crf
-    preset: str | None = "medium"
+    preset: str | int | None = "medium"  # x264 names for every codec, or SVT-AV1 0-13 / VP9, AOM cpu-used 0-8
     pix_fmt: str = "yuv420p"
     tune: str | None = None  # x264/x265 tune; live runs default to "zerolatency"
     keyint: int | None = None  # keyframe interval in frames (None: the encoder's default)
@@ -90,6 +90,7 @@ class RunConfig:
     output: str = ""
     overwrite: bool = False
     quiet: bool = False
+    start_number: int | None = None  # first number of an image-sequence output (None: the input's, else 1)
     log_level: str = "warning"
     model: ModelSettings = field(default_factory=ModelSettings)
     encode: EncodeSettings = field(default_factory=EncodeSettings)

@@ -24,6 +24,7 @@ import zmq
 
 from ..nodes import decoder, encoder, exitcodes, protocol, worker
 from ..nodes.node import peak_rss_mb
+from ..nodes.output_file import partial_path
 from .config import RunConfig
 from .progress import Progress
 from .signals import closing
@@ -124,7 +125,7 @@ def _run(cfg: RunConfig, tmp: str) -> RunResult:
         closing()
         progress.close()
         _stop_all(procs, control, state)
-        held = f"; {cfg.output} holds {state.frames_out} frame(s)" if state.closed and state.frames_out else ""
+        held = _held(cfg, state, str(exc))
         return RunResult(exc.code, f"{exc}{held}", state.frames_out, progress.elapsed(), state.warnings,
                          input=state.input)
     finally:
@@ -145,6 +146,7 @@ class _State:
     frames_out: int = 0
     decoded: int | None = None
     closed: bool = False
+    output_at: str | None = None  # the file that holds the frames, as the encoder's close reported it
     encoder_code: int | None = None
     warnings: list[str] = field(default_factory=list)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
@@ -210,7 +212,8 @@ def _start_nodes(
         "results": ep["results"],
         "output": cfg.output,
         "overwrite": cfg.overwrite,
-        "encode": encode,
+        "encode": {**encode, "quiet": cfg.quiet},
+        "start_number": cfg.start_number,
         "eos_grace_s": cfg.pipeline.eos_grace_s,
         "segment_s": cfg.live.segment_s,
     }
@@ -399,6 +402,7 @@ def _handle_control(
         state.warnings.extend(dispatch_warnings(h))
     elif event == "closed":
         state.closed = True
+        state.output_at = h.get("output")
         state.frames_out = int(h.get("frames", 0))
         progress.update(state.frames_out)
         state.warnings.extend(h.get("warnings") or [])
@@ -409,6 +413,17 @@ def _handle_control(
         # otherwise the encoder failed: its ERROR message follows
     elif event == "ready":
         log.info("%s ready on %s (%s, %s)", h["node"], h.get("device"), h.get("model"), h.get("precision"))
+
+
+def _held(cfg: RunConfig, state: _State, message: str) -> str:
+    """What a failed run's output holds: the file the encoder closed, or the partial file of a killed one."""
+    if state.closed:
+        where = state.output_at or cfg.output
+        return f"; {where} holds {state.frames_out} frame(s)" if state.frames_out and where not in message else ""
+    if "://" in cfg.output or "%" in cfg.output or cfg.live.segment_s:
+        return ""
+    partial = partial_path(cfg.output)
+    return f"; what was written is in {partial}" if os.path.exists(partial) and partial not in message else ""
 
 
 def _describe_exit(code: int) -> str:

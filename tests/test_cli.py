@@ -202,7 +202,8 @@ def test_ctrl_c_leaves_a_playable_partial_output(tmp_path, tiny_weights):
                           "--batch", "1", "--preset", "ultrafast"],
                          stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmpdir)})
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 2000):
+    writing = tmp_path / "partial.partial.mp4"  # written under this name, renamed to out when closed
+    while time.monotonic() < deadline and (not writing.exists() or writing.stat().st_size < 2000):
         time.sleep(0.2)
     time.sleep(1.0)
     p.send_signal(signal.SIGINT)
@@ -211,4 +212,5 @@ def test_ctrl_c_leaves_a_playable_partial_output(tmp_path, tiny_weights):
     frames, _, _ = video_frames(out)
     assert 0 < len(frames) < 400
     assert f"holds the first {len(frames)} frame" in err
+    assert not writing.exists()
     assert leftovers(tmpdir) == ([], [])

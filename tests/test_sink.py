@@ -56,11 +56,11 @@ def video_seconds(path):
 
 # ---------------------------------------------------------------------------------------------- options, paths
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(crf=20, bitrate="4M"), "mutually exclusive"),
+    (dict(crf=20, bitrate="4M"), "exclude each other"),
     (dict(codec="h265_nonexistent"), "unknown video encoder"),
     (dict(codec="aac"), "not a video encoder"),
     (dict(crf=60), "from 0 to 51"),
-    (dict(codec="ffv1"), "has no crf"),
+    (dict(codec="ffv1", crf=20), "has no crf"),
     (dict(crf=None, bitrate="fast"), "bitrate must look like"),
     (dict(preset="quick"), "unknown preset"),
     (dict(pix_fmt="rgb48le"), "cannot encode pixel format"),
@@ -279,9 +279,10 @@ _KILLED_WRITER = textwrap.dedent("""
     from gfn_stream.nodes.sink import EncodeOptions, open_sink
     path, kill_after = sys.argv[1], int(sys.argv[2])
     info = {"time_base": [1, 25], "frame_rate": [25, 1]}
-    sink = open_sink(path, info, [], EncodeOptions(preset="ultrafast"))
+    sink = open_sink(path, info, [], EncodeOptions(preset="medium"), overwrite=True)  # B-frames, look-ahead
     for i in range(1000):
         rgb = np.full((48, 64, 3), (i * 5) % 256, np.uint8)
+        rgb[:, : i % 64] = 0
         sink.write_frame(rgb, i, Fraction(1, 25))
         if i + 1 == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -289,13 +290,18 @@ _KILLED_WRITER = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("name", ["killed.mp4", "killed.mkv"])
-def test_sigkill_leaves_a_playable_file(tmp_path, name):
-    """Killed after 60 frames (2.4 s) with 1 s fragments/clusters: at least the first second decodes."""
+def test_sigkill_leaves_a_playable_partial_file(tmp_path, name):
+    """Killed after 120 frames (4.8 s) with 1 s fragments/clusters and x264's B-frames: the old output is
+    untouched, NAME.partial.EXT holds at least the first seconds and every frame is in its own timestamp
+    slot (MP4: no one-frame hole at the first fragment boundary, as negative_cts_offsets gave)."""
     path = tmp_path / name
-    run = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(path), "60"], capture_output=True, timeout=60)
+    path.write_bytes(b"the previous output")
+    run = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(path), "120"], capture_output=True, timeout=60)
     assert run.returncode == -9, run.stderr.decode()[-2000:]
-    seconds = video_seconds(path)
-    assert 25 <= len(seconds) <= 60
+    assert path.read_bytes() == b"the previous output"
+    partial = tmp_path / name.replace(".", ".partial.")
+    seconds = video_seconds(partial)
+    assert 50 <= len(seconds) <= 120
     assert seconds == pytest.approx([i / 25 for i in range(len(seconds))], abs=1e-3)
 
 
