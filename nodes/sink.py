@@ -18,6 +18,10 @@ fragmented file that FFmpeg turns into a normal MP4 when closed (movflags=hybrid
 fragmented MP4 on older FFmpeg, which stays fragmented), Matroska with one-second clusters; packets are
 flushed to disk as they are written. Frames still inside the encoder (x264's look-ahead) are lost on a
 crash; close(), which also runs on exceptions and Ctrl-C, drains them and writes the trailer.
+
+Safety (output_file.py): a file is written as NAME.partial.EXT, locked against a second writer, and renamed
+to NAME when close() succeeds; a crash or a failed write (disk full: SinkError, one line) leaves the partial
+file and never the output's name on a cut file. Options: encode_options.py; images: image_sink.py.
 """
 
 from __future__ import annotations
