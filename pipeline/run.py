@@ -333,7 +333,7 @@ def _supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progr
                 # the decoder notices too (heartbeats) and sends the frames it held to the other workers
                 state.lost_workers.add(name)
                 state.warnings.append(f"{died}; its frames went to the other workers")
-                log.warning("%s; its frames go to the other workers", died)
+                log.info("%s; its frames go to the other workers", died)  # the summary warns once
                 continue
             raise RunFailed(died, said[1] if said else exitcodes.WORKER)
 
