@@ -163,7 +163,8 @@ def test_kill_9_one_of_two_workers_output_is_frame_identical(tmp_path, clip):
         p.stop()
     assert_same_frames(png_frames(out), want)
     assert f"worker 2 (pid {victim}) was killed by SIGKILL" in p.stderr
-    assert "sending them again" in p.stderr  # it held frames, and they went to worker 1
+    # What it held went to worker 1 (the frame-identical output proves it); the decoder's "sending them again"
+    # appears only when it noticed the death (heartbeats) before worker 1 had finished the rest of the run.
 
 
 @pytest.mark.slow
