@@ -6,9 +6,10 @@ source's audio and subtitle packets into the video file untouched.
         sink.write_packet(packet)                                          # may come before the first frame
         sink.write_frame(rgb, pts, time_base)                              # size fixed by the first frame
 
-Timing: output pts = input pts (the encoder runs in the source's time base), so VFR stays VFR and the audio,
-which keeps its own timestamps, stays in sync. A missing pts continues from the previous frame; a pts that
-does not increase is bumped by one tick (counted in `pts_fixed`).
+Timing: output pts = input pts moved onto one output timeline (timeline.py: the earliest start of the
+written streams becomes 0, every stream keeps its offset; the encoder runs in the source's time base), so
+VFR stays VFR and audio stays in sync; MP4/MOV edit lists keep late starts and codec priming. A missing pts
+continues from the previous frame; a pts that does not increase is bumped by one tick (`pts_fixed`).
 
 Colour: RGB -> YUV with BT.709 when the output is HD (width >= 1280 or height >= 720), else BT.601, tv range,
 and the matrix, range, primaries and transfer are tagged in the stream (see colors.py).
