@@ -40,6 +40,9 @@ class DegradeParams:
     """How the LR input is made from sharp HR material (shares are probabilities of one sample)."""
 
     sharp_prob: float = 0.4  # no blur at all
+    # photos: the scene itself is soft (an upscaled or defocused source, as much real video is): the truth is
+    # softened too, so the network learns to leave isotropic softness alone and undo motion blur
+    soft_prob: float = 0.0
     video_blur_prob: float = 0.5  # of the blurred video samples: frame averaging (else synthetic shake)
     min_extent: float = 1.0  # shake span, HR px, log-uniform between min and max
     max_extent: float = 32.0
@@ -62,7 +65,7 @@ class DegradeParams:
         return asdict(self)
 
     def check(self) -> None:
-        for name in ("sharp_prob", "video_blur_prob", "blend_prob", "noise_prob", "h264_prob", "jpeg_prob",
+        for name in ("sharp_prob", "soft_prob", "video_blur_prob", "blend_prob", "noise_prob", "h264_prob", "jpeg_prob",
                      "yuv420_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"[degrade] {name} must be in [0, 1]")
@@ -94,8 +97,20 @@ def downscale(hr: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray
     if kind == "area":
         return cv2.resize(hr.astype(np.float32), (w // SCALE, h // SCALE), interpolation=cv2.INTER_AREA)
     sigma = rng.uniform(1.0, 2.0)  # a camera's optical low-pass before the sensor grid
-    blurred = cv2.GaussianBlur(hr.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
-    return blurred[1::SCALE, 1::SCALE]
+    b = cv2.GaussianBlur(hr.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+    # sample at the centre of each 4x4 block (HR 4i + 1.5), as the other two kernels do
+    return (b[1::SCALE, 1::SCALE] + b[2::SCALE, 2::SCALE] + b[1::SCALE, 2::SCALE] + b[2::SCALE, 1::SCALE]) / 4
+
+
+def soften(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """A soft scene from a sharp float image: defocus-like Gaussian, or a lower resolution upscaled back."""
+    h, w = img.shape[:2]
+    if rng.random() < 0.5:
+        sigma = math.exp(rng.uniform(math.log(0.5), math.log(2.5)))
+        return cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101), f"soft-g{sigma:.1f}"
+    f = rng.uniform(1.5, 3.0)
+    small = cv2.resize(img, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
+    return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), 0, 1), f"soft-x{f:.1f}"
 
 
 def add_noise(lr: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -188,6 +203,9 @@ def photo_sample(photo: np.ndarray, size: int, p: DegradeParams, rng: np.random.
         h, w = photo.shape[:2]
     y0, x0 = int(rng.integers(0, h - need_h + 1)), int(rng.integers(0, w - need_w + 1))
     region = photo[y0 : y0 + need_h, x0 : x0 + need_w].astype(np.float32) / 255.0
+    if p.soft_prob > 0 and rng.random() < p.soft_prob:
+        region, soft = soften(region, rng)
+        blurred_kind = f"{soft}/{blurred_kind}"
     if bp is not None:
         blurred = shake_blur(region, rng, bp)[margin : need_h - margin, margin : need_w - margin]
         region = region[margin : need_h - margin, margin : need_w - margin]
