@@ -43,6 +43,7 @@ class DegradeParams:
     # photos: the scene itself is soft (an upscaled or defocused source, as much real video is): the truth is
     # softened too, so the network learns to leave isotropic softness alone and undo motion blur
     soft_prob: float = 0.0
+    max_soft: float = 6.0  # the softest scene: upscaled from 1/max_soft of the resolution
     video_blur_prob: float = 0.5  # of the blurred video samples: frame averaging (else synthetic shake)
     min_extent: float = 1.0  # shake span, HR px, log-uniform between min and max
     max_extent: float = 32.0
@@ -102,13 +103,14 @@ def downscale(hr: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray
     return (b[1::SCALE, 1::SCALE] + b[2::SCALE, 2::SCALE] + b[1::SCALE, 2::SCALE] + b[2::SCALE, 1::SCALE]) / 4
 
 
-def soften(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """A soft scene from a sharp float image: defocus-like Gaussian, or a lower resolution upscaled back."""
+def soften(img: np.ndarray, rng: np.random.Generator, max_soft: float = 6.0) -> tuple[np.ndarray, str]:
+    """A soft scene from a sharp float image: defocus-like Gaussian (sigma up to max_soft / 1.5 HR px), or the
+    image at a lower resolution (1.5 to max_soft times lower) upscaled back, as upscaled video is."""
     h, w = img.shape[:2]
     if rng.random() < 0.5:
-        sigma = math.exp(rng.uniform(math.log(0.5), math.log(2.5)))
+        sigma = math.exp(rng.uniform(math.log(0.5), math.log(max_soft / 1.5)))
         return cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101), f"soft-g{sigma:.1f}"
-    f = rng.uniform(1.5, 3.0)
+    f = math.exp(rng.uniform(math.log(1.5), math.log(max_soft)))
     small = cv2.resize(img, (max(1, round(w / f)), max(1, round(h / f))), interpolation=cv2.INTER_AREA)
     return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), 0, 1), f"soft-x{f:.1f}"
 
@@ -204,7 +206,7 @@ def photo_sample(photo: np.ndarray, size: int, p: DegradeParams, rng: np.random.
     y0, x0 = int(rng.integers(0, h - need_h + 1)), int(rng.integers(0, w - need_w + 1))
     region = photo[y0 : y0 + need_h, x0 : x0 + need_w].astype(np.float32) / 255.0
     if p.soft_prob > 0 and rng.random() < p.soft_prob:
-        region, soft = soften(region, rng)
+        region, soft = soften(region, rng, p.max_soft)
         blurred_kind = f"{soft}/{blurred_kind}"
     if bp is not None:
         blurred = shake_blur(region, rng, bp)[margin : need_h - margin, margin : need_w - margin]
