@@ -28,9 +28,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from gfn_stream.media.frames import Frame
+from gfn_stream.media.sink import EncodeOptions, open_sink
+from gfn_stream.media.source import open_source
 from gfn_stream.models.enhancer import Enhancer
-from gfn_stream.nodes.sink import EncodeOptions, open_sink
-from gfn_stream.nodes.source import Frame, open_source
 
 
 def make_clip(path: Path, width: int, height: int, frames: int, fps: int = 25) -> Path:

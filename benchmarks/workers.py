@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from gfn_stream.nodes import keys, protocol
 from gfn_stream.nodes.dispatch import Dispatcher, WorkerLinks
 from gfn_stream.nodes.worker_node import WorkerNode
+from gfn_stream.transport import keys, protocol
 
 W, H = 320, 180
 

@@ -20,8 +20,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import zmq
 
-from . import keys, protocol
-from .endpoints import parse
+from ..transport import keys, protocol
+from ..transport.endpoints import parse
 
 
 class WorkerError(RuntimeError):

@@ -17,16 +17,19 @@ from typing import Any
 
 import zmq
 
-from . import exitcodes, protocol
+from ..media.frames import Frame, Packet, SourceError
+from ..media.inputs import open_input
+from ..media.limits import FileLimits
+from ..media.live_spec import LiveOptions
+from ..media.size_limits import FrameTooLarge, check_for_output
+from ..media.timeline import Timeline
+from ..transport import protocol
+from ..transport.liveness import HEARTBEAT_S, LIVENESS
+from . import exitcodes
 from .dispatch import Dispatcher, WorkerLinks
-from .liveness import HEARTBEAT_S, LIVENESS
 from .node import NodeError, Reporter, StopFlag, node_main, socket
-from .limits import FileLimits
-from .size_limits import FrameTooLarge, check_for_output
-from .source import Frame, Packet, SourceError, open_source
-from .timeline import Timeline
 
-log = logging.getLogger("gfn_stream.decoder")
+logger = logging.getLogger(__name__)
 
 
 def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> int:
@@ -52,14 +55,9 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
     try:
         try:
             forced = (cfg.get("live_settings") or {}).get("live")
-            if forced:  # --live: treat any input as a camera (e.g. a FIFO or a scheme we do not recognise)
-                from .live_source import open_live
-
-                src_cm = open_live(cfg["input"], _live_options(cfg), stop=lambda: stop.set)
-            else:
-                src_cm = open_source(
-                    cfg["input"], threads=cfg.get("threads", 0), live=_live_options(cfg), stop=lambda: stop.set
-                )
+            # --live: treat any input as a camera (e.g. a FIFO or a scheme we do not recognise)
+            src_cm = open_input(cfg["input"], threads=cfg.get("threads", 0), live=_live_options(cfg),
+                                stop=lambda: stop.set, force_live=bool(forced))
             src = src_cm.__enter__()
         except SourceError as exc:
             raise NodeError(str(exc), exitcodes.INPUT) from None
@@ -148,7 +146,7 @@ def _end_of_stream(
     to_encoder: zmq.Socket, reporter: Reporter, disp: Dispatcher, frames: int, interrupted: bool, warnings: list[str],
     input_stats: dict | None = None,
 ) -> None:
-    log.debug("sending end of stream after %d frames", frames)
+    logger.debug("sending end of stream after %d frames", frames)
     to_encoder.send_multipart(
         protocol.pack(protocol.EOS, {"frames": frames, "interrupted": interrupted, "warnings": warnings})
     )
@@ -226,10 +224,8 @@ def _frame_message(seq: int, frame: Frame) -> list[Any]:
     return protocol.pack_frame(header, frame.rgb, extra or None)
 
 
-def _live_options(cfg: dict) -> Any:
+def _live_options(cfg: dict) -> LiveOptions:
     """LiveOptions for a live input from the run's [live] settings (file inputs ignore them)."""
-    from .live_source import LiveOptions
-
     lv = cfg.get("live_settings") or {}
     return LiveOptions(
         transport=lv.get("transport", "tcp"),

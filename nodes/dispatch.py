@@ -7,7 +7,7 @@
 
 A frame stays owned by the worker it was sent to until that worker reports it `done` (a local worker), or its
 valid result arrives (a remote worker: right seq, size and fields, from the worker it was given to, see
-nodes/result_check.py; a remote `done` only returns credit). A worker that says BYE, goes silent for `liveness`
+transport/result_check.py; a remote `done` only returns credit). A worker that says BYE, goes silent for `liveness`
 heartbeat intervals, whose connection is gone, that sends an invalid result or reports a frame done without
 its result, or (remote) that holds frames without answering past its deadline (nodes/answer_clock.py), loses
 its frames to the retry queue; they go to whoever has credit next. The encoder drops the duplicates this can
@@ -25,11 +25,12 @@ from typing import Any
 
 import zmq
 
-from . import exitcodes, keys, protocol
+from ..transport import keys, protocol
+from ..transport.endpoints import parse
+from ..transport.liveness import HEARTBEAT_S, LIVENESS, MAX_PART_BYTES, DropLog
+from ..transport.result_check import mismatch
+from . import exitcodes
 from .answer_clock import AnswerClock
-from .endpoints import parse
-from .result_check import mismatch
-from .liveness import HEARTBEAT_S, LIVENESS, MAX_PART_BYTES, DropLog
 from .node import NodeError, socket
 
 log = logging.getLogger("gfn_stream.decoder")

@@ -18,10 +18,11 @@ from typing import Any
 
 import zmq
 
-from . import exitcodes, protocol
+from ..media.frames import Packet
+from ..media.sink import EncodeOptions, ImageSink, SinkError, VideoSink, open_sink
+from ..transport import protocol
+from . import exitcodes
 from .node import NodeError, Reporter, StopFlag, node_main, socket
-from .sink import EncodeOptions, ImageSink, SinkError, VideoSink, open_sink
-from .source import Packet
 
 log = logging.getLogger("gfn_stream.encoder")
 MAX_EARLY_PACKETS = 4096  # side packets held while waiting for the stream description
@@ -154,7 +155,7 @@ def _open_output(cfg: dict, info: dict, side_buffers: list[bytes], options: Enco
     output, overwrite = cfg["output"], cfg.get("overwrite", False)
     segment_s = cfg.get("segment_s")
     if "://" in output or segment_s:
-        from .live_sink import open_live_sink
+        from ..media.live_sink import open_live_sink
 
         return open_live_sink(output, info, side_buffers, options, segment_s=segment_s, overwrite=overwrite)
     return open_sink(output, info, side_buffers, options, overwrite=overwrite, start_number=cfg["start_number"])

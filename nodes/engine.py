@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from . import protocol
+from ..transport import protocol
 
 log = logging.getLogger("gfn_stream.worker")
 

@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import zmq
 
-from . import exitcodes, protocol
+from ..transport import protocol
+from . import exitcodes
 from .parent_watch import LAUNCHER_GONE, die_with_parent
 
 LINGER_MS = 2000  # how long close() may wait to deliver queued messages

@@ -27,10 +27,11 @@ from typing import Any, Callable
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from . import exitcodes, keys, protocol
-from .endpoints import Endpoint, parse
+from ..transport import keys, protocol
+from ..transport.endpoints import Endpoint, parse
+from ..transport.liveness import HEARTBEAT_S, LIVENESS, MAX_PART_BYTES, DropLog, Heartbeat
+from . import exitcodes
 from .engine import Engine, Job, Outbox
-from .liveness import HEARTBEAT_S, LIVENESS, MAX_PART_BYTES, DropLog, Heartbeat
 from .node import NodeError, Reporter, StopFlag, node_main, socket
 
 log = logging.getLogger("gfn_stream.worker")

@@ -139,8 +139,8 @@ def _validate_listen(cfg: RunConfig) -> None:
         if pl.key or pl.allow:
             raise ConfigError("--key and --allow only apply with --listen")
         return
-    from ..nodes.endpoints import EndpointError, parse
-    from ..nodes.keys import SecurityError, require_keys
+    from ..transport.endpoints import EndpointError, parse
+    from ..transport.keys import SecurityError, require_keys
 
     try:
         ep = parse(pl.listen, kind="router", mode="bind", allowed=("router+bind",))
@@ -154,14 +154,12 @@ def _validate_listen(cfg: RunConfig) -> None:
 
 def check_paths(cfg: RunConfig) -> None:
     """Fail fast, before any process starts, on inputs and outputs that cannot work."""
-    from ..nodes.output_file import OutputError, refuse_if_input
-    from ..nodes.sink import EncodeOptions, SinkError, check_output_path
-    from ..nodes.source import IMAGE_EXTENSIONS
+    from ..media.frames import IMAGE_EXTENSIONS, SourceError
+    from ..media.live_spec import is_live_spec, parse_live_spec
+    from ..media.output_file import OutputError, refuse_if_input
+    from ..media.sink import EncodeOptions, SinkError, check_output_path
 
     src = cfg.input
-    from ..nodes.live_source import is_live_spec, parse_live_spec
-    from ..nodes.source import SourceError
-
     if is_live_spec(src):
         try:
             parse_live_spec(src)  # a malformed URL or unknown scheme fails now, not after retries

@@ -22,9 +22,10 @@ from typing import Any, Callable
 
 import zmq
 
-from ..nodes import decoder, encoder, exitcodes, protocol, worker
+from ..media.output_file import partial_path
+from ..nodes import decoder, encoder, exitcodes, worker
 from ..nodes.node import peak_rss_mb
-from ..nodes.output_file import partial_path
+from ..transport import protocol
 from .config import RunConfig
 from .progress import Progress
 from .signals import closing
@@ -187,7 +188,7 @@ def is_live_run(cfg: RunConfig) -> bool:
     """Live mode: forced with --live, or chosen for live URLs and V4L2 devices (unless --no-live)."""
     if cfg.live.live is not None:
         return cfg.live.live
-    from ..nodes.live_source import is_live_spec
+    from ..media.live_spec import is_live_spec
 
     return is_live_spec(cfg.input)
 
@@ -236,7 +237,7 @@ def _start_nodes(
         "work": ep["work"],
         "results": ep["results"],
         "input": cfg.input,
-        "output": cfg.output,  # with the codec: how large a frame the output can take (nodes/size_limits.py)
+        "output": cfg.output,  # with the codec: how large a frame the output can take (media/size_limits.py)
         "codec": cfg.encode.codec,
         "max_inflight": max_inflight,
         "window": max(cfg.pipeline.window, max_inflight),

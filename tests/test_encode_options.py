@@ -1,4 +1,4 @@
-"""nodes/encode_options.py per codec (crf default only where a codec has one, numeric presets, quiet
+"""media/encode_options.py per codec (crf default only where a codec has one, numeric presets, quiet
 encoders), and the CLI around it: ffv1 with default flags, option errors as exit 2, -q silencing x265 and
 SVT-AV1, image-sequence outputs numbered like their input sequence (--start-number)."""
 
@@ -10,11 +10,12 @@ from pathlib import Path
 import av
 import pytest
 
-from gfn_stream.nodes.encode_options import EncodeOptions, SinkError
+from gfn_stream.media.encode_options import EncodeOptions, SinkError
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/*.py helpers (pytest runs with --import-mode=importlib)
-from media import make_clip, make_sequence  # noqa: E402
 from test_cli import run_cli, video_frames  # noqa: E402
+
+from media import make_clip, make_sequence  # noqa: E402
 
 
 def has(codec: str) -> bool:

@@ -12,12 +12,11 @@ import cv2
 import numpy as np
 import pytest
 import zmq
-
-from gfn_stream.nodes import protocol
-from gfn_stream.nodes.worker_node import WorkerNode
-
-from media import make_clip
 from workers_kit import STREAM, FakeDispatcher, Proc, assert_same_frames, free_port, png_frames, reference_bicubic
+
+from gfn_stream.nodes.worker_node import WorkerNode
+from gfn_stream.transport import protocol
+from media import make_clip
 
 N = 10_000
 GOOD = {"v": 1, "kind": "frame", "seq": 0, "pts": 0, "tb": [1, 25], "w": 8, "h": 6, "fmt": "rgb24", "strides": [24]}

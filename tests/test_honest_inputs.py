@@ -15,8 +15,9 @@ import av
 import numpy as np
 import pytest
 
-from gfn_stream.nodes import sequence
-from gfn_stream.nodes.source import Frame, SourceError, open_source
+from gfn_stream.media import sequence
+from gfn_stream.media.frames import Frame, SourceError
+from gfn_stream.media.source import open_source
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/media.py (pytest runs with --import-mode=importlib)
 from media import make_clip, make_sequence, pattern  # noqa: E402
@@ -100,7 +101,7 @@ def damage(path: Path, dst: Path) -> Path:
 
 
 def test_accounting_counts_holes_only_with_evidence():
-    from gfn_stream.nodes.accounting import InputAccount
+    from gfn_stream.media.accounting import InputAccount
 
     vfr = InputAccount(0.04, None, None)
     for t in (0.0, 0.04, 0.14, 0.16):  # 40 / 100 / 20 ms steps: variable frame rate, nothing lost
@@ -156,7 +157,7 @@ def test_clean_inputs_say_nothing(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- --max-fps, --duration
 def test_file_limits_unit():
-    from gfn_stream.nodes.limits import FileLimits
+    from gfn_stream.media.limits import FileLimits
 
     lim = FileLimits(max_fps=10, duration_s=1.0, origin_s=2.0)
     verdicts = [lim.frame(2.0 + k * 0.04) for k in range(30)]  # 25 fps from 2.0 s
@@ -214,7 +215,7 @@ def test_cli_size_change_mid_file(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- huge frames
 def test_frame_size_limits():
-    from gfn_stream.nodes.size_limits import FrameTooLarge, check_frame_size
+    from gfn_stream.media.size_limits import FrameTooLarge, check_frame_size
 
     check_frame_size(4096, 4096, codec="libx264", available=64 << 30)  # 16384 x 16384 out: the limit
     with pytest.raises(FrameTooLarge, match=r"8192x8192 are too large: the 4x output 32768x32768 exceeds the "

@@ -1,4 +1,4 @@
-"""nodes/live_sink.py: segmented recordings (files that play on their own), pushing to RTSP/RTMP receivers
+"""media/live_sink.py: segmented recordings (files that play on their own), pushing to RTSP/RTMP receivers
 (FFmpeg listeners in a child process) with reconnects, and a plain file from a live camera stopped at will."""
 
 from __future__ import annotations
@@ -13,14 +13,17 @@ import av
 import numpy as np
 import pytest
 
-from gfn_stream.nodes.live_sink import PushSink, SegmentSink, open_live_sink, open_push_sink, open_segment_sink
-from gfn_stream.nodes.live_source import LiveOptions, open_live
-from gfn_stream.nodes.sink import EncodeOptions, SinkError, VideoSink, open_sink
-from gfn_stream.nodes.source import Frame, Packet, open_source
+from gfn_stream.media.frames import Frame, Packet
+from gfn_stream.media.live_sink import PushSink, SegmentSink, open_live_sink, open_push_sink, open_segment_sink
+from gfn_stream.media.live_source import open_live
+from gfn_stream.media.live_spec import LiveOptions
+from gfn_stream.media.sink import EncodeOptions, SinkError, VideoSink, open_sink
+from gfn_stream.media.source import open_source
 
 sys.path.insert(0, str(Path(__file__).parent))
-from media import make_clip, pattern  # noqa: E402
 from rtsp_server import PushReceiver, RtspServer, require_rtsp, rtsp_server  # noqa: E402,F401
+
+from media import make_clip, pattern  # noqa: E402
 
 TB = Fraction(1, 90000)
 LIVE = EncodeOptions(preset="ultrafast", tune="zerolatency", keyint=15, crf=30)

@@ -1,4 +1,4 @@
-"""nodes/live_source.py against a real RTSP camera (tests/rtsp_server.py, 64x48 @ 15 fps) and a UDP MPEG-TS
+"""media/live_source.py against a real RTSP camera (tests/rtsp_server.py, 64x48 @ 15 fps) and a UDP MPEG-TS
 stream sent from the test: frames, timestamps, reconnects, stalls, drops, latency, URL errors.
 
 Measured numbers (time to first frame, reconnect time) are printed with -s and kept in the test names'
@@ -19,13 +19,15 @@ import av
 import numpy as np
 import pytest
 
-from gfn_stream.nodes.live_source import (TIME_BASE, LiveOptions, LiveSource, SourceInterrupted, is_live_spec,
-                                          open_live, parse_live_spec)
-from gfn_stream.nodes.source import Frame, Packet, SourceError, open_source
+from gfn_stream.media.frames import Frame, Packet, SourceError
+from gfn_stream.media.inputs import open_input
+from gfn_stream.media.live_source import TIME_BASE, LiveSource, SourceInterrupted, open_live
+from gfn_stream.media.live_spec import LiveOptions, is_live_spec, parse_live_spec
 
 sys.path.insert(0, str(Path(__file__).parent))
-from media import make_clip, pattern  # noqa: E402
 from rtsp_server import RtspServer, free_port, require_rtsp, rtsp_server  # noqa: E402,F401
+
+from media import make_clip, pattern  # noqa: E402
 
 FAST = dict(stall_timeout_s=1.5, read_timeout_s=2.0, open_timeout_s=3.0, retry_initial_s=0.2, retry_max_s=0.5)
 
@@ -59,7 +61,7 @@ def _assert_monotonic(frames: list[Frame]) -> None:
 def test_malformed_or_unknown_urls_fail_at_once(url):
     start = time.monotonic()
     with pytest.raises(SourceError) as err:
-        open_source(url)
+        open_input(url)
     assert time.monotonic() - start < 0.5
     msg = str(err.value)
     assert "\n" not in msg and (url in msg or repr(url) in msg)
@@ -84,14 +86,14 @@ def test_missing_protocol_fails_at_once():
 
 def test_file_url_opens_the_file(tmp_path):
     clip = make_clip(tmp_path / "a.mp4", frames=3)
-    with open_source(f"file://{clip.path}") as src:
+    with open_input(f"file://{clip.path}") as src:
         assert not src.is_live and len(list(src.items())) == 3
 
 
 # ---------------------------------------------------------------------------------------------- unreachable
 def test_unreachable_camera_gives_up_after_max_retries(caplog):
     url = f"rtsp://127.0.0.1:{free_port()}/cam"  # nothing listens: connection refused
-    caplog.set_level(logging.WARNING, logger="gfn_stream.nodes.live_source")
+    caplog.set_level(logging.WARNING, logger="gfn_stream.media.live_source")
     start = time.monotonic()
     with pytest.raises(SourceError) as err:
         open_live(url, LiveOptions(**{**FAST, "retry_initial_s": 0.05}, max_retries=2))
@@ -134,11 +136,11 @@ def test_camera_that_starts_late_is_waited_for():
 # ---------------------------------------------------------------------------------------------- RTSP camera
 def test_reads_live_rtsp_frames(rtsp_server):
     start = time.monotonic()
-    with open_source(rtsp_server.url, live=LiveOptions(**FAST)) as src:
+    with open_input(rtsp_server.url, live=LiveOptions(**FAST)) as src:
         opened = time.monotonic() - start
         frames = _frames(src, seconds=1.5)
         info = src.info
-    print(f"\ntime to first frame: {src.time_to_first_frame_s * 1000:.0f} ms (open_source returned after "
+    print(f"\ntime to first frame: {src.time_to_first_frame_s * 1000:.0f} ms (open_input returned after "
           f"{opened * 1000:.0f} ms)")
     assert src.time_to_first_frame_s < 3.0
     assert info["is_live"] and info["kind"] == "live" and info["live_kind"] == "rtsp"

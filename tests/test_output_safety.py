@@ -1,4 +1,4 @@
-"""Data safety of outputs (nodes/output_file.py and its use in the sinks and the CLI): an output that is the
+"""Data safety of outputs (media/output_file.py and its use in the sinks and the CLI): an output that is the
 input under another name is refused, a full disk fails the run, one run at a time writes an output, a killed
 encoder leaves a partial file with continuous timestamps. Real files and real gfn-stream processes."""
 
@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gfn_stream.nodes.output_file import OutputFile, partial_path, refuse_if_input
-from gfn_stream.nodes.sink import EncodeOptions, SinkError, open_sink
+from gfn_stream.media.output_file import OutputFile, partial_path, refuse_if_input
+from gfn_stream.media.sink import EncodeOptions, SinkError, open_sink
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/*.py helpers (pytest runs with --import-mode=importlib)
-from media import make_clip, make_sequence, pattern  # noqa: E402
 from test_cli import CLI, run_cli, video_frames  # noqa: E402
+
+from media import make_clip, make_sequence, pattern  # noqa: E402
 
 INFO = {"time_base": [1, 25], "frame_rate": [25, 1]}
 

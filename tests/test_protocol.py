@@ -4,8 +4,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from gfn_stream.nodes import protocol as p
 from gfn_stream.nodes.decoder import Dispatcher
+from gfn_stream.transport import protocol as p
 
 
 def _frame_parts(h=17, w=33, seq=5, pts=1200):

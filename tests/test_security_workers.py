@@ -9,13 +9,12 @@ import stat
 import numpy as np
 import pytest
 import zmq
+from workers_kit import KEYGEN, STREAM, WORKER, Proc, assert_same_frames, free_port, png_frames, reference_bicubic, run
 
 from gfn_stream.nodes.client import WorkerClient
-from gfn_stream.nodes.keys import SecurityError
 from gfn_stream.nodes.worker_node import WorkerNode
-
+from gfn_stream.transport.keys import SecurityError
 from media import make_clip
-from workers_kit import KEYGEN, STREAM, WORKER, Proc, assert_same_frames, free_port, png_frames, reference_bicubic, run
 
 pytestmark = pytest.mark.skipif(not zmq.has("curve"), reason="libzmq without CurveZMQ")
 

@@ -1,4 +1,4 @@
-"""nodes/sink.py: options and path checks, source -> sink round trips (timing, audio, subtitles, colour),
+"""media/sink.py: options and path checks, source -> sink round trips (timing, audio, subtitles, colour),
 interrupted runs, image outputs."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import av
 import numpy as np
 import pytest
 
-from gfn_stream.nodes.sink import EncodeOptions, SinkError, check_output_path, open_sink
-from gfn_stream.nodes.source import Frame, Packet, open_source
+from gfn_stream.media.frames import Frame, Packet
+from gfn_stream.media.sink import EncodeOptions, SinkError, check_output_path, open_sink
+from gfn_stream.media.source import open_source
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/media.py (pytest runs with --import-mode=importlib)
 from media import make_clip, make_image, make_sequence, pattern  # noqa: E402
@@ -276,7 +277,7 @@ _KILLED_WRITER = textwrap.dedent("""
     import os, signal, sys
     from fractions import Fraction
     import numpy as np
-    from gfn_stream.nodes.sink import EncodeOptions, open_sink
+    from gfn_stream.media.sink import EncodeOptions, open_sink
     path, kill_after = sys.argv[1], int(sys.argv[2])
     info = {"time_base": [1, 25], "frame_rate": [25, 1]}
     sink = open_sink(path, info, [], EncodeOptions(preset="medium"), overwrite=True)  # B-frames, look-ahead

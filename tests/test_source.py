@@ -1,4 +1,4 @@
-"""nodes/source.py on tiny generated clips: counts, timestamps, rotation, colour, side packets, bad inputs."""
+"""media/source.py on tiny generated clips: counts, timestamps, rotation, colour, side packets, bad inputs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import av
 import numpy as np
 import pytest
 
-from gfn_stream.nodes import protocol
-from gfn_stream.nodes.source import Frame, Packet, SourceError, open_source
+from gfn_stream.media.frames import Frame, Packet, SourceError
+from gfn_stream.media.source import open_source
+from gfn_stream.transport import protocol
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/media.py (pytest runs with --import-mode=importlib)
 from media import make_audio, make_clip, make_image, make_sequence, pattern, rgb_from_yuv, truncate, yuv_from_rgb

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gfn_stream.nodes.sink import EncodeOptions
+from gfn_stream.media.sink import EncodeOptions
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/*.py helpers (pytest runs with --import-mode=importlib)
 from syncmedia import make_sync_clip, offset_ms, sync_times  # noqa: E402

@@ -1,11 +1,11 @@
-"""nodes/timeline.py: one output timeline for all streams (origin = earliest start of the kept streams)."""
+"""media/timeline.py: one output timeline for all streams (origin = earliest start of the kept streams)."""
 
 from __future__ import annotations
 
 from fractions import Fraction
 
-from gfn_stream.nodes.source import Packet
-from gfn_stream.nodes.timeline import Timeline
+from gfn_stream.media.frames import Packet
+from gfn_stream.media.timeline import Timeline
 
 
 def info(video_start, audio_start, *, live=False, video_tb=(1, 90000), audio_tb=(1, 90000), start_pts=None):

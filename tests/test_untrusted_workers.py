@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from workers_kit import QUICK_ENV, STREAM, Proc, assert_same_frames, free_port, png_frames, reference_bicubic
 
-from gfn_stream.nodes import protocol
 from gfn_stream.nodes.answer_clock import AnswerClock
 from gfn_stream.nodes.dispatch import REMOTE, Dispatcher
-from gfn_stream.nodes.result_check import mismatch
-
+from gfn_stream.transport import protocol
+from gfn_stream.transport.result_check import mismatch
 from media import make_clip
-from workers_kit import QUICK_ENV, STREAM, Proc, assert_same_frames, free_port, png_frames, reference_bicubic
 
 EVIL = Path(__file__).with_name("evil_worker.py")
 SLOW_LOCAL = {"GFN_STREAM_TEST_WORKER_DELAY_MS": "40"}  # the run lasts long enough for the evil worker to matter

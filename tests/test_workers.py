@@ -13,14 +13,13 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pytest
-
-from gfn_stream.nodes import protocol
-from gfn_stream.nodes.client import WorkerClient
-from gfn_stream.nodes.endpoints import EndpointError, parse
-from gfn_stream.nodes.worker_node import WorkerNode
-
-from media import make_clip
 from workers_kit import STREAM, FakeDispatcher, Proc, assert_same_frames, free_port, png_frames, reference_bicubic, run
+
+from gfn_stream.nodes.client import WorkerClient
+from gfn_stream.nodes.worker_node import WorkerNode
+from gfn_stream.transport import protocol
+from gfn_stream.transport.endpoints import EndpointError, parse
+from media import make_clip
 
 
 def _frame(seq: int, h: int = 12, w: int = 16) -> tuple[np.ndarray, list]:

@@ -16,11 +16,11 @@ import cv2
 import numpy as np
 import zmq
 
-from gfn_stream.nodes import protocol
+from gfn_stream.transport import protocol
 
 STREAM = [sys.executable, "-m", "gfn_stream.pipeline.cli"]
 WORKER = [sys.executable, "-m", "gfn_stream.nodes.worker_node"]
-KEYGEN = [sys.executable, "-m", "gfn_stream.nodes.keys"]
+KEYGEN = [sys.executable, "-m", "gfn_stream.transport.keys"]
 QUICK_ENV = {"OMP_NUM_THREADS": "1"}  # 2 shared cores: one torch thread per process
 
 
@@ -83,8 +83,9 @@ class Proc:
 
 def reference_bicubic(clip: Path) -> list[np.ndarray]:
     """What the pipeline must write for `clip` with --model bicubic: its own decoder, then 4x bicubic."""
+    from gfn_stream.media.frames import Frame
+    from gfn_stream.media.source import open_source
     from gfn_stream.models.enhancer import Enhancer
-    from gfn_stream.nodes.source import Frame, open_source
 
     enhancer = Enhancer(model="bicubic")
     with open_source(str(clip)) as src:

@@ -51,9 +51,10 @@ from urllib.parse import urlsplit
 import av
 import numpy as np
 
-from .sink import VIDEO_CONTAINERS, EncodeOptions, SinkError, VideoSink, _check_rgb, _reason, open_sink
+from .frames import Packet
+from .image_sink import check_rgb
 from .output_file import partial_path
-from .source import Packet
+from .sink import VIDEO_CONTAINERS, EncodeOptions, SinkError, VideoSink, ffmpeg_error_line, open_sink
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class SegmentSink:
     def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction, duration: int | None = None, *,
                     new_segment: bool = False, wallclock: float | None = None) -> None:
         """Encode one frame; starts a new segment first when a boundary, new_segment or a new size says so."""
-        _check_rgb(rgb)
+        check_rgb(rgb)
         tb = Fraction(time_base)
         if pts is None:  # continue one frame (by the declared rate) after the last
             step = Fraction(1, 25)
@@ -342,7 +343,7 @@ class PushSink:
 
     @property
     def connected(self) -> bool:
-        return self._sink is not None and self._sink._started
+        return self._sink is not None and self._sink.started
 
     def stats(self) -> dict[str, Any]:
         """For a STATUS "push" message (pipeline/metrics.py)."""
@@ -352,13 +353,13 @@ class PushSink:
 
     def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction, duration: int | None = None,
                     **_: Any) -> None:
-        _check_rgb(rgb)
+        check_rgb(rgb)
         if self._sink is None:
             if time.monotonic() < self._retry_at:
                 self.frames_dropped += 1
                 return
             self._open()
-        was_started = self._sink._started
+        was_started = self._sink.started
         try:
             self._sink.write_frame(rgb, pts, time_base, duration)
         except (SinkError, av.FFmpegError, OSError) as e:
@@ -366,11 +367,11 @@ class PushSink:
             self._failed(e)
             return
         self.frames_written += 1
-        if not was_started and self._sink._started:
+        if not was_started and self._sink.started:
             self._connected_now()
 
     def write_packet(self, packet: Packet) -> None:
-        if self._sink is None or not self._sink._started:
+        if self._sink is None or not self._sink.started:
             if self._ever_connected or len(self._pending) >= MAX_PENDING_PACKETS:
                 self.packets_dropped += 1  # while down, audio is dropped with the video
             else:
@@ -397,7 +398,7 @@ class PushSink:
             try:
                 sink.close()
             except (SinkError, av.FFmpegError, OSError) as e:
-                logger.warning("closing the push to %s failed: %s", self.url, _reason(e))
+                logger.warning("closing the push to %s failed: %s", self.url, ffmpeg_error_line(e))
             self._take_warnings(sink)
         if self.frames_dropped:
             self.warnings.append(f"{self.frames_dropped} frame(s) were dropped while {self.url} was unreachable")
@@ -428,13 +429,13 @@ class PushSink:
         sink, self._sink = self._sink, None
         if sink is not None:
             try:
-                sink._out.close() if sink._out is not None else None  # no draining: the connection is gone
+                sink.abandon()  # no draining: the connection is gone
             except Exception:
                 pass
             self._take_warnings(sink)
         self.failures += 1
         self._consecutive += 1
-        self.last_error = _reason(e) if isinstance(e, Exception) else str(e)
+        self.last_error = ffmpeg_error_line(e) if isinstance(e, Exception) else str(e)
         if self.max_failures is not None and self.failures > self.max_failures:
             raise SinkError(f"cannot push to {self.url}: {self.last_error} (gave up after {self.failures} "
                             f"failure(s); max_failures={self.max_failures})")

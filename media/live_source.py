@@ -14,7 +14,7 @@ reconnects by itself.
     # or: for item in src.items(drop_old=True, idle_s=0.1): ...   (None every idle_s without data)
     # or: frame = src.latest(timeout=0.5)                          (newest frame only; older ones dropped)
 
-`open_source(url)` in source.py dispatches here for URLs and /dev/video*. A malformed URL, an unknown scheme or
+`open_input(url)` in inputs.py opens URLs and /dev/video* here (options and URL parsing: live_spec.py). A malformed URL, an unknown scheme or
 a protocol this FFmpeg build lacks fails at once with a SourceError; anything else that goes wrong with the
 camera is retried.
 
@@ -68,132 +68,28 @@ resolution_changes, time_to_first_frame_s, last_outage_s, connected, last_frame_
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Iterator
-from urllib.parse import urlsplit
 
 import av
 import cv2
 import numpy as np
 
 from . import colors
-from .source import Frame, Packet, SourceError, _codec_name, _describe_side, _pick, _ratio
+from .frames import Frame, Packet, SourceError, codec_name, describe_side, error_line, pick_tag, ratio
+from .live_spec import LISTENER_SCHEMES, LiveOptions, parse_live_spec
 
 logger = logging.getLogger(__name__)
 
 TICKS = 90000  # output time base: 1/90000 s
 TIME_BASE = Fraction(1, TICKS)
 MAX_FORWARD_JUMP_S = 10.0  # camera clock jumps larger than this are re-anchored to the wall clock
-NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "rtmpt", "rtmpts", "http", "https", "udp", "rtp", "tcp",
-                   "srt")
-_LISTENER_SCHEMES = ("udp", "rtp", "tcp", "srt")  # may omit the host ("udp://@:1234", "udp://:1234")
-_TRANSPORTS = ("tcp", "udp", "udp_multicast", "http", "https")
-_RESIZE = ("scale", "segment")
-_DEVICE = re.compile(r"^/dev/(video\d+|v4l/.+)$")
-
-
 class SourceInterrupted(SourceError):
     """open_live() was told to stop (its `stop` callable returned True) before the first frame."""
-
-
-@dataclass
-class LiveOptions:
-    """How a live input is read. Times in seconds; None = no limit."""
-
-    transport: str = "tcp"  # RTSP transport: tcp (default, survives NAT and loss), udp, udp_multicast, http(s)
-    open_timeout_s: float = 5.0  # connect + describe + probe of one attempt
-    read_timeout_s: float = 3.0  # one blocking read (PyAV) and the socket timeout (FFmpeg `timeout`, µs)
-    stall_timeout_s: float = 5.0  # watchdog: no decoded video frame for this long = the camera is gone
-    retry_initial_s: float = 0.5  # first backoff delay after a failed attempt
-    retry_factor: float = 2.0
-    retry_max_s: float = 10.0  # backoff cap
-    max_retries: int | None = None  # consecutive failed attempts before giving up (None: never)
-    give_up_after_s: float | None = None  # seconds without a frame before giving up (None: never)
-    drop_old: bool = False  # keep only the newest `latest_frames` frames (low latency) instead of queueing
-    latest_frames: int = 1  # queue length in drop_old mode (1-2)
-    queue_frames: int = 32  # queue length otherwise (decoded frames: ~3 MB each at 1080p); overflow drops the oldest
-    # a finite input (a file over HTTP, HLS VOD) keeps every frame whatever drop_old says: the queue buffers and
-    # the reader waits for the consumer (info["finite"] tells the consumer)
-    finite_as_file: bool = False
-    queue_packets: int = 2048  # side packets waiting for the consumer
-    max_fps: float | None = None  # deliver at most this many frames per second (camera time)
-    duration_s: float | None = None  # end the stream after this long (wall clock since the first frame)
-    on_resize: str = "scale"  # "scale" to the first size, or "segment" (Frame.new_segment on a new size)
-    audio: bool = True  # pass audio streams through as side packets
-    low_latency: bool = True  # RTSP: fflags=nobuffer and minimal probing; slice-threaded decoding
-    probe_s: float | None = None  # stream probing; None: 0 for RTSP (the SDP says it all), else 1 s
-    threads: int = 0  # decoder threads (0: FFmpeg's choice)
-    input_format: str | None = None  # force a demuxer (e.g. "mpegts" for udp://, "v4l2"); None: FFmpeg guesses
-    device_options: dict[str, str] = field(default_factory=dict)  # V4L2: video_size, framerate, input_format
-    ffmpeg_options: dict[str, str] = field(default_factory=dict)  # raw demuxer/protocol options, win last
-
-    def validate(self) -> None:
-        if self.transport not in _TRANSPORTS:
-            raise SourceError(f"rtsp transport must be one of {', '.join(_TRANSPORTS)}, not {self.transport!r}")
-        for name in ("open_timeout_s", "read_timeout_s", "stall_timeout_s", "retry_initial_s", "retry_max_s"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise SourceError(f"{name} must be a positive number of seconds, not {value!r}")
-        if not self.retry_factor >= 1:
-            raise SourceError(f"retry_factor must be at least 1, not {self.retry_factor!r}")
-        if self.max_retries is not None and (not isinstance(self.max_retries, int) or self.max_retries < 0):
-            raise SourceError(f"max_retries must be None or a whole number >= 0, not {self.max_retries!r}")
-        for name in ("give_up_after_s", "max_fps", "duration_s"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or not value > 0):
-                raise SourceError(f"{name} must be None or a positive number, not {value!r}")
-        for name in ("latest_frames", "queue_frames", "queue_packets"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise SourceError(f"{name} must be a whole number >= 1, not {value!r}")
-        if self.on_resize not in _RESIZE:
-            raise SourceError(f"on_resize must be 'scale' or 'segment', not {self.on_resize!r}")
-
-
-def is_live_spec(spec: str) -> bool:
-    """Whether open_source() should treat `spec` as a live input: any URL but file://, something that starts
-    like one of the live schemes ("rtsp:/cam" is a malformed URL, not a file name), or a V4L2 device."""
-    if "://" in spec:
-        return not spec.lower().startswith("file://")
-    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", spec)
-    return bool(m and m.group(1).lower() in NETWORK_SCHEMES) or bool(_DEVICE.match(spec))
-
-
-def parse_live_spec(spec: str) -> tuple[str, str | None]:
-    """(kind, forced demuxer) for a live input: kind is the URL scheme or "v4l2". Raises SourceError at once
-    for a malformed URL, an unknown scheme or a scheme this FFmpeg build cannot read."""
-    if _DEVICE.match(spec):
-        if not _has_format("v4l2"):
-            raise SourceError(f"this FFmpeg build cannot read V4L2 devices: {spec}")
-        return "v4l2", "v4l2"
-    if any(c.isspace() for c in spec) or any(ord(c) < 32 for c in spec):
-        raise SourceError(f"malformed URL (it contains spaces or control characters): {spec!r}")
-    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", spec)
-    if not m:
-        raise SourceError(f"malformed URL (expected scheme://host...): {spec}")
-    scheme = m.group(1).lower()
-    if scheme not in NETWORK_SCHEMES:
-        raise SourceError(f"unknown input scheme {scheme}:// in {spec} (live inputs: rtsp://, rtsps://, rtmp://, "
-                          "http(s):// (HLS), udp://, rtp://, tcp://, srt://, or a /dev/video* device)")
-    try:
-        parts = urlsplit(spec)
-        port = parts.port
-    except ValueError as e:
-        raise SourceError(f"malformed URL ({e}): {spec}") from None
-    host = parts.hostname
-    if scheme in _LISTENER_SCHEMES:
-        if not port:
-            raise SourceError(f"{scheme}:// needs a port: {spec}")
-    elif not host:
-        raise SourceError(f"malformed URL (no host): {spec}")
-    if scheme in ("rtsp", "rtsps") and not _has_format("rtsp"):
-        raise SourceError(f"this FFmpeg build has no RTSP demuxer: {spec}")
-    return scheme, None
 
 
 class LiveSource:
@@ -446,8 +342,8 @@ class LiveSource:
         v, cc = conn.video, conn.video.codec_context
         rate = v.average_rate or v.guessed_rate or v.base_rate
         matrix, color_range = colors.decode_params(first, self._fallback_matrix)
-        tags = colors.tags(_pick(first.color_primaries, cc.color_primaries), _pick(first.color_trc, cc.color_trc),
-                           _pick(first.colorspace, cc.colorspace), first.color_range or cc.color_range)
+        tags = colors.tags(pick_tag(first.color_primaries, cc.color_primaries), pick_tag(first.color_trc, cc.color_trc),
+                           pick_tag(first.colorspace, cc.colorspace), first.color_range or cc.color_range)
         return {
             "source": self.spec,
             "kind": "live",
@@ -457,14 +353,14 @@ class LiveSource:
             "is_live": True,
             "finite": conn.finite,
             "container": conn.container_name,
-            "codec": _codec_name(v),
+            "codec": codec_name(v),
             "pix_fmt": first.format.name,
             "width": first.width,
             "height": first.height,
             "coded_width": first.width,
             "coded_height": first.height,
-            "time_base": _ratio(TIME_BASE),
-            "frame_rate": _ratio(rate) if rate else None,
+            "time_base": ratio(TIME_BASE),
+            "frame_rate": ratio(rate) if rate else None,
             "max_fps": self.options.max_fps,
             "frames": None,
             "duration": None,
@@ -476,7 +372,7 @@ class LiveSource:
             "rotation": 0,
             "orientation": None,
             "on_resize": self.options.on_resize,
-            "side_streams": [_describe_side(s) for s in conn.sides],
+            "side_streams": [describe_side(s) for s in conn.sides],
         }
 
     def _ffmpeg_options(self) -> dict[str, str]:
@@ -537,7 +433,7 @@ class LiveSource:
                     self.last_error = reason
                     logger.warning("%s: camera lost after %d frame(s) (%s); reconnecting", self.spec,
                                    conn.frames, reason)
-                if conn.abandoned and reason != "gave up" and (self.kind in _LISTENER_SCHEMES or self.kind == "v4l2"):
+                if conn.abandoned and reason != "gave up" and (self.kind in LISTENER_SCHEMES or self.kind == "v4l2"):
                     # the stalled reader still holds the port / device: let its read time out first
                     conn.done.wait(o.read_timeout_s + 1.0)
                 if conn.frames:
@@ -641,13 +537,13 @@ class LiveSource:
         if self._first is None:
             self._side_map = {s.index: k for k, s in enumerate(conn.sides)}
             self._side_indices = [s.index for s in conn.sides]
-            self._side_descs = [_describe_side(s) for s in conn.sides]
+            self._side_descs = [describe_side(s) for s in conn.sides]
             return
         known = self._side_descs
         used: set[int] = set()
         self._side_map = {}
         for s in conn.sides:
-            desc = _describe_side(s)
+            desc = describe_side(s)
             for k, d in enumerate(known):
                 if k not in used and all(d.get(key) == desc.get(key) for key in ("type", "codec", "sample_rate",
                                                                                       "channels")):
@@ -870,7 +766,7 @@ class _Connection:
                 self.reason = f"this FFmpeg build cannot read {scheme}:// inputs (no such protocol)"
                 return
             except (av.FFmpegError, OSError, ValueError) as e:
-                self.reason = _reason(e)
+                self.reason = error_line(e)
                 return
             if self.abandoned:
                 return
@@ -884,14 +780,14 @@ class _Connection:
             self.video = video = videos[0]
             video.thread_type = "SLICE" if o.low_latency else "AUTO"
             video.thread_count = src._threads
-            self.sides = [s for s in container.streams.audio if o.audio and _codec_name(s)]
+            self.sides = [s for s in container.streams.audio if o.audio and codec_name(s)]
             keep = {video.index, *(s.index for s in self.sides)}
             for s in container.streams:
                 if s.index not in keep:
                     s.discard = "all"
             self._read(container, video)
         except (av.FFmpegError, OSError) as e:
-            self.reason = _reason(e)
+            self.reason = error_line(e)
         except Exception as e:  # keep the thread's failure visible
             logger.exception("live reader failed")
             self.reason = f"{type(e).__name__}: {e}"
@@ -932,21 +828,3 @@ def open_live(spec: str, options: LiveOptions | None = None, *, stop: Callable[[
     """Open a live input and wait for its first frame (retrying as the options say). `stop()` returning
     True aborts the wait with SourceInterrupted (a SourceError)."""
     return LiveSource(spec, options, stop=stop, threads=threads)
-
-
-def _reason(e: BaseException) -> str:
-    text = getattr(e, "strerror", None) or str(e) or type(e).__name__
-    return text.strip().splitlines()[0]
-
-
-_FORMATS: dict[str, bool] = {}
-
-
-def _has_format(name: str) -> bool:
-    if name not in _FORMATS:
-        _FORMATS[name] = any(name in f.split(",") for f in av.formats_available)
-    return _FORMATS[name]
-
-
-__all__ = ["LiveOptions", "LiveSource", "SourceInterrupted", "TIME_BASE", "is_live_spec", "open_live",
-           "parse_live_spec"]

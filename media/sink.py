@@ -41,10 +41,9 @@ import numpy as np
 
 from . import colors
 from .encode_options import EncodeOptions, SinkError
-from .image_sink import ImageSink
-from .image_sink import check_rgb as _check_rgb
+from .frames import IMAGE_EXTENSIONS, Packet
+from .image_sink import ImageSink, check_rgb
 from .output_file import OutputFile, SequenceLock, probe, write_atomically, write_error
-from .source import IMAGE_EXTENSIONS, Packet
 from .timeline import Timeline
 
 logger = logging.getLogger(__name__)
@@ -158,7 +157,7 @@ class VideoSink:
         """Encode one H x W x 3 uint8 RGB frame; pts/duration in time_base (None: continue the sequence).
         new_segment / wallclock (live frames) are accepted for a uniform call with live_sink's sinks and
         ignored here: one file has one size."""
-        _check_rgb(rgb)
+        check_rgb(rgb)
         if self._out is None:
             self._start(rgb.shape[0], rgb.shape[1], Fraction(time_base))
         if rgb.shape[:2] != self._size:
@@ -195,6 +194,16 @@ class VideoSink:
         self._mux_side(route, packet)
 
     @property
+    def started(self) -> bool:
+        """Whether the output is open (the first frame fixed its size)."""
+        return self._started
+
+    def abandon(self) -> None:
+        """Close the container without draining the encoder (a pushed stream whose connection is gone)."""
+        if self._out is not None:
+            self._out.close()
+
+    @property
     def written_to(self) -> str:
         """The file that holds what was written: the output, or its partial file when closing failed."""
         return self._file.written_to if self._file is not None else self.path
@@ -227,7 +236,7 @@ class VideoSink:
                 self._file.keep()  # what was written stays in the partial file
             if isinstance(e, OSError):
                 self._failed = True
-                raise SinkError(self._write_error(e) or f"cannot finish {self.path}: {_reason(e)}") from None
+                raise SinkError(self._write_error(e) or f"cannot finish {self.path}: {ffmpeg_error_line(e)}") from None
             raise
         if self._file is None or self._failed:
             if self._file is not None:
@@ -291,7 +300,7 @@ class VideoSink:
         except (av.FFmpegError, ValueError) as e:
             out, self._out = self._out, None
             out.close()
-            raise SinkError(f"cannot set up {self.path}: {_reason(e)}") from None
+            raise SinkError(f"cannot set up {self.path}: {ffmpeg_error_line(e)}") from None
         pending, self._pending = self._pending, []
         for packet in pending:
             self._mux_side(self._routes[packet.stream], packet)
@@ -303,7 +312,7 @@ class VideoSink:
             try:
                 self._out.start_encoding()
             except (av.FFmpegError, ValueError) as e:
-                raise SinkError(self._write_error(e) or f"cannot write {self.path}: {_reason(e)}") from None
+                raise SinkError(self._write_error(e) or f"cannot write {self.path}: {ffmpeg_error_line(e)}") from None
             self._started = True
         try:
             self._out.mux(packet)
@@ -349,7 +358,7 @@ class VideoSink:
             self.packets_dropped += 1
             route.errors += 1
             if route.errors == 1:
-                self.warnings.append(f"{route.label}: dropped a packet that could not be muxed ({_reason(e)})")
+                self.warnings.append(f"{route.label}: dropped a packet that could not be muxed ({ffmpeg_error_line(e)})")
             if route.errors >= MAX_SIDE_ERRORS:
                 route.dead = True
                 self.warnings.append(f"{route.label}: {route.errors} packets failed; the rest is dropped")
@@ -493,7 +502,7 @@ def _try_copy(fmt: str, desc: dict[str, Any], extradata: bytes) -> str | None:
         scratch.close()
         return None
     except (av.FFmpegError, ValueError) as e:
-        return _reason(e)
+        return ffmpeg_error_line(e)
 
 
 def _copy_stream(out: av.container.OutputContainer, desc: dict[str, Any], extradata: bytes) -> av.stream.Stream:
@@ -611,7 +620,7 @@ def _existing_outputs(pattern: Path) -> list[Path]:
     return [pattern.parent / n for n in os.listdir(pattern.parent) if regex.match(n)] if pattern.parent.is_dir() else []
 
 
-def _reason(e: Exception) -> str:
+def ffmpeg_error_line(e: Exception) -> str:
     """The most telling one-line reason in a PyAV error (FFmpeg's own log line when there is one)."""
     log = getattr(e, "log", None)
     text = log[2] if log and len(log) > 2 and log[2] else str(e)

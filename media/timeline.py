@@ -22,7 +22,7 @@ import logging
 from fractions import Fraction
 from typing import Any, Iterable
 
-from .source import Packet
+from .frames import Packet
 
 logger = logging.getLogger(__name__)
 

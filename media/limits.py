@@ -17,7 +17,7 @@ import logging
 import math
 from typing import Any
 
-from .source import Packet
+from .frames import Packet
 
 logger = logging.getLogger(__name__)
 

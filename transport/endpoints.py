@@ -5,7 +5,7 @@
     tcp://0.0.0.0:5555                    the type and direction come from the caller's default
 
 `parse()` checks the grammar; `Endpoint.loopback` says whether traffic stays on this machine (ipc://,
-inproc://, tcp:// on 127.0.0.0/8, ::1 or localhost). Anything else must use CurveZMQ (nodes/keys.py).
+inproc://, tcp:// on 127.0.0.0/8, ::1 or localhost). Anything else must use CurveZMQ (transport/keys.py).
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ import logging
 import os
 import re
 from collections import deque
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,79 +27,25 @@ import numpy as np
 
 from . import colors, sequence
 from .accounting import InputAccount
+from .frames import IMAGE_EXTENSIONS, Frame, Packet, SourceError, codec_name, describe_side, error_line, pick_tag, ratio
 from .resize import SizeKeeper
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 MAX_PEEK_BYTES = 64 << 20  # side-stream bytes we hold while looking for the first video frame
 _SEQUENCE = re.compile(r"%(0?\d*)d")
 
 
-class SourceError(Exception):
-    """The input cannot be read; the message is one line for the user."""
-
-
-@dataclass
-class Frame:
-    """One decoded picture: H x W x 3 uint8 RGB, upright. pts/duration in time_base (None when unknown).
-
-    Live inputs (live_source.py) also set `wallclock`, time.monotonic() when the frame was decoded (for
-    end-to-end latency), and `new_segment`, True on the first frame of a new resolution when the source
-    runs with on_resize="segment"."""
-
-    pts: int | None
-    time_base: Fraction
-    rgb: np.ndarray
-    duration: int | None = None
-    wallclock: float | None = None
-    new_segment: bool = False
-
-
-@dataclass
-class Packet:
-    """One compressed audio/subtitle packet, byte-identical to the input. `stream` is the input stream index
-    (info["side_streams"][k]["index"]); timestamps are in time_base."""
-
-    stream: int
-    pts: int | None
-    dts: int | None
-    duration: int | None
-    time_base: Fraction
-    is_keyframe: bool
-    data: bytes
-
-    def fields(self) -> dict[str, Any]:
-        """The JSON header fields of a protocol PACKET message (payload travels as the one buffer)."""
-        return {"stream": self.stream, "pts": self.pts, "dts": self.dts, "duration": self.duration,
-                "tb": [self.time_base.numerator, self.time_base.denominator], "key": self.is_keyframe}
-
-    @classmethod
-    def from_fields(cls, header: dict[str, Any], data: bytes | memoryview) -> Packet:
-        """Inverse of fields() for a validated PACKET message."""
-        return cls(header["stream"], header["pts"], header["dts"], header.get("duration"),
-                   Fraction(*header["tb"]), header["key"], bytes(data))
-
-
-def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fraction = 25,
-                live: Any = None, stop: Any = None) -> VideoSource:
-    """Open a video file, an image (png/jpg/bmp/tiff/webp) or an image sequence ("frames/%06d.png"), or a
-    live input: a URL (rtsp://, rtmp://, http(s):// HLS, udp://, ...) or a V4L2 device (/dev/video0), which
-    returns a live_source.LiveSource (same info/side_buffers/items()/close(), plus reconnects and drops).
+def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fraction = 25) -> VideoSource:
+    """Open a video file, an image (png/jpg/bmp/tiff/webp) or an image sequence ("frames/%06d.png").
+    Live inputs (URLs, /dev/video*) are opened by inputs.open_input, which tells the two apart.
 
     threads: decoder threads (0 = FFmpeg's choice). rate: frame rate given to images and image sequences.
-    live: live_source.LiveOptions for live inputs (None: defaults). stop: a callable polled while a live
-    input waits for its camera; True aborts with SourceInterrupted.
-    Raises SourceError with a one-line message when the input is missing, empty, not media or has no video
-    (for live inputs: at once for a malformed URL, else only when the options' retry limits are reached).
+    Raises SourceError with a one-line message when the input is missing, empty, not media or has no video.
     """
     spec = os.fspath(spec)
     if spec.lower().startswith("file://"):
         spec = spec[len("file://"):]
-    from .live_source import is_live_spec, open_live  # late: live_source imports this module
-
-    if is_live_spec(spec):
-        return open_live(spec, live, stop=stop, threads=threads or None)
     rate = Fraction(rate)
     files = None
     if _SEQUENCE.search(Path(spec).name):
@@ -149,7 +94,7 @@ class VideoSource:
         rate = self._video.average_rate or self._video.guessed_rate
         self.account = InputAccount(float(1 / rate) if rate else 0.0, self._video.frames or None,
                                     _declared_duration(self._video))
-        self._sides = [s for s in container.streams if s.type in ("audio", "subtitle") and _codec_name(s)]
+        self._sides = [s for s in container.streams if s.type in ("audio", "subtitle") and codec_name(s)]
         keep = {self._video.index, *(s.index for s in self._sides)}
         for s in container.streams:
             if s.index not in keep:
@@ -205,7 +150,7 @@ class VideoSource:
                 yield from frames
         except av.FFmpegError as e:  # a read error mid-file: keep what we have, drain the decoder
             self.truncated = True
-            self.account.read_error(_reason(e))
+            self.account.read_error(error_line(e))
             try:
                 yield from video.decode(None)
             except av.FFmpegError:
@@ -263,8 +208,8 @@ class VideoSource:
         rate = v.average_rate or v.guessed_rate
         width, height = (first.height, first.width) if self._turn in _SWAPS else (first.width, first.height)
         matrix, color_range = colors.decode_params(first, self._fallback_matrix)
-        tags = colors.tags(_pick(first.color_primaries, cc.color_primaries), _pick(first.color_trc, cc.color_trc),
-                           _pick(first.colorspace, cc.colorspace), first.color_range or cc.color_range)
+        tags = colors.tags(pick_tag(first.color_primaries, cc.color_primaries), pick_tag(first.color_trc, cc.color_trc),
+                           pick_tag(first.colorspace, cc.colorspace), first.color_range or cc.color_range)
         frames = v.frames or None
         if kind == "image":
             frames = 1
@@ -278,14 +223,14 @@ class VideoSource:
             "is_sequence": kind == "sequence",
             "is_live": self.is_live,
             "container": self._container.format.name,
-            "codec": _codec_name(v),
+            "codec": codec_name(v),
             "pix_fmt": first.format.name,
             "width": width,
             "height": height,
             "coded_width": first.width,
             "coded_height": first.height,
-            "time_base": _ratio(first.time_base or v.time_base),
-            "frame_rate": _ratio(rate) if rate else None,
+            "time_base": ratio(first.time_base or v.time_base),
+            "frame_rate": ratio(rate) if rate else None,
             "frames": frames,
             "duration": duration,
             "start_pts": first.pts,
@@ -296,7 +241,7 @@ class VideoSource:
                 "assumed": not colors.has_matrix(first)},
             "rotation": self.rotation,
             "orientation": self._turn,
-            "side_streams": [_describe_side(s) for s in self._sides],
+            "side_streams": [describe_side(s) for s in self._sides],
         }
 
 
@@ -315,11 +260,9 @@ def _check_file(path: str) -> None:
 def _open_error(spec: str, e: av.FFmpegError) -> str:
     if isinstance(e, av.InvalidDataError):
         return f"not a video file (or damaged beyond reading): {spec}"
-    return f"cannot open {spec}: {_reason(e)}"
+    return f"cannot open {spec}: {error_line(e)}"
 
 
-def _reason(e: av.FFmpegError) -> str:
-    return (getattr(e, "strerror", None) or str(e)).strip().splitlines()[0]
 
 
 def _pick_video_stream(container: av.container.InputContainer, spec: str) -> av.VideoStream:
@@ -334,9 +277,6 @@ def _pick_video_stream(container: av.container.InputContainer, spec: str) -> av.
     return stream
 
 
-def _codec_name(stream: av.stream.Stream) -> str | None:
-    cc = stream.codec_context
-    return cc.codec.canonical_name if cc is not None else None
 
 
 def _side_packet(packet: av.Packet) -> Packet:
@@ -344,28 +284,6 @@ def _side_packet(packet: av.Packet) -> Packet:
                   packet.time_base, bool(packet.is_keyframe), bytes(packet))
 
 
-def _describe_side(s: av.stream.Stream) -> dict[str, Any]:
-    cc = s.codec_context
-    desc: dict[str, Any] = {
-        "index": s.index,
-        "type": s.type,
-        "codec": _codec_name(s),
-        "profile": cc.profile,
-        "time_base": _ratio(s.time_base),
-        "start_time": s.start_time,
-        "bit_rate": cc.bit_rate or None,
-        "extradata_size": cc.extradata_size,
-        "language": s.language,
-        "title": s.metadata.get("title"),
-        "default": bool(s.disposition & av.stream.Disposition.default),
-        "forced": bool(s.disposition & av.stream.Disposition.forced),
-    }
-    if s.type == "audio":
-        layout = cc.layout
-        desc.update(sample_rate=cc.sample_rate, channels=cc.channels,
-                    layout=layout.name if layout.name and "channels" not in layout.name else None,
-                    sample_format=cc.format.name if cc.format else None, frame_size=cc.frame_size or None)
-    return desc
 
 
 _TURNS = {  # how to turn a decoded H x W x 3 picture upright; named after FFmpeg's filters
@@ -414,12 +332,3 @@ def _declared_duration(stream: av.stream.Stream) -> float | None:
         except ValueError:
             return None
     return None
-
-
-def _pick(frame_value: int, stream_value: int) -> int:
-    return frame_value if frame_value not in (0, 2) else stream_value
-
-
-def _ratio(value: Fraction) -> list[int]:
-    value = Fraction(value)
-    return [value.numerator, value.denominator]
