@@ -15,7 +15,7 @@ from typing import Any
 
 import av
 import numpy as np
-from av.video.reformatter import ColorRange, Colorspace
+from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 # FFmpeg's AVColorPrimaries / AVColorTransferCharacteristic / AVColorSpace / AVColorRange values, named
 # as `ffprobe` names them. These numbers are part of FFmpeg's ABI (and of H.264/HEVC VUI).
@@ -35,6 +35,11 @@ _SWS_MATRIX = {1: Colorspace.ITU709, 4: Colorspace.FCC, 5: Colorspace.ITU601, 6:
 _MATRIX_ID = {"bt709": 1, "bt601": 6, "smpte170m": 6, "bt470bg": 5, "bt2020nc": 9}
 
 BT709, BT601 = 1, 6  # AVColorSpace ids this module writes: bt709 and smpte170m (BT.601 525)
+
+# swscale's default YUV <-> RGB path truncates instead of rounding: its round trip left every picture about one
+# 8-bit level darker (-1.18 on average on 720p noise). Accurate rounding with full chroma interpolation makes the
+# round trip unbiased (+0.01) for ~2.5 ms per 720p frame each way.
+SWS_FLAGS = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
 def is_hd(width: int, height: int) -> bool:
@@ -91,6 +96,7 @@ def to_rgb(frame: av.VideoFrame, matrix: int, color_range: int) -> np.ndarray:
         return frame.to_ndarray(format="rgb24")
     rgb = frame.reformat(
         format="rgb24",
+        interpolation=SWS_FLAGS,
         src_colorspace=_SWS_MATRIX.get(matrix, Colorspace.ITU601),
         src_color_range=ColorRange(color_range),
         dst_color_range=ColorRange.JPEG,
@@ -105,6 +111,7 @@ def from_rgb(rgb: np.ndarray, pix_fmt: str, matrix: int) -> av.VideoFrame:
         return frame.reformat(format=pix_fmt)
     out = frame.reformat(
         format=pix_fmt,
+        interpolation=SWS_FLAGS,
         src_color_range=ColorRange.JPEG,
         dst_colorspace=_SWS_MATRIX[matrix],
         dst_color_range=ColorRange.MPEG,
