@@ -26,6 +26,7 @@ import av
 import cv2
 import numpy as np
 
+from ..media.colors import BT601, from_rgb, to_rgb
 from .blur import BlurParams, average_frames, shake_blur
 from .imresize import imresize, to_uint8
 
@@ -130,23 +131,22 @@ def h264_roundtrip(frames: list[np.ndarray], crf: int, preset: str = "veryfast")
     enc.options = {"crf": str(crf), "preset": preset, "x264-params": "log-level=none"}
     packets = []
     for i, f in enumerate(frames):
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24").reformat(format="yuv420p")
+        vf = from_rgb(np.ascontiguousarray(f), "yuv420p", BT601)  # the conversions gfn-stream itself uses
         vf.pts = i
         packets.extend(enc.encode(vf))
     packets.extend(enc.encode(None))
     dec = av.CodecContext.create("h264", "r")
     out = []
     for p in packets:
-        out.extend(fr.to_ndarray(format="rgb24") for fr in dec.decode(p))
-    out.extend(fr.to_ndarray(format="rgb24") for fr in dec.decode(None))
+        out.extend(to_rgb(fr, BT601, 1) for fr in dec.decode(p))
+    out.extend(to_rgb(fr, BT601, 1) for fr in dec.decode(None))
     if len(out) != len(frames):
         raise RuntimeError(f"h264 round trip gave {len(out)} of {len(frames)} frames")
     return out
 
 
 def yuv420_roundtrip(frame: np.ndarray) -> np.ndarray:
-    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(format="yuv420p")
-    return vf.to_ndarray(format="rgb24")
+    return to_rgb(from_rgb(np.ascontiguousarray(frame), "yuv420p", BT601), BT601, 1)
 
 
 def jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:

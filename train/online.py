@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..media.colors import decode_params, default_matrix, to_rgb
 from .dataset import Batch, read_rgb
 from .degrade import DegradeParams, photo_sample, video_sample
 
@@ -47,13 +48,19 @@ def list_photos(sources: list[str], holdout: list[str]) -> list[Path]:
     return [p for p in out if p.name not in held and p.stem not in held]
 
 
+def frame_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """RGB of a decoded frame as gfn-stream's decoder reads it (its tags, else the players' rule for the size)."""
+    matrix, color_range = decode_params(frame, default_matrix(frame.width, frame.height))
+    return to_rgb(frame, matrix, color_range)
+
+
 def decode_clip(path: str | Path, max_frames: int = 0, max_side: int = 0) -> np.ndarray:
     """(T, H, W, 3) uint8 RGB frames of a clip from its start (even sizes; optionally downscaled, area filter)."""
     frames = []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         for frame in container.decode(stream):
-            img = frame.to_ndarray(format="rgb24")
+            img = frame_rgb(frame)
             if max_side and max(img.shape[:2]) > max_side:
                 f = max_side / max(img.shape[:2])
                 img = cv2.resize(img, (int(img.shape[1] * f), int(img.shape[0] * f)), interpolation=cv2.INTER_AREA)

@@ -33,6 +33,7 @@ import av
 import cv2
 import numpy as np
 
+from ..media.colors import decode_params, default_matrix, to_rgb
 from ..models.enhancer import Enhancer
 from .blur import BlurParams, average_frames, shake_blur
 from .dataset import read_rgb, write_rgb
@@ -69,24 +70,35 @@ def _write_item(root: Path, condition: str, name: str, lr: np.ndarray, hr: np.nd
     write_rgb(root / condition / "HR" / f"{name}.png", hr)
 
 
-def downscale_h264(frames: np.ndarray, crf: int = 23) -> list[np.ndarray]:
-    """HR RGB frames -> 1/4 size with FFmpeg's bicubic scaler, libx264 yuv420p at `crf`, decoded to RGB."""
-    h, w = frames.shape[1] // 4 // 2 * 2, frames.shape[2] // 4 // 2 * 2
+def downscale_h264(path: str | Path, start: int, count: int, crf: int = 23) -> tuple[list, list]:
+    """(HR, LR) RGB frames of a clip: each frame 4x downscaled in YUV with FFmpeg's bicubic scaler (as
+    `ffmpeg -vf scale` does, no RGB round trip), libx264 yuv420p at `crf`, decoded; both read with the source
+    clip's colour matrix and gfn-stream's conversion."""
+    hr_frames, small = [], []
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(container.streams.video[0])):
+            if i < start:
+                continue
+            if len(hr_frames) == count:
+                break
+            w, h = frame.width // 8 * 8, frame.height // 8 * 8
+            matrix, color_range = decode_params(frame, default_matrix(frame.width, frame.height))
+            hr_frames.append(to_rgb(frame, matrix, color_range)[:h, :w])
+            small.append(frame.reformat(width=w // 4, height=h // 4, format="yuv420p", interpolation="BICUBIC"))
+    if not small:
+        raise ValueError(f"{path}: no video frames from {start}")
     enc = av.CodecContext.create("libx264", "w")
-    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+    enc.width, enc.height, enc.pix_fmt = small[0].width, small[0].height, "yuv420p"
     enc.time_base = Fraction(1, 25)
     enc.options = {"crf": str(crf), "preset": "medium", "x264-params": "log-level=none"}
     packets = []
-    for i, f in enumerate(frames):
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
-        vf = vf.reformat(width=w, height=h, format="yuv420p", interpolation="BICUBIC")
-        vf.pts = i
-        packets.extend(enc.encode(vf))
+    for i, f in enumerate(small):
+        f.pts = i
+        packets.extend(enc.encode(f))
     packets.extend(enc.encode(None))
     dec = av.CodecContext.create("h264", "r")
-    out = [fr.to_ndarray(format="rgb24") for p in packets for fr in dec.decode(p)]
-    out.extend(fr.to_ndarray(format="rgb24") for fr in dec.decode(None))
-    return out
+    decoded = [fr for p in packets for fr in dec.decode(p)] + list(dec.decode(None))
+    return hr_frames, [to_rgb(fr, matrix, color_range) for fr in decoded]
 
 
 def build_suite(out: str | Path, photos: list[str], holdout: list[str], blur_clip: str | None,
@@ -127,12 +139,12 @@ def build_suite(out: str | Path, photos: list[str], holdout: list[str], blur_cli
         info["conditions"]["video_blur"] = {"kind": "video", "clip": Path(blur_clip).name, "average": n,
                                             "frames": len(frames) - n + 1, "start": blur_start}
     if h264_clip:
-        frames = decode_clip(h264_clip, max_frames=h264_start + video_frames)[h264_start:]
-        frames = np.stack([modcrop(f, 8) for f in frames])
-        for t, lr in enumerate(downscale_h264(frames)):
-            _write_item(root, "video_h264", f"{t:04d}", lr, frames[t][: 4 * lr.shape[0], : 4 * lr.shape[1]])
+        hrs, lrs = downscale_h264(h264_clip, h264_start, video_frames)
+        for t, (hr, lr) in enumerate(zip(hrs, lrs)):
+            _write_item(root, "video_h264", f"{t:04d}", lr, hr)
         info["conditions"]["video_h264"] = {"kind": "video", "clip": Path(h264_clip).name, "crf": 23,
-                                            "scaler": "ffmpeg bicubic", "frames": len(frames), "start": h264_start}
+                                            "scaler": "ffmpeg bicubic in YUV", "frames": len(hrs),
+                                            "start": h264_start}
     info["seconds"] = round(time.time() - t0, 1)
     root.mkdir(parents=True, exist_ok=True)
     (root / "suite.json").write_text(json.dumps(info, indent=1))
@@ -173,6 +185,19 @@ def load_suite(root: str | Path, conditions: tuple[str, ...] = CONDITIONS, limit
                  for n in names]
         out[cond] = [(n, *_crop(lr, hr, crop)) for n, lr, hr in items] if crop else items
     return out
+
+
+def write_mini_suite(src: str | Path, out: str | Path, limit: int, crop: int) -> dict:
+    """A small copy of a built suite (first `limit` items of each condition, centre `crop` LR px) in the same
+    format, e.g. for a test that the shipped weights stay above bicubic on every condition."""
+    root = Path(out)
+    meta = json.loads((Path(src) / "suite.json").read_text())
+    for cond, items in load_suite(src, limit=limit, crop=crop).items():
+        for name, lr, hr in items:
+            _write_item(root, cond, name, lr, hr)
+        meta["conditions"][cond] = {**meta["conditions"][cond], "mini": {"items": len(items), "crop": crop}}
+    (root / "suite.json").write_text(json.dumps(meta, indent=1))
+    return meta
 
 
 def temporal_error(outs: list[np.ndarray], gts: list[np.ndarray]) -> float:
