@@ -111,3 +111,10 @@ def error_line(e: BaseException) -> str:
     """A PyAV/OS error as one line for the user."""
     text = getattr(e, "strerror", None) or str(e) or type(e).__name__
     return text.strip().splitlines()[0]
+
+
+def ffmpeg_error_line(e: Exception) -> str:
+    """The most telling one-line reason in a PyAV error (FFmpeg's own log line when there is one)."""
+    log = getattr(e, "log", None)
+    text = log[2] if log and len(log) > 2 and log[2] else str(e)
+    return text.strip().splitlines()[0] if text.strip() else type(e).__name__

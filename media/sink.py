@@ -30,8 +30,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import re
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -41,66 +39,18 @@ import numpy as np
 
 from . import colors
 from .encode_options import EncodeOptions, SinkError
-from .frames import IMAGE_EXTENSIONS, Packet
+from .frames import Packet, ffmpeg_error_line
 from .image_sink import ImageSink, check_rgb
-from .output_file import OutputFile, SequenceLock, probe, write_atomically, write_error
+from .output_file import OutputFile, write_error
+from .output_path import VIDEO_CONTAINERS, check_output_path
+from .side_streams import SideRoute, plan_side_streams, rescale
 from .timeline import Timeline
 
 logger = logging.getLogger(__name__)
 
-VIDEO_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 MAX_PENDING_BYTES = 64 << 20  # side packets held until the first video frame fixes the output size
 MAX_SIDE_ERRORS = 100  # muxing failures after which a side stream is given up
 FRAGMENT_US = 1_000_000  # at most about this much muxed video is lost when the process is killed
-_SEQUENCE = re.compile(r"%(0?\d*)d")
-_FALLBACK_AUDIO = {"webm": "libopus"}  # re-encode target when a source audio codec cannot go in; else aac
-_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
-
-
-def check_output_path(path: str | os.PathLike, overwrite: bool = False,
-                      options: EncodeOptions | None = None) -> str:
-    """Validate an output path before any work; returns "video", "image" or "sequence".
-
-    Checks the extension (or %d pattern), that the folder exists and is writable, that nothing is
-    overwritten unless overwrite=True and, given options, that the container can hold the codec."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    patterns = _SEQUENCE.findall(path.name)
-    if patterns:
-        if len(patterns) > 1 or suffix not in IMAGE_EXTENSIONS:
-            raise SinkError(f"an image sequence needs one %d and an image extension, like frames/%06d.png: {path}")
-        kind = "sequence"
-    elif suffix in IMAGE_EXTENSIONS:
-        kind = "image"
-    elif suffix in VIDEO_CONTAINERS:
-        kind = "video"
-    else:
-        raise SinkError(f"unsupported output type {suffix or '(no extension)'!r}: use .mp4, .mkv, .mov or .webm, "
-                        f"an image (.png, .jpg, ...) or an image sequence (frames/%06d.png): {path}")
-    folder = path.parent
-    if not folder.is_dir():
-        raise SinkError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise SinkError(f"output folder is not writable: {folder}")
-    existing = _existing_outputs(path) if kind == "sequence" else [path] if path.exists() else []
-    if path.is_dir():
-        raise SinkError(f"output is a directory: {path}")
-    if existing and not overwrite:
-        what = f"{len(existing)} file(s) match {path.name}" if kind == "sequence" else "it exists"
-        raise SinkError(f"refusing to overwrite {path} ({what}); pass overwrite to replace")
-    if kind == "sequence":
-        SequenceLock.probe(path)
-    else:
-        probe(path, overwrite)  # another run writing it, or a killed run's partial file in the way
-    if options is not None and kind == "video":
-        options.validate()
-        fmt = VIDEO_CONTAINERS[suffix]
-        try:
-            av.open(io.BytesIO(), "w", format=fmt).add_stream(options.codec)
-        except ValueError:
-            hint = "libvpx-vp9 or libsvtav1" if fmt == "webm" else "libx264"
-            raise SinkError(f"{suffix} files cannot hold {options.codec} video (use {hint})") from None
-    return kind
 
 
 def open_sink(path: str | os.PathLike, info: dict[str, Any], side_buffers: list[bytes],
@@ -145,7 +95,7 @@ class VideoSink:
         self._last_step = 1
         self._closed = False
         self._started = False
-        self._routes = _plan_side_streams(_PLAN_FORMAT.get(self.format, self.format), info.get("side_streams", []),
+        self._routes = plan_side_streams(_PLAN_FORMAT.get(self.format, self.format), info.get("side_streams", []),
                                           side_buffers, self.warnings)
         self.timeline = Timeline.from_info(info, keep=self._routes) if "is_live" in info else Timeline()
         self._failed = False  # a write failed: the file is kept under its partial name, never renamed
@@ -165,14 +115,14 @@ class VideoSink:
                             f"{self._size[1]}x{self._size[0]}")
         tb = self._video.codec_context.time_base
         pts = self.timeline.shift(pts, Fraction(time_base))
-        pts = self._next_pts(None if pts is None else _rescale(pts, Fraction(time_base), tb))
+        pts = self._next_pts(None if pts is None else rescale(pts, Fraction(time_base), tb))
         if self._pad != (0, 0):
             rgb = np.pad(rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         frame = colors.from_rgb(rgb, self.options.pix_fmt, self._matrix)
         frame.color_primaries, frame.color_trc = self._primaries, self._transfer
         frame.pts, frame.time_base = pts, tb
         if duration:
-            frame.duration = _rescale(duration, Fraction(time_base), tb)
+            frame.duration = rescale(duration, Fraction(time_base), tb)
         for packet in self._video.encode(frame):
             self._mux(packet)
         self.frames_written += 1
@@ -344,7 +294,7 @@ class VideoSink:
         self._last_pts = pts
         return pts
 
-    def _mux_side(self, route: _SideRoute, packet: Packet) -> None:
+    def _mux_side(self, route: SideRoute, packet: Packet) -> None:
         """A bad side packet (say, a dts that goes backwards) is dropped, not fatal; a stream that keeps
         failing is given up."""
         if route.dead:
@@ -364,197 +314,7 @@ class VideoSink:
                 self.warnings.append(f"{route.label}: {route.errors} packets failed; the rest is dropped")
 
 
-class _SideRoute:
-    """How one source audio/subtitle stream reaches the output: copied, or re-encoded from decoded audio."""
-
-    def __init__(self, desc: dict[str, Any], extradata: bytes, reencode: str | None, label: str) -> None:
-        self.desc, self.extradata, self.label = desc, extradata, label
-        self.reencode_codec = reencode
-        self.reencoder: _Reencoder | None = None
-        self.stream: av.stream.Stream | None = None
-        self.errors = 0
-        self.dead = False
-        self.to_mp4 = False
-        self.bsf: av.BitStreamFilterContext | None = None
-
-    def open(self, out: av.container.OutputContainer) -> None:
-        if self.reencode_codec:
-            self.reencoder = _Reencoder(out, self.desc, self.extradata, self.reencode_codec)
-            self.stream = self.reencoder.stream
-        else:
-            self.stream = _copy_stream(out, self.desc, self.extradata)
-            self.to_mp4 = out.format.name in ("mp4", "mov")
-
-    def packets(self, packet: Packet) -> list[av.Packet]:
-        if self.reencoder is not None:
-            return self.reencoder.push(packet)
-        if self.desc["codec"] == "mov_text" and packet.data == b"\x00\x00":
-            return []  # an empty cue that filled a gap: the MP4 muxer writes its own
-        out = av.Packet(packet.data)
-        out.pts, out.dts, out.time_base = packet.pts, packet.dts, packet.time_base
-        if packet.duration:
-            out.duration = packet.duration
-        out.is_keyframe = packet.is_keyframe
-        out.stream = self.stream
-        if self.to_mp4 and self.bsf is None and self.desc["codec"] == "aac" and packet.data[:2] >= b"\xff\xf0":
-            # ADTS AAC (from MPEG-TS): MP4/MOV hold raw frames + an AudioSpecificConfig. The muxer adds this
-            # filter by itself, but not with movflags=delay_moov (it then fails: "Malformed AAC bitstream").
-            self.bsf = av.BitStreamFilterContext("aac_adtstoasc", self.stream)
-        if self.bsf is None:
-            return [out]
-        filtered = self.bsf.filter(out)
-        for p in filtered:
-            p.stream = self.stream
-        return filtered
-
-
-class _Reencoder:
-    """Decode a source audio stream in this process (from its description + extradata) and encode it again."""
-
-    def __init__(self, out: av.container.OutputContainer, desc: dict[str, Any], extradata: bytes, codec: str):
-        self.decoder = av.CodecContext.create(desc["codec"], "r")
-        self.decoder.sample_rate = desc.get("sample_rate") or 48000
-        self.decoder.layout = _layout(desc)
-        if extradata:
-            self.decoder.extradata = extradata
-        rate = desc.get("sample_rate") or 48000
-        if codec == "libopus" or rate not in _AAC_RATES:
-            rate = 48000
-        channels = desc.get("channels") or 2
-        layout = {1: "mono", 6: "5.1", 8: "7.1"}.get(channels, "stereo")
-        self.stream = out.add_stream(codec, rate=rate)
-        self.stream.layout = layout
-        self.stream.bit_rate = min(64000 * len(av.AudioLayout(layout).channels), 320000)
-        self.stream.codec_context.time_base = Fraction(1, rate)
-        self.time_base = Fraction(*desc["time_base"])
-        self.rate, self.layout = rate, layout
-        self.resampler: av.AudioResampler | None = None
-        self.next_pts: int | None = None  # in 1/input sample rate
-
-    def push(self, packet: Packet) -> list[av.Packet]:
-        p = av.Packet(packet.data)
-        p.pts, p.dts, p.time_base = packet.pts, packet.dts, packet.time_base
-        try:
-            frames = self.decoder.decode(p)
-        except av.FFmpegError:
-            return []  # one bad packet: a short gap
-        return self._encode(frames, packet)
-
-    def flush(self) -> list[av.Packet]:
-        out = self._encode(self.decoder.decode(None), None)
-        if self.resampler is not None:
-            for frame in self.resampler.resample(None):
-                out += self.stream.encode(frame)
-        return out + self.stream.encode(None)
-
-    def _encode(self, frames: list[av.AudioFrame], packet: Packet | None) -> list[av.Packet]:
-        out: list[av.Packet] = []
-        for frame in frames:
-            rate = frame.sample_rate
-            if packet is not None and packet.pts is not None:
-                at = _rescale(packet.pts, packet.time_base, Fraction(1, rate))
-                if self.next_pts is None:  # the start; the decoder may have skipped priming by itself
-                    self.next_pts = at + (self.decoder.delay or 0)  # (Opus pre-skip: 312 samples)
-                elif at - self.next_pts > rate // 10:  # a gap in the source
-                    self.next_pts = at
-            if self.next_pts is None:
-                self.next_pts = 0
-            frame.pts, frame.time_base = self.next_pts, Fraction(1, rate)
-            self.next_pts += frame.samples
-            if self.resampler is None:
-                cc = self.stream.codec_context
-                cc.open(strict=False)  # frame_size is known once the encoder is open
-                self.resampler = av.AudioResampler(format=cc.format.name, layout=self.layout, rate=self.rate,
-                                                   frame_size=cc.frame_size or None)
-            for resampled in self.resampler.resample(frame):
-                out += self.stream.encode(resampled)
-        return out
-
-
 # ---------------------------------------------------------------------------------------------- helpers
-def _plan_side_streams(fmt: str, descs: list[dict[str, Any]], buffers: list[bytes],
-                       warnings: list[str]) -> dict[int, _SideRoute]:
-    """Decide per side stream: copy (the container takes it: tried on a scratch file), re-encode (audio), or
-    drop (subtitles, undecodable audio) with a warning."""
-    routes: dict[int, _SideRoute] = {}
-    for k, desc in enumerate(descs):
-        extradata = buffers[k] if k < len(buffers) else b""
-        label = f"{desc['type']} stream #{desc['index']} ({desc['codec']})"
-        problem = _try_copy(fmt, desc, extradata)
-        if problem is None:
-            routes[desc["index"]] = _SideRoute(desc, extradata, None, label)
-            continue
-        if desc["type"] == "audio" and _has_decoder(desc["codec"]):
-            target = _FALLBACK_AUDIO.get(fmt, "aac")
-            warnings.append(f"{label} cannot be copied into .{fmt} ({problem}); re-encoding it to {target}")
-            routes[desc["index"]] = _SideRoute(desc, extradata, target, label)
-        else:
-            warnings.append(f"{label} cannot be copied into .{fmt} ({problem}); dropped")
-    return routes
-
-
-def _try_copy(fmt: str, desc: dict[str, Any], extradata: bytes) -> str | None:
-    """None if a stream like this one can be written into `fmt` (header + trailer on a scratch file)."""
-    scratch = av.open(io.BytesIO(), "w", format=fmt)
-    try:
-        _copy_stream(scratch, desc, extradata)
-        scratch.start_encoding()
-        scratch.close()
-        return None
-    except (av.FFmpegError, ValueError) as e:
-        return ffmpeg_error_line(e)
-
-
-def _copy_stream(out: av.container.OutputContainer, desc: dict[str, Any], extradata: bytes) -> av.stream.Stream:
-    """An output stream that accepts the source's packets as they are, rebuilt from desc + extradata.
-
-    PyAV can only copy codec parameters from another stream (add_stream_from_template), so the template is an
-    unopened stream of the same codec in a scratch container; its encoder is never opened, and the source's
-    parameters (rate, layout, extradata, time base) overwrite its defaults before the header is written."""
-    scratch = av.open(io.BytesIO(), "w", format=out.format.name)
-    if desc["type"] == "audio":
-        template = scratch.add_stream(desc["codec"], rate=desc.get("sample_rate") or 48000)
-    else:
-        template = scratch.add_stream(desc["codec"])
-    stream = out.add_stream_from_template(template)
-    cc = stream.codec_context
-    if desc["type"] == "audio":
-        cc.sample_rate = desc.get("sample_rate") or 48000
-        cc.layout = _layout(desc)
-        if desc.get("sample_format"):
-            cc.format = desc["sample_format"]
-    if desc.get("bit_rate"):
-        cc.bit_rate = desc["bit_rate"]
-    cc.extradata = extradata or None
-    stream.time_base = Fraction(*desc["time_base"])
-    for key in ("language", "title"):
-        if desc.get(key) and desc[key] != "und":
-            stream.metadata[key] = desc[key]
-    disposition = av.stream.Disposition(0)
-    if desc.get("default"):
-        disposition |= av.stream.Disposition.default
-    if desc.get("forced"):
-        disposition |= av.stream.Disposition.forced
-    stream.disposition = disposition
-    return stream
-
-
-def _layout(desc: dict[str, Any]) -> str:
-    """The source's channel layout, or the default one for its channel count (muxers reject 'unknown' ones)."""
-    if desc.get("layout"):
-        return desc["layout"]
-    return {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 8: "7.1"}.get(
-        desc.get("channels") or 2, "stereo")
-
-
-def _has_decoder(codec: str) -> bool:
-    try:
-        av.Codec(codec, "r")
-        return True
-    except (av.codec.codec.UnknownCodecError, ValueError):
-        return False
-
-
 def _muxer_options(fmt: str) -> dict[str, str]:
     opts = {"flush_packets": "1"}  # each packet reaches the file, so a killed run keeps what was muxed
     if fmt in ("mp4", "mov"):
@@ -612,20 +372,3 @@ def _chroma_step(pix_fmt: str) -> tuple[int, int]:
         return 1, 1
     chroma = fmt.components[1]
     return 4 // max(chroma.width, 1), 4 // max(chroma.height, 1)
-
-
-def _existing_outputs(pattern: Path) -> list[Path]:
-    parts = _SEQUENCE.split(pattern.name)
-    regex = re.compile(re.escape(parts[0]) + r"\d+" + re.escape(parts[2]) + "$")
-    return [pattern.parent / n for n in os.listdir(pattern.parent) if regex.match(n)] if pattern.parent.is_dir() else []
-
-
-def ffmpeg_error_line(e: Exception) -> str:
-    """The most telling one-line reason in a PyAV error (FFmpeg's own log line when there is one)."""
-    log = getattr(e, "log", None)
-    text = log[2] if log and len(log) > 2 and log[2] else str(e)
-    return text.strip().splitlines()[0] if text.strip() else type(e).__name__
-
-
-def _rescale(value: int, src: Fraction, dst: Fraction) -> int:
-    return value if src == dst else int(round(value * src / dst))

@@ -15,6 +15,9 @@ and then failed with a misleading message. The limits:
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
+from .output_path import VIDEO_CONTAINERS
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +68,5 @@ def mem_available() -> int | None:
 
 def check_for_output(width: int, height: int, output: str, codec: str) -> None:
     """check_frame_size for a run's output: `codec` counts for video files and pushed streams only."""
-    from pathlib import Path
-
-    from .sink import VIDEO_CONTAINERS
-
     video = "://" in output or Path(output).suffix.lower() in VIDEO_CONTAINERS
     check_frame_size(width, height, codec=codec if video else None, kind="video" if video else "image")

@@ -157,7 +157,8 @@ def check_paths(cfg: RunConfig) -> None:
     from ..media.frames import IMAGE_EXTENSIONS, SourceError
     from ..media.live_spec import is_live_spec, parse_live_spec
     from ..media.output_file import OutputError, refuse_if_input
-    from ..media.sink import EncodeOptions, SinkError, check_output_path
+    from ..media.output_path import check_output_path
+    from ..media.sink import EncodeOptions, SinkError
 
     src = cfg.input
     if is_live_spec(src):

@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 
 from gfn_stream.media.frames import Frame, Packet
-from gfn_stream.media.live_sink import PushSink, SegmentSink, open_live_sink, open_push_sink, open_segment_sink
+from gfn_stream.media.live_sink import open_live_sink
 from gfn_stream.media.live_source import open_live
 from gfn_stream.media.live_spec import LiveOptions
+from gfn_stream.media.push_sink import PushSink, open_push_sink
+from gfn_stream.media.segment_sink import SegmentSink, open_segment_sink
 from gfn_stream.media.sink import EncodeOptions, SinkError, VideoSink, open_sink
 from gfn_stream.media.source import open_source
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from gfn_stream.media.frames import Frame, Packet
-from gfn_stream.media.sink import EncodeOptions, SinkError, check_output_path, open_sink
+from gfn_stream.media.output_path import check_output_path
+from gfn_stream.media.sink import EncodeOptions, SinkError, open_sink
 from gfn_stream.media.source import open_source
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/media.py (pytest runs with --import-mode=importlib)

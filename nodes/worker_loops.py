@@ -1,0 +1,329 @@
+"""The worker's two socket loops, both on the I/O thread that owns every socket (the inference runs in
+engine.py's thread and wakes the loop over an inproc PAIR when a batch is done):
+
+    DealerLoop   dealer+connect: a Paranoid Pirate worker of a dispatcher: credit-based, heartbeats both
+                 ways, reconnects, BYE on stop
+    RouterLoop   router+bind: serve clients directly, answering each FRAME with a FRAME (or an ERROR)
+
+See worker.py for how one is chosen and docs/protocol.md for the messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any, Callable
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from ..transport import keys, protocol
+from ..transport.endpoints import Endpoint
+from ..transport.liveness import MAX_PART_BYTES, DropLog, Heartbeat
+from . import exitcodes
+from .engine import Engine, Job, Outbox
+from .node import NodeError, socket
+from .worker_settings import WorkerSettings, WorkerStats
+
+logger = logging.getLogger(__name__)
+_AUTH_FAILED = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+STALLED_CLIENT_S = 10.0  # router mode: a result its client has not taken for this long is dropped
+
+
+class Loop:
+    def __init__(self, ctx, stop, settings: WorkerSettings, ep: Endpoint, engine: Engine, stats: WorkerStats):
+        self.ctx, self.stop, self.s, self.ep, self.engine, self.stats = ctx, stop, settings, ep, engine, stats
+        self.capacity = 2 * max(1, settings.batch)  # frames held at most: one batch running, one queued
+        self.outbox = Outbox()
+        self.drops = DropLog(logger, f"{settings.name}: dropped a bad message")
+        self.stopping_since: float | None = None
+
+    def stopping(self) -> bool:
+        if self.stop.set and self.stopping_since is None:
+            self.stopping_since = time.monotonic()
+            what = "the launcher is gone, dropping" if self.stop.abandoned else "stopping: finishing"
+            logger.info("%s: %s %d held frame(s)", self.s.name, what, self.engine.held())
+        return self.stopping_since is not None
+
+    def finished_stopping(self) -> bool:
+        if self.stop.abandoned:  # the launcher is gone: nobody takes results any more
+            self.engine.abandoned = True
+            return True
+        if self.engine.held() == 0 and not self.outbox.items:
+            return True
+        if time.monotonic() - self.stopping_since > self.s.drain_s:
+            held = self.engine.held()  # 0: only results nobody takes any more (the encoder is gone): nothing to say
+            (logger.warning if held else logger.info)("%s: gave up on %d frame(s) after %.0f s", self.s.name, held, self.s.drain_s)
+            return True
+        return False
+
+    def check_engine(self) -> None:
+        if self.engine.error is not None:
+            exc = self.engine.error
+            raise NodeError(f"{self.s.name}: inference failed: {type(exc).__name__}: {exc}", exitcodes.WORKER)
+        over = self.engine.stalled(self.s.stall_s, self.s.stall_factor)
+        if over is not None:
+            self.engine.abandoned = True
+            raise NodeError(
+                f"{self.s.name}: inference stalled: a batch has run {over[0]:.3g} s, over its limit of {over[1]:.3g} s "
+                f"(the slowest batch so far x {self.s.stall_factor:g}, at least {self.s.stall_s:g} s): the model seems "
+                "hung", exitcodes.WORKER)
+
+    def take_frame(self, parts: list[Any], reply_to: Any) -> str | None:
+        """Queue a FRAME for the engine; returns why it was dropped, or None."""
+        try:
+            msg = protocol.unpack(parts)
+        except protocol.ProtocolError as exc:
+            return str(exc)
+        if msg.kind != protocol.FRAME:
+            return f"a worker takes frames, not {msg.kind}"
+        self.engine.put(Job(reply_to, *protocol.unpack_frame(msg)))
+        return None
+
+    def drop(self, reason: str) -> None:
+        self.stats.bad_messages += 1
+        self.drops(reason)
+
+
+class DealerLoop(Loop):
+    """Paranoid Pirate worker: credit-based DEALER with heartbeats and reconnects."""
+
+    def run(self, on_ready: Callable[[str], None]) -> None:
+        s = self.s
+        self.push = None
+        if s.results:
+            self.push = socket(self.ctx, zmq.PUSH, hwm=s.result_hwm)
+            self.push.connect(s.results)
+        self.hb = Heartbeat(s.heartbeat_s, s.liveness)
+        self.sock = self.monitor = None
+        self._open(self.capacity)
+        on_ready(self.ep.url)
+        try:
+            while True:
+                if self.stopping() and self.finished_stopping():
+                    break
+                self.check_engine()
+                poller = zmq.Poller()
+                poller.register(self.sock, zmq.POLLIN)
+                poller.register(self.engine.wake, zmq.POLLIN)
+                poller.register(self.monitor, zmq.POLLIN)
+                if self.outbox.head() is not None:
+                    poller.register(self.outbox.head(), zmq.POLLOUT)
+                events = dict(poller.poll(int(min(self.hb.wait_s(), 0.1) * 1000) + 1))
+                if self.engine.wake in events:
+                    self._results()
+                if events.get(self.sock, 0) & zmq.POLLIN:
+                    self._receive()
+                if self.monitor in events:
+                    self._monitor_event()
+                self.outbox.flush()
+                if self.hb.due():
+                    _send_now(self.sock, protocol.pack(protocol.HEARTBEAT))
+                if self.hb.expired():
+                    self._reconnect()
+            self.outbox.flush()
+            _send_now(self.sock, protocol.pack(protocol.BYE))
+            self.sock.setsockopt(zmq.LINGER, 250)  # let BYE go out (a dispatcher that is gone: no need)
+        finally:
+            self._close()
+            if self.push is not None:
+                self.push.close()
+
+    def _open(self, credit: int) -> None:
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, 4 * self.capacity + 64)
+        sock.setsockopt(zmq.SNDHWM, self.s.result_hwm + 64)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        if self.s.key:
+            keys.client_socket(sock, self.s.key, self.s.server_key)
+        self.monitor = sock.get_monitor_socket(_AUTH_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self.refused_logged = False
+        sock.connect(self.ep.url)
+        self.sock = sock
+        self.outbox.put(sock, protocol.pack(protocol.READY, {"credit": credit, "done": [], "hello": True}))
+
+    def _close(self) -> None:
+        if self.sock is not None:
+            self.sock.disable_monitor()
+            self.monitor.close(linger=0)
+            self.sock.close()
+
+    def _reconnect(self) -> None:
+        """Paranoid Pirate: the dispatcher went silent. Drop the frames not started (it re-sends them
+        elsewhere), open a fresh socket (a new identity) and say hello with the credit left."""
+        dropped = self.engine.drop_pending()
+        logger.warning(
+            "%s: no word from the dispatcher at %s for %.0f s; reconnecting (%d queued frame(s) dropped)",
+            self.s.name, self.ep.url, self.hb.patience, dropped,
+        )
+        self.hb.back_off()
+        self.stats.reconnects += 1
+        self.outbox.discard(self.sock)
+        self._close()
+        self._open(max(0, self.capacity - self.engine.in_progress()))
+
+    def _results(self) -> None:
+        stopping = self.stopping_since is not None
+        for jobs, outs in self.engine.collect():
+            if outs is None:
+                return  # the engine failed: check_engine() reports it
+            for job, out in zip(jobs, outs):
+                fh = job.header
+                header = protocol.FrameHeader(fh.seq, fh.pts, fh.time_base, 0, 0, extra=fh.extra)
+                self.outbox.put(self.push or self.sock, protocol.pack_frame(header, out))
+            self.stats.frames += len(jobs)
+            credit = 0 if stopping else len(jobs)
+            self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": credit, "done": [j.header.seq for j in jobs]}))
+            if self.s.exit_after is not None and self.stats.frames >= self.s.exit_after:
+                self.outbox.flush()
+                time.sleep(0.05)
+                os._exit(70)
+
+    def _receive(self) -> None:
+        for _ in range(1000):  # bounded, so heartbeats still go out during a flood
+            try:
+                parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self.hb.alive()
+            kind = _peek_kind(parts)
+            if kind == protocol.HEARTBEAT and _valid(parts):
+                continue
+            if self.stopping_since is not None and kind == protocol.FRAME:
+                self.stats.refused_while_stopping += 1  # still ours at the dispatcher: re-sent after BYE
+                continue
+            reason = self.take_frame(parts, None)
+            if reason is not None:
+                self.drop(reason)
+                if kind != protocol.HEARTBEAT:  # it took a credit: give it back
+                    self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": 1, "done": []}))
+
+    def _monitor_event(self) -> None:
+        try:
+            event = recv_monitor_message(self.monitor, zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        if event["event"] & _AUTH_FAILED and not self.refused_logged:
+            self.refused_logged = True
+            logger.error(
+                "%s: the dispatcher at %s refused the connection (CurveZMQ handshake failed: is this worker's "
+                "public key in its allow-list, and --server-key right?)", self.s.name, self.ep.url,
+            )
+        elif event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            logger.info("%s: connected to %s", self.s.name, self.ep.url)
+
+
+class RouterLoop(Loop):
+    """Serve clients: each FRAME is answered with a FRAME (or an ERROR) to its sender; heartbeats are echoed."""
+
+    def run(self, on_ready: Callable[[str], None]) -> None:
+        s = self.s
+        sock = socket(self.ctx, zmq.ROUTER, hwm=4 * self.capacity + 64, linger=1000)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        auth = keys.server_socket(self.ctx, sock, s.key, s.allow) if s.key else None
+        try:
+            try:
+                sock.bind(self.ep.url)
+            except zmq.ZMQError as exc:
+                raise NodeError(f"{s.name}: cannot bind {self.ep.url}: {exc}", exitcodes.USAGE) from None
+            self.sock = sock
+            on_ready(sock.getsockopt_string(zmq.LAST_ENDPOINT))
+            while True:
+                if self.stopping() and self.finished_stopping():
+                    break
+                self.check_engine()
+                poller = zmq.Poller()
+                poller.register(self.engine.wake, zmq.POLLIN)
+                room = self.engine.held() + len(self.outbox.items) < self.capacity
+                flags = (zmq.POLLIN if room else 0) | (zmq.POLLOUT if self.outbox.items else 0)
+                if flags:
+                    poller.register(sock, flags)
+                events = dict(poller.poll(100))
+                if self.engine.wake in events:
+                    self._results()
+                if events.get(sock, 0) & zmq.POLLIN:
+                    self._receive()
+                self.outbox.flush(stall_s=STALLED_CLIENT_S)
+        finally:
+            sock.close()
+            if auth is not None:
+                auth.stop()
+
+    def _results(self) -> None:
+        for jobs, outs in self.engine.collect():
+            if outs is None:
+                return
+            for job, out in zip(jobs, outs):
+                fh = job.header
+                header = protocol.FrameHeader(fh.seq, fh.pts, fh.time_base, 0, 0, extra=fh.extra)
+                self.outbox.put(self.sock, [job.reply_to, *protocol.pack_frame(header, out)])
+            self.stats.frames += len(jobs)
+
+    def _receive(self) -> None:
+        for _ in range(self.capacity):
+            if self.engine.held() + len(self.outbox.items) >= self.capacity:
+                return
+            try:
+                client, *parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            if not parts:
+                continue
+            kind = _peek_kind(parts)
+            if kind == protocol.HEARTBEAT and _valid(parts):
+                _send_now(self.sock, [client, *protocol.pack(protocol.HEARTBEAT)])
+                continue
+            if self.stopping_since is not None:
+                reason = "the worker is stopping"
+            else:
+                reason = self.take_frame(parts, client)
+            if reason is not None:
+                self.drop(reason)
+                fields = {"message": reason, "code": exitcodes.USAGE, "seq": _peek_seq(parts)}
+                _send_now(self.sock, [client, *protocol.pack(protocol.ERROR, fields)])
+
+
+def _send_now(sock: zmq.Socket, parts: list[Any]) -> None:
+    """Send if there is room right now; heartbeats and error replies are not worth waiting for."""
+    try:
+        sock.send_multipart(parts, flags=zmq.NOBLOCK)
+    except zmq.Again:
+        pass
+    except zmq.ZMQError as exc:
+        if exc.errno != zmq.EHOSTUNREACH:
+            raise
+
+
+def _valid(parts: list[Any]) -> bool:
+    try:
+        protocol.unpack(parts)
+        return True
+    except protocol.ProtocolError:
+        return False
+
+
+def _peek_header(parts: list[Any]) -> dict:
+    import json
+
+    try:
+        raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
+        if len(raw) > protocol.MAX_HEADER_BYTES:
+            return {}
+        header = json.loads(raw)
+        return header if isinstance(header, dict) else {}
+    except (ValueError, RecursionError, IndexError):
+        return {}
+
+
+def _peek_kind(parts: list[Any]) -> str | None:
+    kind = _peek_header(parts).get("kind")
+    return kind if isinstance(kind, str) else None
+
+
+def _peek_seq(parts: list[Any]) -> int | None:
+    seq = _peek_header(parts).get("seq")
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**62 else None

@@ -1,0 +1,77 @@
+"""What a worker is told: WorkerSettings (the launcher, gfn-worker and WorkerNode each build one) and the
+WorkerStats it keeps while it serves."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+from ..transport import keys
+from ..transport.endpoints import Endpoint, parse
+from ..transport.liveness import HEARTBEAT_S, LIVENESS
+
+logger = logging.getLogger(__name__)
+
+ENDPOINT_FORMS = ("dealer+connect", "router+bind")
+
+
+@dataclass
+class WorkerSettings:
+    """Everything a worker needs; the launcher, gfn-worker and WorkerNode all build one of these."""
+
+    endpoint: str = ""  # dealer+connect:URL or router+bind:URL (a bare URL means dealer+connect)
+    results: str | None = None  # PUSH results here (local fast path); None = back over `endpoint`
+    model: str = "gfn"
+    weights: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch: int = 4
+    batch_wait_ms: int = 5
+    tile: int | None = None
+    tile_overlap: int | None = None
+    threads: int | None = None  # CPU threads for torch (None: torch's default, all cores)
+    key: str | None = None  # own CurveZMQ secret certificate (NAME.key_secret)
+    server_key: str | None = None  # dealer+connect: the dispatcher's public certificate
+    allow: str | None = None  # router+bind: directory of allowed client public certificates
+    heartbeat_s: float = HEARTBEAT_S
+    liveness: int = LIVENESS
+    drain_s: float = 30.0  # on stop: how long to keep finishing held frames
+    # a batch running longer than max(stall_s, stall_factor x the slowest batch so far) means a hung model: the
+    # worker exits (code 5) so its frames go to other workers; stall_s 0 = never (see Engine.stalled)
+    stall_s: float = 60.0
+    stall_factor: float = 20.0
+    result_hwm: int = 4
+    name: str = "worker"
+    exit_after: int | None = None  # tests only: exit abruptly (code 70) once this many frames went out
+    hang_after: int | None = None  # tests only: the model hangs once this many frames are done
+    delay_ms: int = 0  # tests only: extra time per batch, so a test can act mid-run
+
+    @classmethod
+    def from_cfg(cls, cfg: dict) -> "WorkerSettings":
+        names = {f.name for f in dataclasses.fields(cls)}
+        s = cls(**{k: v for k, v in cfg.items() if k in names})
+        if not s.endpoint and cfg.get("work"):
+            s.endpoint = f"dealer+connect:{cfg['work']}"
+        return s
+
+    def check(self) -> Endpoint:
+        """The parsed endpoint; raises EndpointError / SecurityError for bad or insecure settings."""
+        ep = parse(self.endpoint, kind="dealer", mode="connect", allowed=ENDPOINT_FORMS)
+        if ep.kind == "dealer":
+            keys.require_keys(ep, self.key, self.server_key, "--server-key")
+        else:
+            keys.require_keys(ep, self.key, self.allow, "--allow")
+        if self.batch < 1:
+            raise ValueError("batch must be at least 1")
+        if self.stall_s < 0 or self.stall_factor < 1:
+            raise ValueError("stall_s must be >= 0 (0 = off) and stall_factor at least 1")
+        return ep
+
+
+@dataclass
+class WorkerStats:
+    frames: int = 0  # frames enhanced and sent on
+    bad_messages: int = 0
+    reconnects: int = 0
+    refused_while_stopping: int = 0
