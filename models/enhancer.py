@@ -18,7 +18,6 @@ from typing import Sequence
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .gfn import SCALE
 from .precision import autocast, input_dtype, prepare_model, resolve_precision
@@ -185,7 +184,3 @@ def _bicubic(frame: np.ndarray) -> np.ndarray:
     h, w = frame.shape[:2]
     return cv2.resize(frame, (SCALE * w, SCALE * h), interpolation=cv2.INTER_CUBIC)
 
-
-def bicubic_torch(x: torch.Tensor) -> torch.Tensor:
-    """4x bicubic of a (B,3,H,W) float tensor in [0,1] (for evaluation baselines)."""
-    return F.interpolate(x, scale_factor=SCALE, mode="bicubic", align_corners=False).clamp(0, 1)

@@ -244,15 +244,7 @@ def _live_options(cfg: dict) -> LiveOptions:
 
 
 def _packet_message(pkt: Packet) -> list[Any]:
-    fields = {
-        "stream": pkt.stream,
-        "pts": pkt.pts,
-        "dts": pkt.dts,
-        "duration": pkt.duration,
-        "tb": [pkt.time_base.numerator, pkt.time_base.denominator],
-        "key": bool(pkt.is_keyframe),
-    }
-    return protocol.pack(protocol.PACKET, fields, [pkt.data])
+    return protocol.pack(protocol.PACKET, pkt.fields(), [pkt.data])
 
 
 def main(cfg: dict) -> None:

@@ -33,7 +33,7 @@ from . import exitcodes
 from .answer_clock import AnswerClock
 from .node import NodeError, socket
 
-log = logging.getLogger("gfn_stream.decoder")
+logger = logging.getLogger(__name__)
 LOCAL, REMOTE = b"L", b"R"  # first byte of a worker key: which ROUTER it came in on
 MAX_WORKERS = 256  # registered at once; more hellos are ignored
 MAX_CREDIT = 4 * protocol.MAX_BATCH_CREDIT  # per worker
@@ -63,8 +63,8 @@ class Dispatcher:
         self.delivered: dict[bytes, "OrderedDict[int, list[Any]]"] = {}  # last frames each local worker finished
         self.heard: dict[bytes, float] = {}  # worker -> last time anything came from it
         self.departed: "OrderedDict[bytes, None]" = OrderedDict()  # dropped ids: must say hello again
-        self.drops = DropLog(log, "dispatcher: dropped a bad message")
-        self.rejects = DropLog(log, "dispatcher: dropped a worker that sent a bad result", first=10, every=100)
+        self.drops = DropLog(logger, "dispatcher: dropped a bad message")
+        self.rejects = DropLog(logger, "dispatcher: dropped a worker that sent a bad result", first=10, every=100)
         self.banned: "OrderedDict[bytes, None]" = OrderedDict()  # sent bad results: never taken back
         self.clock = AnswerClock(answer_s, answer_factor)
         self.duplicates = 0
@@ -127,7 +127,7 @@ class Dispatcher:
             self._result(worker, msg, parts, known)
         elif msg.kind == protocol.BYE:
             if known:
-                log.info("worker %s said bye", _name(worker))
+                logger.info("worker %s said bye", _name(worker))
                 self.drop_worker(worker, said_bye=True)
         elif msg.kind != protocol.HEARTBEAT:  # a heartbeat only proves life (recorded above)
             self.drops(f"unexpected {msg.kind} message from worker {_name(worker)}")
@@ -143,7 +143,7 @@ class Dispatcher:
             self.departed.pop(worker, None)
             self.credits[worker] = 0
             self.heard[worker] = time.monotonic()
-            log.info("worker %s joined with %d credit(s)", _name(worker), h["credit"])
+            logger.info("worker %s joined with %d credit(s)", _name(worker), h["credit"])
         self.credits[worker] = min(self.credits[worker] + h["credit"], MAX_CREDIT)
         finished = 0
         for seq in h.get("done") or []:
@@ -214,7 +214,7 @@ class Dispatcher:
         self.lost_workers += 1
         if lost and not quiet:
             again = f" and {len(lost) - held} it had finished" if len(lost) > held else ""
-            log.warning("worker %s left holding %d frame(s)%s; sending them again", _name(worker), held, again)
+            logger.warning("worker %s left holding %d frame(s)%s; sending them again", _name(worker), held, again)
 
     def next_retry(self) -> int | None:
         """The next frame to send again (one whose owner is gone), or None."""
@@ -232,11 +232,11 @@ class Dispatcher:
         limit = now - self.patience
         gone = [w for w, t in self.heard.items() if t < limit]
         for w in gone:
-            log.warning("worker %s silent for %.0f s: dropping it", _name(w), self.patience)
+            logger.warning("worker %s silent for %.0f s: dropping it", _name(w), self.patience)
             self.drop_worker(w)
         holding = {w for w, _ in self.inflight.values() if w[:1] == REMOTE and w in self.credits}
         for w, waited, allowed in self.clock.overdue(sorted(holding), self.credits, now):
-            log.warning("worker %s has held frames for %.1f s without answering (limit %.1f s): dropping it",
+            logger.warning("worker %s has held frames for %.1f s without answering (limit %.1f s): dropping it",
                         _name(w), waited, allowed)
             self.overdue_workers += 1
             self.drop_worker(w)
@@ -280,7 +280,7 @@ class WorkerLinks:
             self.routers[REMOTE] = remote
             self.forwarder = socket(ctx, zmq.PUSH, hwm=cfg.get("result_hwm", 4))
             self.forwarder.connect(cfg["results"])
-            log.info("listening for workers on %s%s", ep.url, " (CurveZMQ)" if self.auth else "")
+            logger.info("listening for workers on %s%s", ep.url, " (CurveZMQ)" if self.auth else "")
 
     def pump(self, timeout_ms: int) -> None:
         """Wait up to `timeout_ms` for worker messages, take them all, forward results, heartbeat, expire."""
@@ -335,7 +335,7 @@ class WorkerLinks:
             if exc.errno != zmq.EHOSTUNREACH:
                 raise
             if worker in self.disp.credits:  # its connection is gone (drop_worker warns if it held frames)
-                log.info("worker %s disconnected", _name(worker))
+                logger.info("worker %s disconnected", _name(worker))
                 self.disp.drop_worker(worker)
             return False
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from fractions import Fraction
 from typing import Any
 
 import zmq
@@ -24,7 +23,7 @@ from ..transport import protocol
 from . import exitcodes
 from .node import NodeError, Reporter, StopFlag, node_main, socket
 
-log = logging.getLogger("gfn_stream.encoder")
+logger = logging.getLogger(__name__)
 MAX_EARLY_PACKETS = 4096  # side packets held while waiting for the stream description
 
 
@@ -55,7 +54,7 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     msg = protocol.unpack(parts)
                 except protocol.ProtocolError as exc:
                     bad += 1
-                    log.warning("dropped bad message (%d so far): %s", bad, exc)
+                    logger.warning("dropped bad message (%d so far): %s", bad, exc)
                     continue
                 if msg.kind == protocol.FRAME:
                     fh, img = protocol.unpack_frame(msg)
@@ -76,19 +75,19 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                         sink.write_packet(pkt)
                     early_packets.clear()
                 elif msg.kind == protocol.PACKET:
-                    pkt = _packet(msg)
+                    pkt = Packet.from_fields(msg.header, msg.buffers[0])
                     if sink is not None:
                         sink.write_packet(pkt)
                     elif len(early_packets) < MAX_EARLY_PACKETS:
                         early_packets.append(pkt)
                 elif msg.kind == protocol.EOS:
-                    log.debug("end of stream: %s frames (written %d)", msg.header["frames"], next_seq)
+                    logger.debug("end of stream: %s frames (written %d)", msg.header["frames"], next_seq)
                     expected = msg.header["frames"]
                     eos_at = time.monotonic()
                     interrupted = bool(msg.header.get("interrupted"))
                 else:
                     bad += 1
-                    log.warning("unexpected %s message", msg.kind)
+                    logger.warning("unexpected %s message", msg.kind)
             if sink is not None:
                 while next_seq in reorder:
                     fh, img = reorder.pop(next_seq)
@@ -138,7 +137,7 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                 close_error = str(exc) if isinstance(exc, SinkError) else f"closing the output failed: {exc}"
                 complete = False
                 if failing:  # the first error is the one reported (a full disk fails the close again)
-                    log.debug("closing the output after an error: %s", close_error)
+                    logger.debug("closing the output after an error: %s", close_error)
         warnings = list(sink.warnings) if sink is not None else []
         reporter.status(
             "closed", frames=written, complete=complete, interrupted=interrupted, bad_messages=bad,
@@ -166,19 +165,6 @@ def _write(sink: Any, fh: protocol.FrameHeader, img: Any) -> None:
     extra = fh.extra
     sink.write_frame(img, fh.pts, fh.time_base, extra.get("dur"), new_segment=bool(extra.get("seg")),
                      wallclock=extra.get("wall"))
-
-
-def _packet(msg: protocol.Message) -> Packet:
-    h = msg.header
-    return Packet(
-        stream=h["stream"],
-        pts=h["pts"],
-        dts=h["dts"],
-        duration=h.get("duration"),
-        time_base=Fraction(h["tb"][0], h["tb"][1]),
-        is_keyframe=h["key"],
-        data=bytes(msg.buffers[0]),
-    )
 
 
 def main(cfg: dict) -> None:

@@ -19,7 +19,7 @@ import zmq
 
 from ..transport import protocol
 
-log = logging.getLogger("gfn_stream.worker")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -180,9 +180,9 @@ class Outbox:
             except zmq.Again:
                 if stall_s is None or time.monotonic() - since < stall_s:
                     return
-                log.warning("a client has not taken its result for %.0f s: dropped it", stall_s)
+                logger.warning("a client has not taken its result for %.0f s: dropped it", stall_s)
             except zmq.ZMQError as exc:
                 if exc.errno != zmq.EHOSTUNREACH:
                     raise
-                log.info("a client left before its result was sent")
+                logger.info("a client left before its result was sent")
             self.items.popleft()

@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-import time
 import traceback
 from typing import Any, Callable
 
@@ -16,6 +15,8 @@ import zmq
 from ..transport import protocol
 from . import exitcodes
 from .parent_watch import LAUNCHER_GONE, die_with_parent
+
+logger = logging.getLogger(__name__)
 
 LINGER_MS = 2000  # how long close() may wait to deliver queued messages
 
@@ -87,7 +88,6 @@ def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int],
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop)
     configure_logging(cfg.get("log_level", "warning"))
-    log = logging.getLogger(f"gfn_stream.{name}")
     if cfg.get("control"):  # a pipeline node: never outlive the launcher (e.g. when it is SIGKILLed)
         stop.parent = os.getppid()
         die_with_parent(stop, exitcodes.INTERRUPTED)
@@ -97,11 +97,11 @@ def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int],
     try:
         code = body(ctx, reporter, stop)
     except NodeError as exc:
-        log.debug("node error", exc_info=True)
+        logger.debug("%s: node error", name, exc_info=True)
         reporter.error(str(exc), exc.code)
         code = exc.code
     except Exception as exc:  # report, never die silently
-        log.debug("unexpected failure", exc_info=True)
+        logger.debug("%s: unexpected failure", name, exc_info=True)
         reporter.error(f"{name}: {type(exc).__name__}: {exc}", 1)
         if cfg.get("log_level") == "debug":
             traceback.print_exc()
@@ -110,7 +110,7 @@ def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int],
         if not stop.abandoned:  # the launcher gone: queued messages have no one to go to, do not linger on them
             reporter.close()
             ctx.term()
-    log.debug("exiting with code %d (%s)", code, stop.reason or "done")
+    logger.debug("%s: exiting with code %d (%s)", name, code, stop.reason or "done")
     sys.stdout.flush()
     os._exit(code)
 
@@ -137,6 +137,3 @@ def peak_rss_mb() -> float:
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
-
-def now() -> float:
-    return time.monotonic()

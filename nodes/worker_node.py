@@ -25,7 +25,7 @@ from . import exitcodes
 from .node import NodeError, StopFlag, configure_logging
 from .worker import WorkerSettings, WorkerStats, serve
 
-log = logging.getLogger("gfn_stream.worker")
+logger = logging.getLogger(__name__)
 
 
 class WorkerNode:
@@ -100,7 +100,7 @@ class WorkerNode:
                 serve(ctx, self._stop, self.settings, on_ready=on_ready, stats=self.stats)
             except BaseException as exc:  # surfaced by start()
                 self._error = exc
-                log.debug("worker thread failed", exc_info=True)
+                logger.debug("worker thread failed", exc_info=True)
             finally:
                 ready.set()
                 ctx.term()
@@ -226,9 +226,5 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def entry() -> None:
-    sys.exit(main())
-
-
 if __name__ == "__main__":
-    entry()
+    sys.exit(main())

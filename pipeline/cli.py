@@ -18,7 +18,7 @@ from pathlib import Path
 from ..nodes import exitcodes
 from .config import ConfigError, RunConfig, load_toml
 
-log = logging.getLogger("gfn_stream")
+logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,8 +270,7 @@ def _write_report(path: str, cfg: RunConfig, result) -> None:
     import dataclasses
     import json
 
-    report = {
-        "input": cfg.input,
+    report = {  # "input" is the file input's accounting (result.input), as it always was
         "output": cfg.output,
         "exit_code": result.code,
         "message": result.message,
@@ -298,9 +297,5 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def entry() -> None:
-    sys.exit(main())
-
-
 if __name__ == "__main__":
-    entry()
+    sys.exit(main())

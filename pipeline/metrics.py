@@ -57,7 +57,7 @@ from typing import Any, Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-log = logging.getLogger("gfn_stream.metrics")
+logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 FPS_WINDOW_S = 5.0  # stage fps is measured over about this many seconds
@@ -116,15 +116,7 @@ class Metrics:
         try:
             self._update(str(node), str(event), fields or {})
         except Exception:  # a malformed report must never take the launcher down
-            log.debug("could not map status %s/%s", node, event, exc_info=True)
-
-    def frame_written(self, latency_s: float | None = None) -> None:
-        """For a process that writes frames itself (no STATUS round trip): one frame out."""
-        with self._lock:
-            self.frames_out.inc()
-            self._last_out_at = self._clock()
-            if latency_s is not None:
-                self.latency.observe(max(0.0, float(latency_s)))
+            logger.debug("could not map status %s/%s", node, event, exc_info=True)
 
     def finish(self) -> None:
         """The run ended: /health says so and gfn_up drops to 0."""
@@ -287,7 +279,7 @@ class MetricsServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                        name="metrics-http", daemon=True)
         self.thread.start()
-        log.info("metrics on http://%s:%d/metrics", self.addr, self.port)
+        logger.info("metrics on http://%s:%d/metrics", self.addr, self.port)
 
     @property
     def url(self) -> str:
@@ -326,6 +318,6 @@ def _handler(metrics: Metrics) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def log_message(self, fmt: str, *args: Any) -> None:
-            log.debug("metrics http: " + fmt, *args)
+            logger.debug("metrics http: " + fmt, *args)
 
     return Handler

@@ -39,10 +39,6 @@ class Endpoint:
     transport: str  # tcp, ipc, inproc
 
     @property
-    def socket_type(self) -> int:
-        return SOCKET_TYPES[self.kind]
-
-    @property
     def loopback(self) -> bool:
         """True when no byte of this endpoint's traffic can leave the machine."""
         if self.transport in ("ipc", "inproc"):
@@ -52,9 +48,6 @@ class Endpoint:
     def __str__(self) -> str:
         return f"{self.kind}+{self.mode}:{self.url}"
 
-    def attach(self, sock: zmq.Socket) -> None:
-        """bind() or connect() `sock` as this endpoint says."""
-        (sock.bind if self.mode == "bind" else sock.connect)(self.url)
 
 
 def parse(text: str, *, kind: str | None = None, mode: str | None = None, allowed: tuple[str, ...] = ()) -> Endpoint:

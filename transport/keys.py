@@ -26,7 +26,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from .endpoints import Endpoint
 from .liveness import DropLog
 
-log = logging.getLogger("gfn_stream.keys")
+logger = logging.getLogger(__name__)
 
 
 class SecurityError(ValueError):
@@ -65,7 +65,7 @@ def server_socket(ctx: zmq.Context, sock: zmq.Socket, key: str, allow: str) -> T
     sock.curve_secretkey = secret
     sock.curve_publickey = public
     sock.curve_server = True
-    auth = ThreadAuthenticator(ctx, log=logging.getLogger("gfn_stream.auth"))
+    auth = ThreadAuthenticator(ctx, log=logger.getChild("auth"))
     auth.start()
     auth.configure_curve_callback(domain="*", credentials_provider=AllowList(allow))
     return auth
@@ -88,7 +88,7 @@ class AllowList:
         self.directory = Path(directory)
         self._stamp: tuple[int, ...] = ()
         self._keys: set[bytes] = set()
-        self.refused = DropLog(log, "refused a peer whose key is not in the allow-list", first=10)
+        self.refused = DropLog(logger, "refused a peer whose key is not in the allow-list", first=10)
         self._reload()
 
     def _reload(self) -> None:
@@ -102,14 +102,14 @@ class AllowList:
                 public, _ = zmq.auth.load_certificate(f)
                 keys.add(public)
             except (OSError, ValueError) as exc:
-                log.warning("skipping unreadable key file %s: %s", f, exc)
+                logger.warning("skipping unreadable key file %s: %s", f, exc)
         self._keys, self._stamp = keys, stamp
 
     def callback(self, domain: str, key: bytes) -> bool:
         try:
             self._reload()
         except OSError as exc:
-            log.warning("cannot read the allow-list %s: %s", self.directory, exc)
+            logger.warning("cannot read the allow-list %s: %s", self.directory, exc)
         allowed = key in self._keys
         if not allowed:
             self.refused(key.decode(errors="replace"))
@@ -178,9 +178,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def entry() -> None:
-    sys.exit(main())
-
-
 if __name__ == "__main__":
-    entry()
+    sys.exit(main())
