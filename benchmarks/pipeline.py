@@ -26,7 +26,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 
 from gfn_stream.media.frames import Frame
 from gfn_stream.media.sink import EncodeOptions, open_sink
@@ -105,7 +104,8 @@ def encode_alone(clip: Path, frames: list[Frame], total: int, tmp: Path) -> dict
 
 def run_cli(clip: Path, out: Path, *extra: str) -> dict:
     report = out.with_suffix(".json")
-    cmd = [sys.executable, "-m", "gfn_stream.pipeline.cli", str(clip), str(out), "-y", "-q", "--report", str(report), *extra]
+    cmd = [sys.executable, "-m", "gfn_stream.pipeline.cli", str(clip), str(out), "-y", "-q", "--report", str(report),
+           *extra]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0

@@ -70,7 +70,8 @@ def drive(links: WorkerLinks, frames: int, results_sock: zmq.Socket) -> dict:
                 first = first or last
     finally:
         links.close()
-    return {"frames": frames, "fps": round((frames - 1) / (last - first), 2), "per_frame_us": round(1e6 * (last - first) / (frames - 1))}
+    return {"frames": frames, "fps": round((frames - 1) / (last - first), 2),
+            "per_frame_us": round(1e6 * (last - first) / (frames - 1))}
 
 
 def throughput(model: str, workers: int, threads: int, frames: int, weights: str | None) -> dict:
@@ -185,7 +186,8 @@ def transport(path: str, frames: int, keydir: Path, inflight: int, count_bytes: 
         url, worker_results = f"tcp://127.0.0.1:{relay.port if relay else port}", None
     links = dispatcher(cfg, inflight)
     spawn = mp.get_context("spawn")
-    args = (url, worker_results, str(keydir / "w.key_secret") if curve else None, str(keydir / "server.key") if curve else None)
+    args = (url, worker_results, str(keydir / "w.key_secret") if curve else None,
+            str(keydir / "server.key") if curve else None)
     proc = spawn.Process(target=_echo_worker, args=args, daemon=True)
     proc.start()
     try:
@@ -208,7 +210,10 @@ def message_bytes() -> dict:
     inp = frame_parts(123, np.zeros((H, W, 3), np.uint8))
     res = frame_parts(123, np.zeros((4 * H, 4 * W, 3), np.uint8))
     ready = protocol.pack(protocol.READY, {"credit": 1, "done": [123]})
-    zmtp = lambda parts: sum(len(memoryview(p).cast("B")) + (2 if len(memoryview(p).cast("B")) < 256 else 9) for p in parts)  # noqa: E731
+
+    def zmtp(parts: list) -> int:  # bytes on the wire: each frame plus its ZMTP header (2 bytes short, 9 long)
+        return sum(len(memoryview(p).cast("B")) + (2 if len(memoryview(p).cast("B")) < 256 else 9) for p in parts)
+
     return {
         "input_header": len(inp[0]), "input_plane": len(memoryview(inp[1]).cast("B")),
         "result_header": len(res[0]), "result_plane": len(memoryview(res[1]).cast("B")),
@@ -224,9 +229,11 @@ def _free_port() -> int:
 
 
 def machine() -> dict:
-    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    return {"cpu": model, "cores": os.cpu_count(), "load_avg_at_start": os.getloadavg(), "python": platform.python_version(),
-            "zmq": zmq.zmq_version(), "pyzmq": zmq.__version__}
+    with open("/proc/cpuinfo") as f:
+        names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    model = names[0] if names else platform.processor()
+    return {"cpu": model, "cores": os.cpu_count(), "load_avg_at_start": os.getloadavg(),
+            "python": platform.python_version(), "zmq": zmq.zmq_version(), "pyzmq": zmq.__version__}
 
 
 def main() -> None:
@@ -242,13 +249,15 @@ def main() -> None:
     from gfn_stream.models.weights import save_weights
 
     torch.manual_seed(0)
-    tiny = str(save_weights(GFN(GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)), tmp / "tiny.safetensors"))
+    tiny_model = GFN(GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1))
+    tiny = str(save_weights(tiny_model, tmp / "tiny.safetensors"))
     keys.keygen(tmp, "server")
     keys.keygen(tmp, "w")
     (tmp / "allowed").mkdir()
     (tmp / "allowed" / "w.key").write_bytes((tmp / "w.key").read_bytes())
     report = {"machine": machine(), "frame": f"{W}x{H} -> {4 * W}x{4 * H} rgb24", "message_bytes": message_bytes()}
-    report["transport"] = [transport(p, args.transport_frames, tmp, n) for p in ("ipc", "tcp", "tcp+curve") for n in (8, 1)]
+    report["transport"] = [transport(p, args.transport_frames, tmp, n)
+                           for p in ("ipc", "tcp", "tcp+curve") for n in (8, 1)]
     report["wire_bytes"] = [transport(p, 50, tmp, 8, count_bytes=True) for p in ("tcp", "tcp+curve")]
     for t in report["transport"]:
         print(json.dumps(t), flush=True)
@@ -259,7 +268,8 @@ def main() -> None:
             runs.append(throughput(model, workers, threads, args.frames, weights))
             print(json.dumps(runs[-1]), flush=True)
     report["throughput"] = runs
-    report["notes"] = "gfn = tiny random-weight GFN (channels 8, 1 block per branch); batch 1; bf16 where the CPU has it"
+    report["notes"] = ("gfn = tiny random-weight GFN (channels 8, 1 block per branch); batch 1; "
+                       "bf16 where the CPU has it")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

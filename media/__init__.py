@@ -1,1 +1,3 @@
-"""Media I/O with PyAV: reading files and live inputs, writing files, segments and pushed streams. No ZeroMQ, no torch."""
+"""Media I/O with PyAV: reading files and live inputs, writing files, segments and pushed streams.
+
+No ZeroMQ, no torch."""

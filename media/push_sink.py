@@ -1,14 +1,15 @@
 """A live stream pushed to a server (PushSink, the same calls as sink.VideoSink).
 
 rtsp:// and rtsps:// go out with the "rtsp" muxer (RTP over TCP by default, as ANNOUNCE/RECORD), rtmp:// and
-rtmps:// with "flv", udp://, tcp:// and srt:// with "mpegts". Use a live encoder setting (EncodeOptions(tune="zerolatency", preset="veryfast", keyint=2 * fps)): look-ahead delays every
-frame. When the server refuses or drops the connection, the push is retried with exponential backoff
-(retry_initial_s doubling up to retry_max_s) with a fresh encoder and connection; frames and packets that
-arrive meanwhile are dropped and counted (frames_dropped, packets_dropped), `reconnects` counts the
-successful re-opens, and max_failures (None: never) makes the next failure a SinkError. Limitations: PyAV
-holds the GIL while it connects and while a write blocks, so a server that accepts the connection but stops
-reading stalls the encoder process until the socket gives up; audio is pushed only when the muxer takes its
-codec (RTSP/FLV: AAC; others are re-encoded to AAC or dropped with a warning, as for files).
+rtmps:// with "flv", udp://, tcp:// and srt:// with "mpegts". Use a live encoder setting
+(EncodeOptions(tune="zerolatency", preset="veryfast", keyint=2 * fps)): look-ahead delays every frame. When the
+server refuses or drops the connection, the push is retried with exponential backoff (retry_initial_s doubling up
+to retry_max_s) with a fresh encoder and connection; frames and packets that arrive meanwhile are dropped and
+counted (frames_dropped, packets_dropped), `reconnects` counts the successful re-opens, and max_failures (None:
+never) makes the next failure a SinkError. Limitations: PyAV holds the GIL while it connects and while a write
+blocks, so a server that accepts the connection but stops reading stalls the encoder process until the socket
+gives up; audio is pushed only when the muxer takes its codec (RTSP/FLV: AAC; others are re-encoded to AAC or
+dropped with a warning, as for files).
 """
 
 from __future__ import annotations

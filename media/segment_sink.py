@@ -1,18 +1,17 @@
 """A live recording cut into files (SegmentSink, the same calls as sink.VideoSink).
 
-A new file starts with the first frame whose pts reaches the next boundary (first frame + k * segment_s on the stream's timeline, so an outage does not shift the grid), on a frame
-that carries new_segment=True, or when the frame size changes. Each segment is a complete sink.VideoSink:
-its own encoder, so it starts with a keyframe (IDR) and decodes on its own; crash-safe while written;
-closed (encoder drained, trailer written) in a background thread so the next segment starts at once
-(`on_segment(info)` is called from that thread when a file is done). Timestamps restart near 0 in every
-segment (frame pts minus the segment's first frame pts; audio shifted by the same amount: audio from past
-the boundary waits for the next segment, and what would land before 0 there - at most the one frame
-interval between the boundary and that segment's first frame - is dropped and counted), so each file plays
+A new file starts with the first frame whose pts reaches the next boundary (first frame + k * segment_s on the
+stream's timeline, so an outage does not shift the grid), on a frame that carries new_segment=True, or when the
+frame size changes. Each segment is a complete sink.VideoSink: its own encoder, so it starts with a keyframe (IDR)
+and decodes on its own; crash-safe while written; closed (encoder drained, trailer written) in a background thread
+so the next segment starts at once (`on_segment(info)` is called from that thread when a file is done). Timestamps
+restart near 0 in every segment (frame pts minus the segment's first frame pts; audio shifted by the same amount:
+audio from past the boundary waits for the next segment, and what would land before 0 there - at most the one
+frame interval between the boundary and that segment's first frame - is dropped and counted), so each file plays
 from 0 like a normal recording; the file name carries the start time. Names: time.strftime(pattern) at the
-segment's first frame, in local time;
-with write_frame(..., wallclock=frame.wallclock) the capture time rather than the write time. A name
-already used (or, without overwrite, already on disk) gets "-1", "-2", ... before the extension. strftime
-codes in the folder part create folders (recordings/%Y-%m-%d/cam-%H%M%S.mp4).
+segment's first frame, in local time; with write_frame(..., wallclock=frame.wallclock) the capture time rather
+than the write time. A name already used (or, without overwrite, already on disk) gets "-1", "-2", ... before the
+extension. strftime codes in the folder part create folders (recordings/%Y-%m-%d/cam-%H%M%S.mp4).
 """
 
 from __future__ import annotations

@@ -308,7 +308,8 @@ class VideoSink:
             self.packets_dropped += 1
             route.errors += 1
             if route.errors == 1:
-                self.warnings.append(f"{route.label}: dropped a packet that could not be muxed ({ffmpeg_error_line(e)})")
+                reason = ffmpeg_error_line(e)
+                self.warnings.append(f"{route.label}: dropped a packet that could not be muxed ({reason})")
             if route.errors >= MAX_SIDE_ERRORS:
                 route.dead = True
                 self.warnings.append(f"{route.label}: {route.errors} packets failed; the rest is dropped")

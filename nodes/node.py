@@ -67,7 +67,8 @@ class Reporter:
 
     def error(self, message: str, code: int) -> None:
         if self.sock is not None:
-            self.sock.send_multipart(protocol.pack(protocol.ERROR, {"node": self.node, "message": message, "code": code}))
+            fields = {"node": self.node, "message": message, "code": code}
+            self.sock.send_multipart(protocol.pack(protocol.ERROR, fields))
 
     def close(self) -> None:
         if self.sock is not None:

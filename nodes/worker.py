@@ -76,7 +76,8 @@ def serve(
     finally:
         engine.close()
         if reporter is not None:
-            reporter.status("stopped", frames=stats.frames, bad_messages=stats.bad_messages, reconnects=stats.reconnects)
+            reporter.status("stopped", frames=stats.frames, bad_messages=stats.bad_messages,
+                            reconnects=stats.reconnects)
     return stats
 
 

@@ -27,7 +27,8 @@ from .node import NodeError, socket
 from .worker_settings import WorkerSettings, WorkerStats
 
 logger = logging.getLogger(__name__)
-_AUTH_FAILED = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+_AUTH_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 STALLED_CLIENT_S = 10.0  # router mode: a result its client has not taken for this long is dropped
 
 
@@ -54,7 +55,8 @@ class Loop:
             return True
         if time.monotonic() - self.stopping_since > self.s.drain_s:
             held = self.engine.held()  # 0: only results nobody takes any more (the encoder is gone): nothing to say
-            (logger.warning if held else logger.info)("%s: gave up on %d frame(s) after %.0f s", self.s.name, held, self.s.drain_s)
+            (logger.warning if held else logger.info)("%s: gave up on %d frame(s) after %.0f s", self.s.name, held,
+                                                      self.s.drain_s)
             return True
         return False
 
@@ -176,7 +178,8 @@ class DealerLoop(Loop):
                 self.outbox.put(self.push or self.sock, protocol.pack_frame(header, out))
             self.stats.frames += len(jobs)
             credit = 0 if stopping else len(jobs)
-            self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": credit, "done": [j.header.seq for j in jobs]}))
+            ready = {"credit": credit, "done": [j.header.seq for j in jobs]}
+            self.outbox.put(self.sock, protocol.pack(protocol.READY, ready))
             if self.s.exit_after is not None and self.stats.frames >= self.s.exit_after:
                 self.outbox.flush()
                 time.sleep(0.05)

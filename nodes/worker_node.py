@@ -119,7 +119,8 @@ class WorkerNode:
         spawn = mp.get_context("spawn")
         here, there = spawn.Pipe(duplex=False)
         self._proc = spawn.Process(
-            target=_process_main, args=(dataclasses.asdict(self.settings), there), name=f"gfn-{self.settings.name}", daemon=True
+            target=_process_main, args=(dataclasses.asdict(self.settings), there), name=f"gfn-{self.settings.name}",
+            daemon=True,
         )
         self._proc.start()
         there.close()
@@ -169,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, metavar="PX", help="LR tile side for large frames (0 = never tile)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: all cores)")
     p.add_argument("--key", metavar="FILE", help="this worker's CurveZMQ secret key (NAME.key_secret from gfn-keygen)")
-    p.add_argument("--server-key", dest="server_key", metavar="FILE", help="dealer+connect: the dispatcher's public key")
+    p.add_argument("--server-key", dest="server_key", metavar="FILE",
+                   help="dealer+connect: the dispatcher's public key")
     p.add_argument("--allow", metavar="DIR", help="router+bind: directory of allowed client public keys")
     p.add_argument("--heartbeat", type=float, default=1.0, metavar="S", help="heartbeat interval (default 1 s)")
     p.add_argument("--liveness", type=int, default=3, metavar="N", help="silent intervals before the peer is dead (3)")
@@ -190,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     settings = WorkerSettings(
         endpoint=args.endpoint, model=args.model, weights=args.weights, device=args.device, precision=args.precision,
-        batch=args.batch, tile=args.tile, threads=args.threads, key=args.key, server_key=args.server_key, allow=args.allow,
+        batch=args.batch, tile=args.tile, threads=args.threads, key=args.key, server_key=args.server_key,
+        allow=args.allow,
         heartbeat_s=args.heartbeat, liveness=args.liveness, name="gfn-worker", stall_s=args.stall_timeout,
         stall_factor=args.stall_factor,
     )
@@ -201,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_ready(url: str) -> None:
         if not args.quiet:
-            print(f"gfn-worker: ready: serving {args.endpoint.split(':', 1)[0] if '+' in args.endpoint else 'dealer+connect'}:{url}",
-                  file=sys.stderr, flush=True)
+            form = args.endpoint.split(":", 1)[0] if "+" in args.endpoint else "dealer+connect"
+            print(f"gfn-worker: ready: serving {form}:{url}", file=sys.stderr, flush=True)
 
     ctx = zmq.Context()
     try:

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="fail after S seconds without the camera (default: keep trying)")
     live.add_argument("--metrics-port", dest="metrics_port", type=int, metavar="PORT",
                       help="serve Prometheus /metrics and /health on 127.0.0.1:PORT")
-    p.add_argument("--report", metavar="FILE", help="write a JSON run report (frames, time, fps, peak memory per process)")
+    p.add_argument("--report", metavar="FILE",
+                   help="write a JSON run report (frames, time, fps, peak memory per process)")
     p.add_argument("--start-number", dest="start_number", type=int, metavar="N",
                    help="first number of an image-sequence output (default: the input sequence's, else 1)")
     p.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")

@@ -14,18 +14,20 @@ restarted node (whose totals drop) starts again from its new total. Unknown even
 
 Events and fields it understands (all fields optional):
 
-| event | sent by | fields |
-|---|---|---|
-| "live" | decoder, every ~0.5 s, `LiveSource.stats()` | frames_in, frames_out, dropped {reason: total}, reconnects, disconnects, packets_corrupt, connected, last_frame_age_s, queue_depth, queue_latency_s |
-| "info" | decoder, once | info {is_live, width, height, frame_rate, ...} |
-| "decoded" | decoder, at the end | frames |
-| "progress" | encoder, ~4x a second | frames (written so far), latency_s (end-to-end seconds of frames written since the last report: a number or a list), reorder (frames waiting for an earlier one), dropped {reason: total} (frames the encoder skipped, e.g. "late") |
-| "push" | encoder with a push output | connected, failures, reconnects, frames_dropped |
-| "segment" | encoder with segment output | path, frames (one closed segment) |
-| "closed" | encoder, at the end | frames |
-| "ready" | worker, at start | device, model, precision |
-| "worker" | worker, every ~1 s | frames (done so far), queue (frames held), batch, busy (0..1) |
-| "inflight" | decoder | frames (sent to workers, not yet done) |
+event       sent by: fields
+"live"      decoder, every ~0.5 s, `LiveSource.stats()`: frames_in, frames_out, dropped {reason: total},
+            reconnects, disconnects, packets_corrupt, connected, last_frame_age_s, queue_depth, queue_latency_s
+"info"      decoder, once: info {is_live, width, height, frame_rate, ...}
+"decoded"   decoder, at the end: frames
+"progress"  encoder, ~4x a second: frames (written so far), latency_s (end-to-end seconds of frames written since
+            the last report: a number or a list), reorder (frames waiting for an earlier one), dropped {reason:
+            total} (frames the encoder skipped, e.g. "late")
+"push"      encoder with a push output: connected, failures, reconnects, frames_dropped
+"segment"   encoder with segment output: path, frames (one closed segment)
+"closed"    encoder, at the end: frames
+"ready"     worker, at start: device, model, precision
+"worker"    worker, every ~1 s: frames (done so far), queue (frames held), batch, busy (0..1)
+"inflight"  decoder: frames (sent to workers, not yet done)
 
 Any STATUS from a node also counts as a sign of life for it (gfn_node_last_seen_seconds).
 

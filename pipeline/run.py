@@ -54,7 +54,8 @@ def _run(cfg: RunConfig, tmp: str) -> RunResult:
             try:
                 metrics_server = state.metrics.start_http(cfg.live.metrics_port, addr=cfg.live.metrics_addr)
             except OSError as exc:
-                raise RunFailed(f"cannot serve metrics on port {cfg.live.metrics_port}: {exc.strerror}", exitcodes.USAGE)
+                raise RunFailed(f"cannot serve metrics on port {cfg.live.metrics_port}: {exc.strerror}",
+                                exitcodes.USAGE)
         procs = _start_nodes(cfg, endpoints, state.live, state.worker_cfgs)
         supervise(cfg, control, procs, progress, state)
         closing()  # the output is complete: a Ctrl-C from now on changes nothing
@@ -141,8 +142,8 @@ def _start_nodes(
         w_cfg = {**common, "work": ep["work"], "results": ep["results"], **dataclasses.asdict(cfg.model)}
         w_cfg["device"] = devices[i]
         w_cfg["name"] = f"worker {i + 1}"
-        w_cfg.update(heartbeat_s=cfg.pipeline.heartbeat_s, liveness=cfg.pipeline.liveness, drain_s=1.0, threads=cpu_threads,
-                     stall_s=cfg.pipeline.stall_s, stall_factor=cfg.pipeline.stall_factor)
+        w_cfg.update(heartbeat_s=cfg.pipeline.heartbeat_s, liveness=cfg.pipeline.liveness, drain_s=1.0,
+                     threads=cpu_threads, stall_s=cfg.pipeline.stall_s, stall_factor=cfg.pipeline.stall_factor)
         procs[f"worker {i + 1}"] = worker_process(w_cfg)
         if worker_cfgs is not None:
             worker_cfgs[w_cfg["name"]] = w_cfg

@@ -163,7 +163,8 @@ def handle_control(
             logger.debug("metrics update failed: %s", exc)
     if event == "live":
         state.live_stats = h
-        logger.info("live: %s", {k: h.get(k) for k in ("frames_in", "sent", "dropped", "latency_dropped", "reconnects")})
+        keys = ("frames_in", "sent", "dropped", "latency_dropped", "reconnects")
+        logger.info("live: %s", {k: h.get(k) for k in keys})
     if event == "progress" and h.get("latency_s"):
         state.latency_max_s = max(state.latency_max_s, max(h["latency_s"]))
     if event == "info":

@@ -7,9 +7,9 @@ import shutil
 import subprocess
 
 import pytest
+from workers_kit import QUICK_ENV, STREAM
 
 from media import make_clip
-from workers_kit import QUICK_ENV, STREAM
 
 
 def _run(tmp_path, config, prefix=()):
@@ -50,7 +50,8 @@ def test_an_unreadable_config_is_one_line(tmp_path):
         if not shutil.which("setpriv"):
             pytest.skip("running as root without setpriv: cannot make a file unreadable")
         prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all", "--")
-    assert "cannot read config file" in _run(tmp_path, path, prefix) and "Permission denied" in _run(tmp_path, path, prefix)
+    message = _run(tmp_path, path, prefix)
+    assert "cannot read config file" in message and "Permission denied" in message
 
 
 def test_a_utf8_bom_is_accepted(tmp_path):

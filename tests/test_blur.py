@@ -3,8 +3,16 @@
 import numpy as np
 
 from gfn_stream.train.blur import (
-    BlurParams, Shake, apply_shake, average_frames, degrade_lr, linear_to_srgb, random_shake, random_trajectory,
-    shake_blur, srgb_to_linear,
+    BlurParams,
+    Shake,
+    apply_shake,
+    average_frames,
+    degrade_lr,
+    linear_to_srgb,
+    random_shake,
+    random_trajectory,
+    shake_blur,
+    srgb_to_linear,
 )
 
 

@@ -17,7 +17,6 @@ import torch
 
 from gfn_stream.models.gfn import GFN, GFNConfig
 from gfn_stream.models.weights import save_weights
-
 from media import make_audio, make_clip, make_image, make_sequence, truncate
 
 pytestmark = pytest.mark.slow
@@ -146,7 +145,7 @@ def test_bad_inputs_fail_in_one_line(tmp_path, make, code, words):
     src = make(tmp_path)
     r = run_cli(src, tmp_path / "o.mp4", "--model", "bicubic")
     assert r.returncode == code, r.stderr
-    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and words in lines[0].lower() and "Traceback" not in r.stderr
     assert not (tmp_path / "o.mp4").exists() or (tmp_path / "o.mp4").stat().st_size == 0
 

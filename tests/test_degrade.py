@@ -7,14 +7,19 @@ import pytest
 import torch
 
 from gfn_stream.train.degrade import (
-    DegradeParams, add_noise, downscale, h264_roundtrip, jpeg_roundtrip, photo_sample, video_sample,
+    DegradeParams,
+    add_noise,
+    downscale,
+    h264_roundtrip,
+    jpeg_roundtrip,
+    photo_sample,
+    video_sample,
     yuv420_roundtrip,
 )
 from gfn_stream.train.imresize import imresize, to_uint8
 from gfn_stream.train.metrics import psnr
 from gfn_stream.train.online import OnlineBatches, SharpPool
 from gfn_stream.train.train import config_from_dict, load_checkpoint, train
-
 from media import make_clip
 
 # everything off: the LR input is exactly the MATLAB bicubic 1/4 of the truth

@@ -48,7 +48,8 @@ def malformed(seed: int, n: int) -> Iterator[list[bytes]]:
         lambda: [json.dumps({"v": 1, "kind": "status", "node": "x", "event": "y"}).encode()],
         lambda: [json.dumps({"v": 1, "kind": "error", "message": "boo"}).encode()],
         lambda: [json.dumps({"v": 1, "kind": "stream_info", "info": {}}).encode(), b"x"],
-        lambda: [json.dumps({"v": 1, "kind": "packet", "stream": 0, "pts": 0, "dts": 0, "tb": [1, 25], "key": True}).encode(), b"p"],
+        lambda: [json.dumps({"v": 1, "kind": "packet", "stream": 0, "pts": 0, "dts": 0, "tb": [1, 25],
+                             "key": True}).encode(), b"p"],
         lambda: [good, PLANE[: int(rng.integers(0, len(PLANE) - 1))]],  # plane too short
         lambda: [good, PLANE + bytes(int(rng.integers(1, 100)))],  # plane too long
         lambda: [good],  # no plane
@@ -62,7 +63,8 @@ def malformed(seed: int, n: int) -> Iterator[list[bytes]]:
         lambda: [_hdr(fmt=["yuv420p", "", None, "RGB24"][int(rng.integers(4))]), PLANE],
         lambda: [json.dumps({"v": 1, "kind": "heartbeat"}).encode(), b"extra"],
         lambda: [json.dumps({"v": 1, "kind": "bye"}).encode(), b"extra"],
-        lambda: [json.dumps({"v": 1, "kind": "ready", "credit": [-1, 10**6, "3", None, 1.0][int(rng.integers(5))]}).encode()],
+        lambda: [json.dumps({"v": 1, "kind": "ready",
+                             "credit": [-1, 10**6, "3", None, 1.0][int(rng.integers(5))]}).encode()],
         lambda: [json.dumps({"v": 1, "kind": "ready", "credit": 1, "done": ["x", -1]}).encode()],
         lambda: [json.dumps({"v": 1, "kind": "ready", "credit": 1}).encode(), b"extra"],
         lambda: [b"[" * 20000],  # nesting too deep for the JSON parser

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from workers_kit import KEYGEN, run
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import av
 import pytest
-
 from rtsp_server import RtspServer, require_rtsp
 
 pytestmark = pytest.mark.slow

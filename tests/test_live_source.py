@@ -352,8 +352,9 @@ def test_udp_stream_with_garbage_counts_corrupt_packets_and_goes_on():
     sender = threading.Timer(0.2, _send_udp, args=(data, port, 1.3, True))
     sender.start()
     try:
-        src = open_live(f"udp://127.0.0.1:{port}", LiveOptions(**{**FAST, "stall_timeout_s": 1.0, "read_timeout_s": 1.0},
-                                                               give_up_after_s=1.5, probe_s=0.5))
+        options = LiveOptions(**{**FAST, "stall_timeout_s": 1.0, "read_timeout_s": 1.0}, give_up_after_s=1.5,
+                              probe_s=0.5)
+        src = open_live(f"udp://127.0.0.1:{port}", options)
         frames: list[Frame] = []
         with pytest.raises(SourceError, match="camera still unreachable"):  # the sender stops: gives up
             for item in src.items(idle_s=0.2):
@@ -417,5 +418,6 @@ def test_hls_over_http_finite_playlist_ends_with_every_frame(tmp_path):
 def test_missing_v4l2_device_gives_a_clear_error():
     if not parse_live_spec("/dev/video0"):
         pytest.skip("no V4L2 demuxer")
-    with pytest.raises(SourceError, match=r"cannot reach camera /dev/video97: No such file or directory .*max_retries=0"):
+    expected = r"cannot reach camera /dev/video97: No such file or directory .*max_retries=0"
+    with pytest.raises(SourceError, match=expected):
         open_live("/dev/video97", LiveOptions(**FAST, max_retries=0))

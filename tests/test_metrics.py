@@ -27,7 +27,8 @@ def _value(m: Metrics, name: str, **labels) -> float | None:
 def test_live_status_maps_to_counters_by_difference():
     m = Metrics()
     live = {"frames_in": 10, "frames_out": 8, "dropped": {"stale": 2}, "reconnects": 0, "disconnects": 0,
-            "packets_corrupt": 1, "connected": True, "last_frame_age_s": 0.05, "queue_depth": 1, "queue_latency_s": 0.01}
+            "packets_corrupt": 1, "connected": True, "last_frame_age_s": 0.05, "queue_depth": 1,
+            "queue_latency_s": 0.01}
     m.update_from_status("decoder", "live", live)
     m.update_from_status("decoder", "live", live)  # the same totals again: nothing counted twice
     m.update_from_status("decoder", "live", {**live, "frames_in": 25, "dropped": {"stale": 5, "rate": 3},
@@ -105,8 +106,9 @@ def test_http_endpoint_serves_metrics_and_health():
         with urllib.request.urlopen(server.url + "/metrics", timeout=5) as r:
             text = r.read().decode()
             assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
-        for line in ("gfn_frames_in_total 12.0", "gfn_frames_out_total 8.0", 'gfn_frames_dropped_total{reason="stale"} 4.0',
-                     "gfn_input_reconnects_total 1.0", "gfn_latency_seconds_count 1.0", "gfn_up 1.0"):
+        for line in ("gfn_frames_in_total 12.0", "gfn_frames_out_total 8.0",
+                     'gfn_frames_dropped_total{reason="stale"} 4.0', "gfn_input_reconnects_total 1.0",
+                     "gfn_latency_seconds_count 1.0", "gfn_up 1.0"):
             assert line in text
         with urllib.request.urlopen(server.url + "/health", timeout=5) as r:
             body = json.loads(r.read())

@@ -8,10 +8,9 @@ import re
 from pathlib import Path
 
 import zmq
+from workers_kit import FakeDispatcher
 
 from gfn_stream.nodes.worker_node import WorkerNode
-
-from workers_kit import FakeDispatcher
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
 

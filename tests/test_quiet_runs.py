@@ -8,8 +8,9 @@ import signal
 import subprocess
 import time
 
-from media import make_clip
 from workers_kit import QUICK_ENV, STREAM, Proc
+
+from media import make_clip
 
 
 def test_a_clean_quiet_run_prints_nothing(tmp_path):

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import av
 import pytest
+from workers_kit import QUICK_ENV, STREAM, Proc
 
 from gfn_stream.pipeline import tempdirs
-
 from media import make_clip
-from workers_kit import QUICK_ENV, STREAM, Proc
 
 SLOW = {"GFN_STREAM_TEST_WORKER_DELAY_MS": "150"}  # 4 frames per 150 ms: the run is still going when we act
 

@@ -14,7 +14,6 @@ from gfn_stream.train.evaluate import main
 from gfn_stream.train.imresize import imresize, to_uint8
 from gfn_stream.train.metrics import psnr
 from gfn_stream.train.suite import CONDITIONS, build_suite, load_suite, score, table, temporal_error
-
 from media import make_clip
 
 

@@ -11,7 +11,15 @@ from gfn_stream.models.weights import load_model, read_weights
 from gfn_stream.train.dataset import ShardWriter, write_rgb
 from gfn_stream.train.imresize import imresize, to_uint8
 from gfn_stream.train.train import (
-    Stage, TrainConfig, config_from_dict, load_checkpoint, load_config, main, pixel_loss, reference_stages, stage_lr,
+    Stage,
+    TrainConfig,
+    config_from_dict,
+    load_checkpoint,
+    load_config,
+    main,
+    pixel_loss,
+    reference_stages,
+    stage_lr,
     train,
 )
 

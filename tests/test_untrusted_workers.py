@@ -34,7 +34,8 @@ def _frame_parts(seq: int, w: int = 8, h: int = 6, **extra) -> list:
 
 
 def _result(number: int, w: int = 32, h: int = 24, **changes) -> list:
-    fields = {"seq": number, "pts": number, "tb": [1, 25], "w": w, "h": h, "fmt": "rgb24", "strides": [3 * w], **changes}
+    fields = {"seq": number, "pts": number, "tb": [1, 25], "w": w, "h": h, "fmt": "rgb24", "strides": [3 * w],
+              **changes}
     return protocol.pack(protocol.FRAME, fields, [bytes(3 * w * h)])
 
 

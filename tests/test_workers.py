@@ -37,7 +37,8 @@ def test_endpoint_strings():
     assert str(ep) == "dealer+connect:tcp://ingest:5555"
     ep = parse("tcp://127.0.0.1:5556", kind="router", mode="bind")
     assert (ep.kind, ep.mode, ep.loopback) == ("router", "bind", True)
-    assert parse("router+bind:tcp://[::1]:7").loopback and parse("tcp://localhost:7", kind="dealer", mode="connect").loopback
+    assert parse("router+bind:tcp://[::1]:7").loopback
+    assert parse("tcp://localhost:7", kind="dealer", mode="connect").loopback
     assert parse("ipc:///tmp/x/work", kind="dealer", mode="connect").loopback
     assert not parse("router+bind:tcp://0.0.0.0:5555").loopback and not parse("router+bind:tcp://*:5555").loopback
     assert not parse("dealer+connect:tcp://127.0.0.1:1;10.0.0.2:5555").loopback  # source;destination
@@ -69,7 +70,8 @@ def test_worker_as_seen_by_a_dispatcher_credit_results_heartbeats_reconnect():
     node = WorkerNode(f"dealer+connect:{disp.url}", model="bicubic", batch=2, heartbeat_s=0.25, liveness=4).start()
     try:
         first, hello = disp.recv()
-        assert hello.kind == protocol.READY and hello.header == {"v": 1, "kind": "ready", "credit": 4, "done": [], "hello": True}
+        assert hello.kind == protocol.READY
+        assert hello.header == {"v": 1, "kind": "ready", "credit": 4, "done": [], "hello": True}
         disp.send(first, protocol.pack(protocol.HEARTBEAT))
         imgs = []
         for seq in (7, 8):
@@ -173,7 +175,8 @@ def test_remote_worker_joins_and_leaves_mid_run(tmp_path, clip):
     out.mkdir()
     port = free_port()
     p = Proc(STREAM, path, out / "f_%04d.png", "--model", "bicubic", "--workers", 1, "--batch", 1,
-             "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "40"})
+             "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info",
+             env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "40"})
     node = None
     try:
         p.wait_for("listening for workers")
@@ -202,7 +205,8 @@ def _listening_run(tmp_path, path):
     config.write_text("[pipeline]\nheartbeat_s = 0.25\nliveness = 3\n")
     port = free_port()
     p = Proc(STREAM, path, out / "f_%04d.png", "--config", config, "--model", "bicubic", "--workers", 1, "--batch", 1,
-             "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "60"})
+             "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info",
+             env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "60"})
     nodes: list[WorkerNode] = []
 
     def join(**settings) -> WorkerNode:

@@ -235,7 +235,8 @@ def _validate_ready(msg: Message) -> None:
     h = msg.header
     _count(h, "credit", maximum=MAX_BATCH_CREDIT)
     done = _need(h, "done", list, optional=True) or []
-    if len(done) > 4 * MAX_BATCH_CREDIT or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in done):
+    valid = all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in done)
+    if len(done) > 4 * MAX_BATCH_CREDIT or not valid:
         raise ProtocolError("ready: bad 'done' list")
     _no_buffers(msg)
 
