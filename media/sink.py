@@ -68,7 +68,7 @@ def open_sink(path: str | os.PathLike, info: dict[str, Any], side_buffers: list[
 class VideoSink:
     """A video file being written. Use as a context manager (close() drains the encoder, writes the trailer).
 
-    format / container_options: another muxer and its options (live_sink.py pushes to rtsp:// with format
+    format / container_options: another muxer and its options (push_sink.py pushes to rtsp:// with format
     "rtsp" and to rtmp:// with "flv"); default: from the file extension, crash-safe options (see above).
     A file (no format given) is written as NAME.partial.EXT and renamed at close (output_file.py); an
     existing file is only replaced with overwrite."""

@@ -1,4 +1,4 @@
-"""A worker's inference thread and its non-blocking outbox (used by nodes/worker.py).
+"""A worker's inference thread and its non-blocking outbox (used by nodes/worker_loops.py).
 
 The I/O loop owns every socket; the Engine thread only runs the model. Frames go in with put(); the engine
 takes the leading run of equal-size frames (at most `batch`, waiting up to `wait_s` for stragglers), enhances
