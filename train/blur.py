@@ -135,7 +135,9 @@ def apply_shake(img: np.ndarray, shake: Shake, origin: tuple[float, float] = (0.
     return acc / len(shake.translation)
 
 
-def smooth_mask(rng: np.random.Generator, hw: tuple[int, int], frame_hw: tuple[int, int], origin=(0.0, 0.0)) -> np.ndarray:
+def smooth_mask(
+    rng: np.random.Generator, hw: tuple[int, int], frame_hw: tuple[int, int], origin=(0.0, 0.0)
+) -> np.ndarray:
     """A smooth random blend weight in [0, 1], (H, W, 1): a sigmoid of a random low-frequency field."""
     fh, fw = frame_hw
     grid = rng.normal(size=(3, 3)).astype(np.float32) * 4.0

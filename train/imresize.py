@@ -25,7 +25,9 @@ def cubic(x: np.ndarray) -> np.ndarray:
     )
 
 
-def contributions(in_length: int, out_length: int, scale: float, antialiasing: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def contributions(
+    in_length: int, out_length: int, scale: float, antialiasing: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """(weights, indices), each (out_length, taps): 0-based input indices (mirrored) and their weights."""
     kernel_width = 4.0
     if scale < 1 and antialiasing:

@@ -260,7 +260,8 @@ def make_synthetic(args: argparse.Namespace, pp: PatchParams, bp: BlurParams) ->
     rng = np.random.default_rng([args.seed, 1_000_000])
     for clip in args.video or []:
         n = 0
-        for sharp, blurry in video_pairs(Path(clip), rng, args.video_min_frames, args.video_max_frames, args.video_every):
+        pairs = video_pairs(Path(clip), rng, args.video_min_frames, args.video_max_frames, args.video_every)
+        for sharp, blurry in pairs:
             for t in pair_patches(sharp, blurry, pp):
                 writer.add(*t)
                 n += 1

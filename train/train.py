@@ -21,13 +21,12 @@ import math
 import os
 import random
 import signal
-import sys
 import time
-import tomllib
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+import tomllib
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
