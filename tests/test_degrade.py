@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from gfn_stream.train.config import config_from_dict
 from gfn_stream.train.degrade import (
     DegradeParams,
     add_noise,
@@ -19,7 +20,8 @@ from gfn_stream.train.degrade import (
 from gfn_stream.train.imresize import imresize, to_uint8
 from gfn_stream.train.metrics import psnr
 from gfn_stream.train.online import OnlineBatches, SharpPool
-from gfn_stream.train.train import config_from_dict, load_checkpoint, train
+from gfn_stream.train.state import load_checkpoint
+from gfn_stream.train.train import train
 from media import make_clip
 
 # everything off: the LR input is exactly the MATLAB bicubic 1/4 of the truth

@@ -10,9 +10,8 @@ import torch
 from gfn_stream.models.gfn import GFN, GFNConfig
 from gfn_stream.models.weights import DEFAULT_WEIGHTS, save_weights
 from gfn_stream.train.dataset import read_rgb, write_rgb
-from gfn_stream.train.evaluate import evaluate, main, montage
+from gfn_stream.train.evaluate import bicubic_up, evaluate, main, montage
 from gfn_stream.train.metrics import psnr, ssim
-from gfn_stream.train.train import bicubic_up
 
 DATA = Path(__file__).resolve().parent / "data" / "heldout"
 

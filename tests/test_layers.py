@@ -108,7 +108,8 @@ def test_no_import_cycles():
 
 
 def test_no_module_is_over_400_lines():
-    long = {str(path.relative_to(ROOT)): n for path in _modules().values()
+    training = sorted((ROOT / "train").glob("*.py"))  # not a layer of the pipeline, but the same house rule
+    long = {str(path.relative_to(ROOT)): n for path in [*_modules().values(), *training]
             if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert not long, f"over {MAX_LINES} lines (split by concern): {long}"
 

@@ -8,20 +8,11 @@ import pytest
 import torch
 
 from gfn_stream.models.weights import load_model, read_weights
+from gfn_stream.train.config import Stage, TrainConfig, config_from_dict, load_config, reference_stages
 from gfn_stream.train.dataset import ShardWriter, write_rgb
 from gfn_stream.train.imresize import imresize, to_uint8
-from gfn_stream.train.train import (
-    Stage,
-    TrainConfig,
-    config_from_dict,
-    load_checkpoint,
-    load_config,
-    main,
-    pixel_loss,
-    reference_stages,
-    stage_lr,
-    train,
-)
+from gfn_stream.train.state import load_checkpoint
+from gfn_stream.train.train import main, pixel_loss, stage_lr, train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..models.enhancer import Enhancer
 from ..models.weights import DEFAULT_WEIGHTS
@@ -27,7 +28,22 @@ from .dataset import list_pairs, read_rgb, write_rgb
 from .imresize import imresize, to_uint8
 from .metrics import psnr, ssim
 from .suite import build_suite, load_suite, score, table
-from .train import bicubic_up
+
+
+def to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float().div(255.0).to(device)
+
+
+def to_image(t: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) float -> uint8 (H, W, 3), clamped and rounded."""
+    return (t[0].float().clamp(0, 1).mul(255.0).round().byte().permute(1, 2, 0).cpu().numpy())
+
+
+def bicubic_up(lr: np.ndarray) -> np.ndarray:
+    """torch bicubic x4 (a = -0.75, align_corners False), the baseline gfn-eval reports."""
+    y = F.interpolate(to_tensor(lr, torch.device("cpu")), scale_factor=4, mode="bicubic", align_corners=False)
+    return to_image(y)
+
 
 
 def label(img: np.ndarray, text: str) -> np.ndarray:

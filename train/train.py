@@ -18,213 +18,35 @@ import argparse
 import json
 import logging
 import math
-import os
 import random
 import signal
 import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-import tomllib
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..models.gfn import GFN, GFNConfig, ResBlock
-from ..models.weights import load_state_strict, read_weights, save_weights
-from .degrade import DegradeParams
+from ..models.gfn import GFN
+from ..models.precision import cpu_has_bf16
+from ..models.weights import load_state_strict, read_weights
+from .config import Stage, TrainConfig, config_from_dict, load_config
+from .model_init import identity_init, model_config, scale_residual_init
 from .sources import make_source
+from .state import CKPT_FORMAT, export, export_run, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .validation import Validator
 
 logger = logging.getLogger(__name__)
-CKPT_FORMAT = "gfn-stream/train-checkpoint/1"
 
 
-# ---------------------------------------------------------------- config
 
 
-@dataclass
-class ModelSection:
-    channels: int = 64
-    deblur_blocks: int = 6
-    sr_blocks: int = 8
-    recon_blocks: int = 8
-    # conv2 of every residual block starts at this multiple of the reference init. 1.0 = the reference, whose
-    # un-normalised residual stacks start with outputs ~1e3-1e4 (loss ~1e7: the "gradient explosion" of issue #24);
-    # 0.1 starts near identity blocks with outputs ~0.4.
-    residual_init_scale: float = 0.1
-    # true: feature channels 0-2 start as an exact path x -> nearest-neighbour 4x upscale of x (see
-    # identity_init), so training starts from a plain upscale instead of learning to copy the image first
-    identity_init: bool = True
-    # true: the gate starts as ~1 everywhere (conv2 weights x0.01, bias 1), so switching it on after gate-off
-    # stages starts from the fusion those stages trained (sr + deblur) instead of a random gate map
-    gate_init_one: bool = True
-    # start from these weights instead (a weights file or a gfn-train checkpoint; same config); ignored on resume
-    init_from: str = ""
 
-
-@dataclass
-class DataSection:
-    train: str = "data/lr-gopro/train"  # patch set made by gfn-make-dataset
-    val: str = ""  # folder with LR_Blur/ and HR/ PNGs ("" = no validation)
-    patch_size: int = 256  # HR crop side (LR input = patch_size / 4); <= the set's hr_size
-    batch_size: int = 16
-    augment: bool = True  # random flip of one axis + rot90, as the reference
-    val_images: int = 0  # images used by each periodic validation (0 = all)
-    val_crop: int = 0  # centre crop of the LR validation input, in LR px (0 = whole image)
-    # "patches": the fixed patch set `train` (gfn-make-dataset); "online": sharp photos and clips degraded on
-    # the fly per batch ([degrade]), so no sample repeats (stages then count steps, not epochs)
-    source: str = "patches"
-    photos: list[str] = field(default_factory=list)  # online: folders/files of sharp photos
-    clips: list[str] = field(default_factory=list)  # online: sharp-ish clips (frame averaging, real motion)
-    holdout: list[str] = field(default_factory=list)  # online: photo/clip names or stems never trained on
-    video_share: float = 0.3  # online: share of samples from clips
-    # a quality suite (gfn-eval --build-suite) to validate on instead of `val`: checkpoints are ranked by
-    # their worst gain over bicubic across the suite's conditions; suite_limit / suite_crop make it quick
-    suite: str = ""
-    suite_limit: int = 4
-    suite_crop: int = 96
-
-
-@dataclass
-class OptimSection:
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    grad_clip: float = 0.5  # max gradient norm (0 = off); guards the early gradient explosions (issue #24)
-    # pixel loss of both terms: "mse" (the reference), "l1", or "charbonnier" (sqrt(d^2 + eps^2), eps = 1e-3)
-    loss: str = "mse"
-
-
-@dataclass
-class RunSection:
-    out: str = "runs/gopro"  # checkpoints, log.jsonl, best.safetensors
-    seed: int = 0
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (fp16 = CUDA with GradScaler)
-    channels_last: str = "auto"  # auto (on with bf16/fp16) | on | off
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int = 0  # torch CPU threads (0 = torch's default)
-    log_every: int = 50  # steps between log.jsonl lines
-    val_every: int = 1000  # steps between validations (0 = only at stage ends)
-    ckpt_every: int = 500  # steps between checkpoints (also at each stage end)
-    export: str = ""  # final weights file ("" = <out>/gfn.safetensors)
-    export_dtype: str = "fp16"  # fp16 | fp32
-    export_best: bool = True  # export the best-validation weights rather than the last (when validated)
-
-
-@dataclass
-class Stage:
-    name: str = ""
-    gated: bool = False
-    lambda_db: float = 0.5
-    epochs: int = 0  # length in passes over the patch set ...
-    steps: int = 0  # ... or in optimizer steps (exactly one of the two)
-    lr: float = 1e-4
-    lr_decay: float = 0.5  # lr * lr_decay ** (position // decay_every), position in the stage's unit
-    decay_every: int = 0  # 0 = constant lr
-    # "step" (the reference: lr_decay every decay_every units) or "cosine" (lr -> lr_min over the stage)
-    schedule: str = "step"
-    lr_min: float = 0.0
-
-
-@dataclass
-class TrainConfig:
-    model: ModelSection = field(default_factory=ModelSection)
-    data: DataSection = field(default_factory=DataSection)
-    degrade: DegradeParams = field(default_factory=DegradeParams)
-    optim: OptimSection = field(default_factory=OptimSection)
-    run: RunSection = field(default_factory=RunSection)
-    stage: list[Stage] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def reference_stages() -> list[Stage]:
-    """The released model's 3-step schedule (sheet §3)."""
-    return [
-        Stage("step1", gated=False, lambda_db=0.5, epochs=25, lr=1e-4, lr_decay=0.5, decay_every=7),
-        Stage("step2", gated=False, lambda_db=0.5, epochs=60, lr=1e-4, lr_decay=0.1, decay_every=30),
-        Stage("step3", gated=True, lambda_db=0.0, epochs=55, lr=5e-5, lr_decay=0.1, decay_every=25),
-    ]
-
-
-def _build(cls, values: dict, where: str):
-    """A dataclass from a dict; unknown keys and wrong types are errors (ints are accepted for floats)."""
-    if not isinstance(values, dict):
-        raise ValueError(f"[{where}] must be a table")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"unknown key(s) in [{where}]: {', '.join(unknown)}")
-    defaults = cls()
-    out = {}
-    for key, value in values.items():
-        want = type(getattr(defaults, key))
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if want is tuple and isinstance(value, list):
-            kinds = [type(v) for v in getattr(defaults, key)]
-            if len(value) != len(kinds):
-                raise ValueError(f"[{where}] {key} needs {len(kinds)} values, got {value!r}")
-            value = tuple(float(v) if k is float and isinstance(v, int) else v for k, v in zip(kinds, value))
-        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            raise ValueError(f"[{where}] {key} must be {want.__name__}, got {value!r}")
-        out[key] = value
-    return cls(**out)
-
-
-def config_from_dict(raw: dict) -> TrainConfig:
-    unknown = sorted(set(raw) - {f.name for f in fields(TrainConfig)})
-    if unknown:
-        raise ValueError(f"unknown config section(s): {', '.join(unknown)}")
-    cfg = TrainConfig(
-        model=_build(ModelSection, raw.get("model", {}), "model"),
-        data=_build(DataSection, raw.get("data", {}), "data"),
-        degrade=_build(DegradeParams, raw.get("degrade", {}), "degrade"),
-        optim=_build(OptimSection, raw.get("optim", {}), "optim"),
-        run=_build(RunSection, raw.get("run", {}), "run"),
-        stage=[_build(Stage, s, f"stage {i + 1}") for i, s in enumerate(raw.get("stage", []))] or reference_stages(),
-    )
-    for i, s in enumerate(cfg.stage):
-        if (s.epochs > 0) == (s.steps > 0):
-            raise ValueError(f"stage {i + 1} ({s.name}): give exactly one of epochs or steps")
-    cfg.degrade.check()
-    if cfg.data.source not in ("patches", "online"):
-        raise ValueError(f"[data] source must be patches or online, not {cfg.data.source!r}")
-    if cfg.data.source == "online" and any(s.epochs for s in cfg.stage):
-        raise ValueError("[data] source = online has no epochs: give every stage in steps")
-    for i, s in enumerate(cfg.stage):
-        if s.schedule not in ("step", "cosine"):
-            raise ValueError(f"stage {i + 1} ({s.name}): schedule must be step or cosine, not {s.schedule!r}")
-    if cfg.optim.loss not in LOSSES:
-        raise ValueError(f"[optim] loss must be one of {', '.join(LOSSES)}, not {cfg.optim.loss!r}")
-    if cfg.run.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise ValueError(f"[run] precision must be auto, fp32, bf16 or fp16, not {cfg.run.precision!r}")
-    if cfg.data.patch_size % 4:
-        raise ValueError("[data] patch_size must be a multiple of 4")
-    return cfg
-
-
-def load_config(path: str | Path) -> TrainConfig:
-    with open(path, "rb") as f:
-        return config_from_dict(tomllib.load(f))
-
-
-# ---------------------------------------------------------------- device, precision
-
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+# ---------------------------------------------------------------- precision, loss, schedule
 
 
 def pick_precision(requested: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype (None = fp32)."""
+    """The autocast dtype of training (None = fp32)."""
     if requested == "fp32":
         return None
     if requested == "bf16":
@@ -235,8 +57,6 @@ def pick_precision(requested: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if cpu_has_bf16() else None
 
-
-# ---------------------------------------------------------------- loss, schedule, data order
 
 CHARBONNIER_EPS = 1e-3
 
@@ -249,9 +69,6 @@ def pixel_loss(kind: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tens
     if kind == "charbonnier":
         return torch.sqrt(diff * diff + CHARBONNIER_EPS**2).mean()
     return (diff * diff).mean()
-
-
-LOSSES = ("mse", "l1", "charbonnier")
 
 
 
@@ -272,127 +89,6 @@ def stage_lr(stage: Stage, step_in_stage: int, unit: int, length: int = 0) -> fl
     if stage.decay_every <= 0:
         return stage.lr
     return stage.lr * stage.lr_decay ** ((step_in_stage // unit) // stage.decay_every)
-
-
-def rng_state() -> dict:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# ---------------------------------------------------------------- validation
-
-
-def to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float().div(255.0).to(device)
-
-
-def to_image(t: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) float -> uint8 (H, W, 3), clamped and rounded."""
-    return (t[0].float().clamp(0, 1).mul(255.0).round().byte().permute(1, 2, 0).cpu().numpy())
-
-
-def bicubic_up(lr: np.ndarray) -> np.ndarray:
-    """torch bicubic x4 (a = -0.75, align_corners False), the baseline gfn-eval reports."""
-    y = F.interpolate(to_tensor(lr, torch.device("cpu")), scale_factor=4, mode="bicubic", align_corners=False)
-    return to_image(y)
-
-
-# ---------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # atomic: a crash never leaves a half-written last.pt
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if ckpt.get("format") != CKPT_FORMAT:
-        raise ValueError(f"{path}: not a gfn-train checkpoint")
-    return ckpt
-
-
-def model_config(cfg: TrainConfig, gated: bool) -> GFNConfig:
-    m = cfg.model
-    return GFNConfig(m.channels, m.deblur_blocks, m.sr_blocks, m.recon_blocks, gated=gated)
-
-
-@torch.no_grad()
-def identity_init(model: GFN, other_scale: float = 0.01) -> None:
-    """Make feature channels 0-2 carry the RGB input through the network so the output starts as nearest 4x.
-
-    SR head copies x into channels 0-2 (inputs are >= 0, so the LeakyReLUs pass them); every residual block,
-    the SR tail and the deblur feature conv write nothing into those channels; both conv + pixel-shuffle steps
-    replicate them to the 2x2 sub-pixels; conv3 copies them; conv4 reads them (its other weights are scaled by
-    `other_scale` so the rest of the network still gets gradients from the start). The architecture is unchanged:
-    this is only a starting point, every weight trains.
-    """
-    rgb = range(3)
-
-    def center(conv: torch.nn.Conv2d) -> tuple[int, int]:
-        return conv.kernel_size[0] // 2, conv.kernel_size[1] // 2
-
-    def silence(conv: torch.nn.Conv2d) -> None:  # output channels 0-2 get nothing from this conv
-        conv.weight[:3] = 0
-        conv.bias[:3] = 0
-
-    sr, rec = model.sr_features, model.reconstruct
-    cy, cx = center(sr.head)
-    silence(sr.head)
-    for c in rgb:
-        sr.head.weight[c, c, cy, cx] = 1.0
-    for block in list(sr.blocks) + list(rec.blocks):
-        silence(block.conv2)
-    silence(sr.tail)
-    silence(model.deblur.feature)
-    for up in (rec.up1, rec.up2):  # PixelShuffle(2): out channel k, sub-pixel s <- conv channel 4k + s
-        cy, cx = center(up)
-        for c in rgb:
-            up.weight[4 * c : 4 * c + 4] = 0
-            up.bias[4 * c : 4 * c + 4] = 0
-            up.weight[4 * c : 4 * c + 4, c, cy, cx] = 1.0
-    cy, cx = center(rec.conv3)
-    silence(rec.conv3)
-    for c in rgb:
-        rec.conv3.weight[c, c, cy, cx] = 1.0
-    rec.conv4.weight.mul_(other_scale)
-    rec.conv4.weight[:, :3] = 0
-    rec.conv4.bias.zero_()
-    cy, cx = center(rec.conv4)
-    for c in rgb:
-        rec.conv4.weight[c, c, cy, cx] = 1.0
-
-
-def scale_residual_init(model: GFN, scale: float) -> None:
-    """Multiply the second conv of every residual block by `scale` (after the reference init)."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, ResBlock):
-                m.conv2.weight.mul_(scale)
-
-
-def export(model: GFN, path: Path, dtype: str, extra: dict) -> Path:
-    """Write the weights file (config in its metadata, with the gate setting the model runs with now)."""
-    shipped = GFN(GFNConfig(**{**model.config.to_dict(), "gated": bool(model.gated)}))
-    load_state_strict(shipped, {k: v.detach().cpu().float() for k, v in model.state_dict().items()})
-    return save_weights(shipped, path, dtype=torch.float16 if dtype == "fp16" else torch.float32, extra=extra)
 
 
 # ---------------------------------------------------------------- training
@@ -561,20 +257,6 @@ def _main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
-
-
-def export_run(cfg: TrainConfig, model: GFN, best: float) -> Path:
-    """The run's weights file: the best-validation weights when there are any (export_best), else the model."""
-    out = Path(cfg.run.out)
-    target = Path(cfg.run.export) if cfg.run.export else out / "gfn.safetensors"
-    src, extra = model, {"source": "last", "train_config": cfg.to_dict()}
-    best_file = out / "best.safetensors"
-    if cfg.run.export_best and best_file.is_file():
-        conf, state, meta = read_weights(best_file)
-        src = GFN(conf)
-        load_state_strict(src, state)
-        extra = {"source": "best", "val_psnr": best, **meta, "train_config": cfg.to_dict()}
-    return export(src, target, cfg.run.export_dtype, extra)
 
 
 def main(argv: list[str] | None = None) -> None:
