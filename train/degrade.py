@@ -104,6 +104,17 @@ def downscale(hr: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray
     return (b[1::SCALE, 1::SCALE] + b[2::SCALE, 2::SCALE] + b[1::SCALE, 2::SCALE] + b[2::SCALE, 1::SCALE]) / 4
 
 
+def match_mean(blurred: np.ndarray, sharp: np.ndarray) -> np.ndarray:
+    """The blurred frame with the sharp frame's mean per channel.
+
+    Blur in linear light brightens a frame (the mean of gamma-encoded values rises: +1 to +3 levels for the
+    shakes drawn here). A network trained on that learns a global darkening, which it then applies to unblurred
+    video too, where a one-level cast costs several dB on smooth content; the local, edge-bound part of the effect
+    is kept.
+    """
+    return blurred + (sharp.mean(axis=(0, 1)) - blurred.mean(axis=(0, 1)))
+
+
 def soften(img: np.ndarray, rng: np.random.Generator, max_soft: float = 6.0) -> tuple[np.ndarray, str]:
     """A soft scene from a sharp float image: defocus-like Gaussian (sigma up to max_soft / 1.5 HR px), or the
     image at a lower resolution (1.5 to max_soft times lower) upscaled back, as upscaled video is."""
@@ -211,6 +222,7 @@ def photo_sample(photo: np.ndarray, size: int, p: DegradeParams, rng: np.random.
     if bp is not None:
         blurred = shake_blur(region, rng, bp)[margin : need_h - margin, margin : need_w - margin]
         region = region[margin : need_h - margin, margin : need_w - margin]
+        blurred = match_mean(blurred, region)
     else:
         blurred = region
     # frame k is at offset start + k * pan inside the region; the last frame ends where the truth is
@@ -245,11 +257,13 @@ def video_sample(frames: np.ndarray, size: int, p: DegradeParams, rng: np.random
     shake_seed = int(rng.integers(2**31))  # one shake for every frame of the sequence
     for k in range(p.seq_len):
         if kind == "average":
-            hr_seq.append(average_frames([frames[t0 + k + j, ys, xs].astype(np.float32) / 255.0 for j in range(n)]))
+            group = [frames[t0 + k + j, ys, xs].astype(np.float32) / 255.0 for j in range(n)]
+            hr_seq.append(match_mean(average_frames(group), group[n // 2]))
         elif kind == "shake":
             pad = np.pad(frames[t0 + k], ((margin, margin), (margin, margin), (0, 0)), mode="reflect")
             region = pad[y0 : y0 + size + 2 * margin, x0 : x0 + size + 2 * margin].astype(np.float32) / 255.0
-            hr_seq.append(shake_blur(region, np.random.default_rng(shake_seed), bp)[margin:-margin, margin:-margin])
+            blurred = shake_blur(region, np.random.default_rng(shake_seed), bp)[margin:-margin, margin:-margin]
+            hr_seq.append(match_mean(blurred, region[margin:-margin, margin:-margin]))
         else:
             hr_seq.append(frames[t0 + k, ys, xs].astype(np.float32) / 255.0)
     truth = frames[t0 + p.seq_len - 1 + n // 2, ys, xs]
