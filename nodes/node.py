@@ -110,7 +110,8 @@ def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int],
     finally:
         if not stop.abandoned:  # the launcher gone: queued messages have no one to go to, do not linger on them
             reporter.close()
-            ctx.term()
+            # destroy, not term: a socket some thread left open (a hung model's engine) must not block the exit
+            ctx.destroy(linger=LINGER_MS)
     logger.debug("%s: exiting with code %d (%s)", name, code, stop.reason or "done")
     sys.stdout.flush()
     os._exit(code)

@@ -96,7 +96,7 @@ def _run(cfg: RunConfig, tmp: str) -> RunResult:
         if metrics_server is not None:
             metrics_server.close()
         control.close()
-        ctx.term()
+        ctx.destroy(linger=0)  # every node is stopped by now: nothing left to deliver, and nothing may block the exit
 
 
 def is_live_run(cfg: RunConfig) -> bool:
