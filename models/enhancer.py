@@ -66,6 +66,7 @@ class Enhancer:
         precision: str = "auto",
         tile: int | None = None,
         tile_overlap: int | None = None,
+        net: torch.nn.Module | None = None,
     ):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
@@ -73,8 +74,8 @@ class Enhancer:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device) if model == "gfn" else "fp32"
         self.net = None
-        if model == "gfn":
-            self.net = prepare_model(load_model(weights), self.device, self.precision)
+        if model == "gfn":  # `net`: a GFN already in memory instead of a weights file
+            self.net = prepare_model(net if net is not None else load_model(weights), self.device, self.precision)
         self.tile = tile  # LR tile side; None = derived from free memory, 0 = never tile
         self.tile_overlap = tile_overlap
         self._pinned = _PinnedBuffers() if self.device.type == "cuda" else None
@@ -88,11 +89,7 @@ class Enhancer:
         The network is prepared (device, layout, dtype) exactly as a loaded weights file would be; pass a copy
         if the caller keeps training it.
         """
-        self = cls(model="bicubic", device=device, tile=tile)
-        self.kind = "gfn"
-        self.precision = resolve_precision(precision, self.device)
-        self.net = prepare_model(net, self.device, self.precision)
-        return self
+        return cls(net=net, device=device, precision=precision, tile=tile)
 
     # ------------------------------------------------------------------------------------------ public
     def enhance(self, frame: np.ndarray) -> np.ndarray:

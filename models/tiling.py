@@ -40,6 +40,7 @@ from typing import Callable
 
 import torch
 
+from ..media.size_limits import mem_available
 from .gfn import PAD_MULTIPLE, SCALE
 
 GFN_REACH = 16  # LR px: measured effective reach (edge cut, >= 1/255), see the module docstring
@@ -158,20 +159,11 @@ def pixel_budget(device: torch.device | str, precision: str = "fp32", safety: fl
         free, _ = torch.cuda.mem_get_info(device)
         free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     else:
-        free = _mem_available()
+        free = mem_available() or 4 << 30  # no /proc/meminfo: assume 4 GiB
     per_px = BYTES_PER_LR_PIXEL.get(precision, BYTES_PER_LR_PIXEL["fp32"])
     return max(0, int(free * safety / per_px))
 
 
-def _mem_available() -> int:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 4 << 30
 
 
 def auto_tile_side(

@@ -79,7 +79,7 @@ def test_window_off_the_4px_grid_would_break_equality(tiny):
 
 
 def test_huge_budget_gives_a_single_tile(tiny, monkeypatch):
-    monkeypatch.setattr(tiling, "_mem_available", lambda: 1 << 50)
+    monkeypatch.setattr(tiling, "mem_available", lambda: 1 << 50)
     assert pixel_budget("cpu") > 1920 * 1080 * 100
     assert auto_tile_side(1080, 1920, "cpu", "fp32") == 0
     plan = tile_plan(37, 29, tile=64, overlap=16)
@@ -98,7 +98,7 @@ def test_huge_budget_gives_a_single_tile(tiny, monkeypatch):
 
 
 def test_small_budget_gives_tiles_whose_windows_fit(monkeypatch):
-    monkeypatch.setattr(tiling, "_mem_available", lambda: 2 << 30)
+    monkeypatch.setattr(tiling, "mem_available", lambda: 2 << 30)
     budget = pixel_budget("cpu", "fp32")
     side = auto_tile_side(2160, 3840, "cpu", "fp32", overlap=16)
     assert side > 0 and side % 4 == 0

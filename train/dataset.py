@@ -102,7 +102,7 @@ class Batch:
     hr: torch.Tensor  # (B, 3, p, p)
 
 
-def _augment(arr: np.ndarray, flip: int, rot: int) -> np.ndarray:
+def flip_rot(arr: np.ndarray, flip: int, rot: int) -> np.ndarray:
     """flip: 0 none, 1 vertical, 2 horizontal (the reference flips one random axis); then rot90 k times."""
     if flip == 1:
         arr = arr[::-1]
@@ -133,9 +133,27 @@ def make_batch(
             hr[SCALE * y : SCALE * (y + lr_size), SCALE * x : SCALE * (x + lr_size)],
         )
         for k, c in enumerate(crops):
-            out[k].append(_augment(c, flip, rot))
+            out[k].append(flip_rot(c, flip, rot))
     tensors = [torch.from_numpy(np.ascontiguousarray(np.stack(o))).permute(0, 3, 1, 2).float().div_(255.0) for o in out]
     return Batch(*tensors)
+
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def list_photos(sources: list[str], holdout: list[str]) -> list[Path]:
+    """Image files of the given folders/files, minus the held-out names or stems."""
+    held = set(holdout)
+    out: list[Path] = []
+    for src in sources:
+        path = Path(src)
+        if path.is_dir():
+            out += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise FileNotFoundError(f"photo source {src} not found")
+    return [p for p in out if p.name not in held and p.stem not in held]
 
 
 def read_rgb(path: str | Path) -> np.ndarray:

@@ -104,6 +104,12 @@ def downscale(hr: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray
     return (b[1::SCALE, 1::SCALE] + b[2::SCALE, 2::SCALE] + b[1::SCALE, 2::SCALE] + b[2::SCALE, 1::SCALE]) / 4
 
 
+def reflected(start: int, length: int, n: int) -> np.ndarray:
+    """Indices start .. start+length-1 into an axis of n, reflected at the edges as np.pad(mode="reflect")."""
+    idx = np.abs(np.arange(start, start + length))
+    return np.where(idx >= n, 2 * (n - 1) - idx, idx)
+
+
 def match_mean(blurred: np.ndarray, sharp: np.ndarray) -> np.ndarray:
     """The blurred frame with the sharp frame's mean per channel.
 
@@ -133,27 +139,28 @@ def add_noise(lr: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndar
     return lr + rng.normal(size=lr.shape).astype(np.float32) * std
 
 
-def h264_roundtrip(frames: list[np.ndarray], crf: int, preset: str = "veryfast") -> list[np.ndarray]:
-    """Encode uint8 RGB frames (even sizes) with libx264 (yuv420p) and decode them as a player would."""
-    h, w = frames[0].shape[:2]
+def x264_roundtrip(frames: list[av.VideoFrame], crf: int, preset: str = "veryfast") -> list[av.VideoFrame]:
+    """Encode yuv420p frames (even sizes) with libx264 at `crf` and decode them with FFmpeg's H.264 decoder."""
     enc = av.CodecContext.create("libx264", "w")
-    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+    enc.width, enc.height, enc.pix_fmt = frames[0].width, frames[0].height, "yuv420p"
     enc.time_base = Fraction(1, 25)
     enc.options = {"crf": str(crf), "preset": preset, "x264-params": "log-level=none"}
     packets = []
     for i, f in enumerate(frames):
-        vf = from_rgb(np.ascontiguousarray(f), "yuv420p", BT601)  # the conversions gfn-stream itself uses
-        vf.pts = i
-        packets.extend(enc.encode(vf))
+        f.pts = i
+        packets.extend(enc.encode(f))
     packets.extend(enc.encode(None))
     dec = av.CodecContext.create("h264", "r")
-    out = []
-    for p in packets:
-        out.extend(to_rgb(fr, BT601, 1) for fr in dec.decode(p))
-    out.extend(to_rgb(fr, BT601, 1) for fr in dec.decode(None))
+    out = [fr for p in packets for fr in dec.decode(p)] + list(dec.decode(None))
     if len(out) != len(frames):
         raise RuntimeError(f"h264 round trip gave {len(out)} of {len(frames)} frames")
     return out
+
+
+def h264_roundtrip(frames: list[np.ndarray], crf: int, preset: str = "veryfast") -> list[np.ndarray]:
+    """Encode uint8 RGB frames (even sizes) with libx264 (yuv420p) and decode them as gfn-stream reads video."""
+    yuv = [from_rgb(np.ascontiguousarray(f), "yuv420p", BT601) for f in frames]
+    return [to_rgb(f, BT601, 1) for f in x264_roundtrip(yuv, crf, preset)]
 
 
 def yuv420_roundtrip(frame: np.ndarray) -> np.ndarray:
@@ -260,8 +267,8 @@ def video_sample(frames: np.ndarray, size: int, p: DegradeParams, rng: np.random
             group = [frames[t0 + k + j, ys, xs].astype(np.float32) / 255.0 for j in range(n)]
             hr_seq.append(match_mean(average_frames(group), group[n // 2]))
         elif kind == "shake":
-            pad = np.pad(frames[t0 + k], ((margin, margin), (margin, margin), (0, 0)), mode="reflect")
-            region = pad[y0 : y0 + size + 2 * margin, x0 : x0 + size + 2 * margin].astype(np.float32) / 255.0
+            rows, cols = reflected(y0 - margin, size + 2 * margin, h), reflected(x0 - margin, size + 2 * margin, w)
+            region = frames[t0 + k][np.ix_(rows, cols)].astype(np.float32) / 255.0  # the crop, not the frame, padded
             blurred = shake_blur(region, np.random.default_rng(shake_seed), bp)[margin:-margin, margin:-margin]
             hr_seq.append(match_mean(blurred, region[margin:-margin, margin:-margin]))
         else:

@@ -27,12 +27,11 @@ import cv2
 import numpy as np
 
 from .blur import BlurParams, average_frames, degrade_lr, shake_blur
-from .dataset import ShardWriter, read_rgb, write_rgb
+from .dataset import IMAGE_EXTS, ShardWriter, read_rgb, write_rgb
 from .imresize import imresize, modcrop, to_uint8
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".mpg", ".mpeg", ".webm")
 
 

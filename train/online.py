@@ -24,28 +24,12 @@ import numpy as np
 import torch
 
 from ..media.colors import decode_params, default_matrix, to_rgb
-from .dataset import Batch, read_rgb
+from .dataset import Batch, flip_rot, list_photos, read_rgb
 from .degrade import DegradeParams, photo_sample, video_sample
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 PHOTO_SCALES = (0.4, 0.55, 0.7, 1.0)
-
-
-def list_photos(sources: list[str], holdout: list[str]) -> list[Path]:
-    """Image files of the given folders/files, minus the held-out names or stems."""
-    held = set(holdout)
-    out: list[Path] = []
-    for src in sources:
-        path = Path(src)
-        if path.is_dir():
-            out += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-        elif path.is_file():
-            out.append(path)
-        else:
-            raise FileNotFoundError(f"photo source {src} not found")
-    return [p for p in out if p.name not in held and p.stem not in held]
 
 
 def frame_rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -101,17 +85,6 @@ class SharpPool:
         return pool
 
 
-def _augment(arrays: tuple[np.ndarray, ...], flip: int, rot: int) -> list[np.ndarray]:
-    out = []
-    for a in arrays:
-        if flip == 1:
-            a = a[::-1]
-        elif flip == 2:
-            a = a[:, ::-1]
-        out.append(np.ascontiguousarray(np.rot90(a, rot)))
-    return out
-
-
 class OnlineBatches:
     """Batches of freshly degraded samples; batch `step` depends only on (seed, step)."""
 
@@ -149,8 +122,8 @@ class OnlineBatches:
         for _ in range(self.batch_size):
             lr, lr_sharp, hr, how = self.sample(rng)
             flip, rot = (int(rng.integers(0, 3)), int(rng.integers(0, 4))) if self.augment else (0, 0)
-            for k, a in enumerate(_augment((lr, lr_sharp, hr), flip, rot)):
-                parts[k].append(a)
+            for k, a in enumerate((lr, lr_sharp, hr)):
+                parts[k].append(np.ascontiguousarray(flip_rot(a, flip, rot)))
             names.append(how)
         tensors = [torch.from_numpy(np.stack(x)).permute(0, 3, 1, 2).float().div_(255.0) for x in parts]
         return Batch(*tensors), names

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -36,10 +35,11 @@ import numpy as np
 from ..media.colors import decode_params, default_matrix, to_rgb
 from ..models.enhancer import Enhancer
 from .blur import BlurParams, average_frames, shake_blur
-from .dataset import read_rgb, write_rgb
+from .dataset import list_photos, read_rgb, write_rgb
+from .degrade import x264_roundtrip
 from .imresize import imresize, modcrop, to_uint8
 from .metrics import psnr, ssim
-from .online import decode_clip, list_photos
+from .online import decode_clip
 
 logger = logging.getLogger(__name__)
 
@@ -87,17 +87,7 @@ def downscale_h264(path: str | Path, start: int, count: int, crf: int = 23) -> t
             small.append(frame.reformat(width=w // 4, height=h // 4, format="yuv420p", interpolation="BICUBIC"))
     if not small:
         raise ValueError(f"{path}: no video frames from {start}")
-    enc = av.CodecContext.create("libx264", "w")
-    enc.width, enc.height, enc.pix_fmt = small[0].width, small[0].height, "yuv420p"
-    enc.time_base = Fraction(1, 25)
-    enc.options = {"crf": str(crf), "preset": "medium", "x264-params": "log-level=none"}
-    packets = []
-    for i, f in enumerate(small):
-        f.pts = i
-        packets.extend(enc.encode(f))
-    packets.extend(enc.encode(None))
-    dec = av.CodecContext.create("h264", "r")
-    decoded = [fr for p in packets for fr in dec.decode(p)] + list(dec.decode(None))
+    decoded = x264_roundtrip(small, crf, preset="medium")
     return hr_frames, [to_rgb(fr, matrix, color_range) for fr in decoded]
 
 
@@ -154,7 +144,8 @@ def build_suite(out: str | Path, photos: list[str], holdout: list[str], blur_cli
 # ---------------------------------------------------------------- scoring
 
 
-def _crop(lr: np.ndarray, hr: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+def centre_crop_pair(lr: np.ndarray, hr: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """The centre crop of at most side x side LR px and the matching 4x region of the truth."""
     h, w = lr.shape[:2]
     ch, cw = min(h, side), min(w, side)
     y, x = (h - ch) // 2, (w - cw) // 2
@@ -183,7 +174,7 @@ def load_suite(root: str | Path, conditions: tuple[str, ...] = CONDITIONS, limit
             names = names[:limit]
         items = [(n, read_rgb(root / cond / "LR" / f"{n}.png"), read_rgb(root / cond / "HR" / f"{n}.png"))
                  for n in names]
-        out[cond] = [(n, *_crop(lr, hr, crop)) for n, lr, hr in items] if crop else items
+        out[cond] = [(n, *centre_crop_pair(lr, hr, crop)) for n, lr, hr in items] if crop else items
     return out
 
 

@@ -16,7 +16,7 @@ import torch
 from ..models.enhancer import Enhancer
 from .dataset import list_pairs, read_rgb
 from .metrics import psnr
-from .suite import load_suite, score
+from .suite import centre_crop_pair, load_suite, score
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +32,7 @@ def load_val_set(cfg) -> list[tuple[str, np.ndarray, np.ndarray]]:
     for lr_path, hr_path in pairs:
         lr, hr = read_rgb(lr_path), read_rgb(hr_path)
         if cfg.val_crop > 0:
-            h, w = lr.shape[:2]
-            ch, cw = min(h, cfg.val_crop), min(w, cfg.val_crop)
-            y, x = (h - ch) // 2, (w - cw) // 2
-            lr = lr[y : y + ch, x : x + cw]
-            hr = hr[4 * y : 4 * (y + ch), 4 * x : 4 * (x + cw)]
+            lr, hr = centre_crop_pair(lr, hr, cfg.val_crop)
         out.append((lr_path.stem, lr, hr))
     return out
 
