@@ -9,6 +9,7 @@ released as GFN_epoch_55), layer for layer, written anew with the paper's module
 
 fusion = sr_feature + gate(deblur_feature, x, sr_feature) ⊙ deblur_feature  (no sigmoid).
 With the gate switched off (training steps 1-2), fusion = sr_feature + deblur_feature.
+With `bicubic_skip` (gfn-stream's shipped weights, not the paper) HR = bicubic(x) + reconstruct(fusion).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ class GFNConfig:
     sr_blocks: int = 8  # residual blocks in the SR feature branch
     recon_blocks: int = 8  # residual blocks in the reconstruction module
     gated: bool = True  # False: fusion = sr + deblur (training steps 1-2)
+    # True: the output is bicubic(x) + reconstruct(fusion), the network predicts only what bicubic misses (not in
+    # the paper; the authors' weights are False). The skip is computed and added in fp32 outside autocast, so a
+    # flat or smooth input comes out exact and bf16/fp16 rounding touches only the small residual.
+    bicubic_skip: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,7 +50,7 @@ class GFNConfig:
             raise ValueError(f"unknown GFN config key(s): {', '.join(unknown)}")
         out = {}
         for key, value in values.items():
-            want = bool if key == "gated" else int
+            want = bool if key in ("gated", "bicubic_skip") else int
             if not isinstance(value, want) or (want is int and isinstance(value, bool)):
                 raise ValueError(f"GFN config key {key!r} must be {want.__name__}, got {value!r}")
             if want is int and value < 1:
@@ -202,8 +207,16 @@ class GFN(nn.Module):
             fusion = sr_feature + self.gate(deblur_feature, padded, sr_feature) * deblur_feature
         else:
             fusion = sr_feature + deblur_feature
-        hr = self.reconstruct(fusion)
-        return hr[..., : SCALE * h, : SCALE * w], lr_deblur[..., :h, :w]
+        hr = self.reconstruct(fusion)[..., : SCALE * h, : SCALE * w]
+        if self.config.bicubic_skip:
+            hr = hr.float() + bicubic_upscale(x)
+        return hr, lr_deblur[..., :h, :w]
+
+
+def bicubic_upscale(x: torch.Tensor) -> torch.Tensor:
+    """4x bicubic (a = -0.75, pixel centres aligned, edges replicated: cv2.INTER_CUBIC's kernel) in fp32."""
+    with torch.autocast(x.device.type, enabled=False):
+        return F.interpolate(x.float(), scale_factor=SCALE, mode="bicubic", align_corners=False)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

@@ -109,3 +109,50 @@ def test_precision_resolution():
         resolve_precision("fp16", cpu)
     with pytest.raises(ValueError):
         resolve_precision("int8", cpu)
+
+
+SMALL = dict(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)
+
+
+def test_bicubic_skip_starts_exactly_at_bicubic_and_survives_the_weights_file(tmp_path):
+    import cv2
+    import numpy as np
+
+    from gfn_stream.models.enhancer import Enhancer
+    from gfn_stream.models.weights import read_weights, save_weights
+    from gfn_stream.train.model_init import start_residual_at_zero
+
+    torch.manual_seed(0)
+    net = GFN(GFNConfig(**SMALL, bicubic_skip=True))
+    start_residual_at_zero(net)
+    path = save_weights(net, tmp_path / "w.safetensors")
+    assert read_weights(path)[0].bicubic_skip is True
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (23, 37, 3), dtype=np.uint8), (0, 0), 1.5)
+    for precision in ("fp32", "bf16") if cpu_has_bf16() else ("fp32",):
+        out = Enhancer(str(path), device="cpu", precision=precision).enhance(frame)
+        ref = cv2.resize(frame, (4 * 37, 4 * 23), interpolation=cv2.INTER_CUBIC)
+        assert out.shape == ref.shape
+        assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1, precision
+    # the skip is part of the network: the same weights without it give a black picture
+    plain = GFN(GFNConfig(**SMALL))
+    plain.load_state_dict(net.state_dict())
+    assert float(plain(torch.rand(1, 3, 8, 8)).abs().max()) == 0.0
+
+
+def test_bicubic_skip_keeps_a_flat_colour_exact_under_autocast():
+    torch.manual_seed(0)
+    net = GFN(GFNConfig(**SMALL, bicubic_skip=True)).eval()
+    with torch.no_grad():
+        net.reconstruct.conv4.weight.zero_()
+        net.reconstruct.conv4.bias.fill_(0.25 / 255)  # a residual of a quarter level everywhere
+        x = torch.full((1, 3, 16, 16), 201 / 255.0)  # bf16 cannot hold 201/255 + 0.25/255 (its step is ~0.5 level)
+        with autocast(torch.device("cpu"), "bf16" if cpu_has_bf16() else "fp32"):
+            y = net(x)
+    assert y.dtype == torch.float32
+    assert float((y * 255 - 201.25).abs().max()) < 0.02
+
+
+def test_config_bicubic_skip_must_be_bool():
+    with pytest.raises(ValueError):
+        GFNConfig.from_dict({"bicubic_skip": 1})

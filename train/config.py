@@ -31,6 +31,9 @@ class ModelSection:
     # true: the gate starts as ~1 everywhere (conv2 weights x0.01, bias 1), so switching it on after gate-off
     # stages starts from the fusion those stages trained (sr + deblur) instead of a random gate map
     gate_init_one: bool = True
+    # true: HR = bicubic(x) + network (GFNConfig.bicubic_skip). Starting from weights without the skip, the last
+    # conv is zeroed, so training starts exactly at bicubic with every feature the source weights learned.
+    bicubic_skip: bool = False
     # start from these weights instead (a weights file or a gfn-train checkpoint; same config); ignored on resume
     init_from: str = ""
 

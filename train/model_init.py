@@ -1,4 +1,5 @@
-"""How a GFN starts training: the run's network config, the scaled residual init and the identity init."""
+"""How a GFN starts training: the run's network config, the scaled residual init, the identity init and the
+zero-residual start for weights that gain the bicubic skip."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from .config import TrainConfig
 
 def model_config(cfg: TrainConfig, gated: bool) -> GFNConfig:
     m = cfg.model
-    return GFNConfig(m.channels, m.deblur_blocks, m.sr_blocks, m.recon_blocks, gated=gated)
+    return GFNConfig(m.channels, m.deblur_blocks, m.sr_blocks, m.recon_blocks, gated=gated,
+                     bicubic_skip=m.bicubic_skip)
+
+
+@torch.no_grad()
+def start_residual_at_zero(model: GFN) -> None:
+    """Zero the reconstruction's last conv: with the bicubic skip the output is then exactly bicubic(x), and
+    every earlier layer keeps what it learned (the first steps train the last conv on those features)."""
+    model.reconstruct.conv4.weight.zero_()
+    model.reconstruct.conv4.bias.zero_()
 
 
 @torch.no_grad()

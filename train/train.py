@@ -31,7 +31,7 @@ from ..models.gfn import GFN
 from ..models.precision import cpu_has_bf16
 from ..models.weights import load_state_strict, read_weights
 from .config import Stage, TrainConfig, config_from_dict, load_config
-from .model_init import identity_init, model_config, scale_residual_init
+from .model_init import identity_init, model_config, scale_residual_init, start_residual_at_zero
 from .sources import make_source
 from .state import CKPT_FORMAT, export, export_run, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .validation import Validator
@@ -117,7 +117,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
 
     model = GFN(model_config(cfg, cfg.stage[0].gated))
     scale_residual_init(model, cfg.model.residual_init_scale)
-    if cfg.model.identity_init:
+    if cfg.model.bicubic_skip:
+        start_residual_at_zero(model)  # the skip already is the plain upscale identity_init would build
+    elif cfg.model.identity_init:
         identity_init(model)
     if cfg.model.gate_init_one:
         with torch.no_grad():
@@ -125,9 +127,18 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
             model.gate.conv2.bias.fill_(1.0)
     if cfg.model.init_from and not resume:
         source = Path(cfg.model.init_from)
-        state = load_checkpoint(source)["model"] if source.suffix == ".pt" else read_weights(source)[1]
+        if source.suffix == ".pt":
+            ckpt = load_checkpoint(source)
+            state, source_skip = ckpt["model"], config_from_dict(ckpt["config"]).model.bicubic_skip
+        else:
+            source_cfg, state, _ = read_weights(source)
+            source_skip = source_cfg.bicubic_skip
         load_state_strict(model, state, source=str(source))
-        logger.info("initialised from %s", source)
+        if cfg.model.bicubic_skip and not source_skip:
+            start_residual_at_zero(model)
+            logger.info("initialised from %s (no bicubic skip there: last conv zeroed, starts at bicubic)", source)
+        else:
+            logger.info("initialised from %s", source)
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
