@@ -14,7 +14,7 @@ import pytest
 from media import make_clip
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("media", "transport", "nodes", "pipeline")
+PACKAGES = ("media", "transport", "nodes", "pipeline", "models")
 MAX_LINES = 400
 # what each layer must not import: third-party top-level names and gfn_stream sub-packages
 FORBIDDEN = {
@@ -23,6 +23,7 @@ FORBIDDEN = {
     "transport": {"av", "torch", "cv2", "gfn_stream.media", "gfn_stream.nodes", "gfn_stream.pipeline",
                   "gfn_stream.models", "gfn_stream.train"},
     "nodes": {"gfn_stream.pipeline", "gfn_stream.train"},
+    "models": {"zmq", "gfn_stream.transport", "gfn_stream.nodes", "gfn_stream.pipeline", "gfn_stream.train"},
 }
 # the live input and output code; live_spec.py (URL parsing, LiveOptions) is what a file job may load
 LIVE = ("live_source", "live_connection", "live_reconnect", "live_queue", "live_clock", "live_sides", "live_sink",
