@@ -15,11 +15,13 @@ With `bicubic_skip` (gfn-stream's shipped weights, not the paper) HR = bicubic(x
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .. import fromdict
 
 SCALE = 4  # output is 4x the input in each dimension
 PAD_MULTIPLE = 4  # the deblur encoder downsamples twice by 2
@@ -44,19 +46,12 @@ class GFNConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "GFNConfig":
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ValueError(f"unknown GFN config key(s): {', '.join(unknown)}")
-        out = {}
-        for key, value in values.items():
-            want = bool if key in ("gated", "bicubic_skip") else int
-            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-                raise ValueError(f"GFN config key {key!r} must be {want.__name__}, got {value!r}")
-            if want is int and value < 1:
+        """The config stored in a weights file, through the shared loader (fromdict.py); every size >= 1."""
+        config = fromdict.build(cls, values, "GFN config")
+        for key, value in asdict(config).items():
+            if not isinstance(value, bool) and value < 1:
                 raise ValueError(f"GFN config key {key!r} must be >= 1, got {value}")
-            out[key] = value
-        return cls(**out)
+        return config
 
 
 def _conv(c_in: int, c_out: int, k: int, stride: int = 1) -> nn.Conv2d:

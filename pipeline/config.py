@@ -1,16 +1,20 @@
 """Run settings: dataclasses with documented defaults, read from TOML (stdlib tomllib), overridden by the CLI.
 
-Unknown sections or keys, and values of the wrong type, are errors (ConfigError), never silently ignored.
+Unknown sections or keys, and values of the wrong type, are errors (ConfigError), never silently ignored (the
+checks are the shared loader's, fromdict.py). The launcher turns a RunConfig into each node's typed settings
+(pipeline/node_settings.py).
 See configs/default.toml for every key with its meaning.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .. import fromdict
+from ..nodes.faults import WorkerFaults
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -96,6 +100,8 @@ class RunConfig:
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
+    # tests only (gfn-stream's hidden --test-fault option; no config file section): slow, hang or kill workers
+    faults: WorkerFaults = field(default_factory=WorkerFaults)
 
 
 MAX_CONFIG_BYTES = 1024 * 1024  # a settings file is a few KiB; more is a wrong path (a video, /dev/zero)
@@ -111,7 +117,7 @@ def load_toml(path: str | Path, cfg: RunConfig | None = None) -> RunConfig:
             raise ConfigError(f"config file {path}: unknown section [{section}] (known: {', '.join(SECTIONS)})")
         if not isinstance(values, dict):
             raise ConfigError(f"config file {path}: [{section}] must be a table")
-        apply(getattr(cfg, section), values, f"{path} [{section}]")
+        setattr(cfg, section, fromdict.replace(getattr(cfg, section), values, f"{path} [{section}]", ConfigError))
     return cfg
 
 
@@ -138,27 +144,3 @@ def _read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(text.removeprefix("\ufeff"))  # a UTF-8 BOM is harmless
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
-
-
-def apply(target: Any, values: dict[str, Any], where: str) -> None:
-    """Set dataclass fields from a dict, checking names and types."""
-    kinds = {f.name: f.type for f in dataclasses.fields(target)}
-    for key, value in values.items():
-        if key not in kinds:
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(kinds)})")
-        _check_type(value, str(kinds[key]), f"{where} {key}")
-        setattr(target, key, value)
-
-
-def _check_type(value: Any, declared: str, where: str) -> None:
-    allowed = [t.strip() for t in declared.split("|")]
-    types = {"int": int, "str": str, "float": (int, float), "bool": bool}
-    for name in allowed:
-        if name == "None":
-            continue
-        t = types[name]
-        if isinstance(value, bool) and name != "bool":
-            continue
-        if isinstance(value, t):
-            return
-    raise ConfigError(f"{where}: expected {declared.replace('None', 'nothing')}, got {value!r}")

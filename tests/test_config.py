@@ -24,7 +24,7 @@ def test_unknown_keys_and_sections_are_errors(tmp_path):
     with pytest.raises(ConfigError, match="unknown section"):
         load_toml(f)
     f.write_text("[model]\nbatch = '4'\n")
-    with pytest.raises(ConfigError, match="expected int"):
+    with pytest.raises(ConfigError, match="must be int"):
         load_toml(f)
     f.write_text("[model\n")
     with pytest.raises(ConfigError):

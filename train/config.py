@@ -10,6 +10,7 @@ from pathlib import Path
 
 import tomllib
 
+from .. import fromdict
 from .degrade import DegradeParams
 
 LOSSES = ("mse", "l1", "charbonnier")
@@ -125,28 +126,8 @@ def reference_stages() -> list[Stage]:
 
 
 def _build(cls, values: dict, where: str):
-    """A dataclass from a dict; unknown keys and wrong types are errors (ints are accepted for floats)."""
-    if not isinstance(values, dict):
-        raise ValueError(f"[{where}] must be a table")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"unknown key(s) in [{where}]: {', '.join(unknown)}")
-    defaults = cls()
-    out = {}
-    for key, value in values.items():
-        want = type(getattr(defaults, key))
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if want is tuple and isinstance(value, list):
-            kinds = [type(v) for v in getattr(defaults, key)]
-            if len(value) != len(kinds):
-                raise ValueError(f"[{where}] {key} needs {len(kinds)} values, got {value!r}")
-            value = tuple(float(v) if k is float and isinstance(v, int) else v for k, v in zip(kinds, value))
-        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            raise ValueError(f"[{where}] {key} must be {want.__name__}, got {value!r}")
-        out[key] = value
-    return cls(**out)
+    """A dataclass from a dict through the shared loader (fromdict.py): unknown keys and wrong types are errors."""
+    return fromdict.build(cls, values, f"[{where}]")
 
 
 def config_from_dict(raw: dict) -> TrainConfig:
