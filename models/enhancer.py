@@ -8,7 +8,8 @@
 On CUDA the frames go through pinned host buffers that are reused across calls, copied with
 non_blocking=True on a dedicated stream, and run in fp16 + channels_last. On CPU the same code runs in
 bf16 autocast + channels_last where the CPU has native bf16, else fp32. Frames above the pixel budget
-are processed in overlapping tiles (models/tiling.py).
+are processed in overlapping tiles (models/tiling.py). `backend` picks the runtime of the forward pass
+(models/backends.py: torch, openvino on CPU, tensorrt on CUDA, or auto); everything around it is the same.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 import torch
 
+from .backends import make_runner, resolve_backend
 from .gfn import SCALE
 from .precision import autocast, input_dtype, prepare_model, resolve_precision
 from .tiling import auto_tile_side, default_overlap, enhance_tiled, pixel_budget
@@ -67,15 +69,24 @@ class Enhancer:
         tile: int | None = None,
         tile_overlap: int | None = None,
         net: torch.nn.Module | None = None,
+        backend: str = "torch",
+        cache_dir: str | None = None,
     ):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
         self.kind = model
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device) if model == "gfn" else "fp32"
+        self.backend = resolve_backend(backend, self.device) if model == "gfn" else "torch"
         self.net = None
+        self._runner = None  # the forward pass of a non-torch backend
         if model == "gfn":  # `net`: a GFN already in memory instead of a weights file
-            self.net = prepare_model(net if net is not None else load_model(weights), self.device, self.precision)
+            net = net if net is not None else load_model(weights)
+            if self.backend == "torch":
+                self.net = prepare_model(net, self.device, self.precision)
+            else:
+                self._runner = make_runner(self.backend, net, self.device, self.precision, cache_dir,
+                                           threads=torch.get_num_threads())
         self.tile = tile  # LR tile side; None = derived from free memory, 0 = never tile
         self.tile_overlap = tile_overlap
         self._pinned = _PinnedBuffers() if self.device.type == "cuda" else None
@@ -143,9 +154,15 @@ class Enhancer:
         # NHWC permuted to NCHW *is* channels_last memory: no copy needed
         x = x_nhwc_u8.permute(0, 3, 1, 2).to(input_dtype(self.precision)) / 255.0
         with torch.inference_mode():
-            with autocast(self.device, self.precision):
-                y = self.net(x)
+            y = self._call(x)
             return _to_uint8(y).permute(0, 2, 3, 1).contiguous()
+
+    def _call(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's forward pass on float NCHW in [0, 1], through the chosen backend."""
+        if self._runner is not None:
+            return self._runner(x)
+        with autocast(self.device, self.precision):
+            return self.net(x)
 
     def _run_cuda(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         b, (h, w) = len(frames), frames[0].shape[:2]
@@ -164,8 +181,7 @@ class Enhancer:
         x = x.to(input_dtype(self.precision)).div_(255.0)
 
         def fn(t: torch.Tensor) -> torch.Tensor:
-            with autocast(self.device, self.precision):
-                return self.net(t.contiguous(memory_format=torch.channels_last)).float()
+            return self._call(t.contiguous(memory_format=torch.channels_last)).float()
 
         with torch.inference_mode():
             y = enhance_tiled(fn, x, tile=tile, overlap=self._overlap(), scale=SCALE)

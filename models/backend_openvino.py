@@ -1,0 +1,86 @@
+"""GFN on CPU through OpenVINO: the ONNX export, compiled per input size, bf16 where the CPU has it.
+
+Measured on the 2-core dev CPU (benchmarks/backends.py; AVX-512 bf16): OpenVINO bf16 runs the shipped and the
+paper-size network faster than torch bf16 autocast + channels_last, so `--backend auto` picks it on CPU.
+Each (batch, height, width) is compiled once (a fraction of a second) into OpenVINO's blob cache under
+<cache>/openvino-<version>/<digest>-<BxHxW>-<precision>/ and kept in memory for the next frames of that size;
+a tiled frame's windows add a few sizes. The output is the same as torch's to bf16 rounding.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from .backend_cache import shape_tag
+from .onnx_export import INPUT, MIN_SIDE
+
+logger = logging.getLogger(__name__)
+
+KEEP_COMPILED = 8  # input sizes held compiled in memory (whole frames plus a tiled frame's windows)
+
+
+def require():
+    try:
+        import openvino
+    except ImportError:
+        raise RuntimeError("--backend openvino needs the openvino package (pip install openvino)") from None
+    return openvino
+
+
+def available() -> bool:
+    try:
+        require()
+    except RuntimeError:
+        return False
+    return True
+
+
+class OpenVINOBackend:
+    """Callable: (B, 3, H, W) float CPU tensor in [0, 1] -> (B, 3, 4H, 4W) float32 CPU tensor."""
+
+    name = "openvino"
+
+    def __init__(self, onnx_path: Path, digest: str, precision: str, root: Path, threads: int | None = None):
+        ov = require()
+        self.version = ov.__version__.split("-")[0]
+        self.core = ov.Core()
+        self.onnx_path = Path(onnx_path)
+        self.digest = digest
+        self.hint = "bf16" if precision == "bf16" else "f32"
+        self.threads = threads
+        self.root = root / f"openvino-{self.version}"
+        self._requests: OrderedDict[tuple[int, ...], object] = OrderedDict()
+
+    def cache_dir(self, shape: tuple[int, ...]) -> Path:
+        return self.root / f"{self.digest}-{shape_tag(shape)}-{self.hint}"
+
+    def _request(self, shape: tuple[int, ...]):
+        req = self._requests.get(shape)
+        if req is not None:
+            self._requests.move_to_end(shape)
+            return req
+        model = self.core.read_model(str(self.onnx_path))
+        model.reshape({INPUT: list(shape)})
+        config = {"INFERENCE_PRECISION_HINT": self.hint, "PERFORMANCE_HINT": "LATENCY",
+                  "CACHE_DIR": str(self.cache_dir(shape))}
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = int(self.threads)
+        compiled = self.core.compile_model(model, "CPU", config)
+        logger.debug("openvino: compiled %s (%s)", shape_tag(shape), self.hint)
+        req = compiled.create_infer_request()
+        self._requests[shape] = req
+        while len(self._requests) > KEEP_COMPILED:
+            self._requests.popitem(last=False)
+        return req
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        shape = tuple(x.shape)
+        if shape[-1] < MIN_SIDE or shape[-2] < MIN_SIDE:
+            raise ValueError(f"--backend openvino needs frames of at least {MIN_SIDE}x{MIN_SIDE} px (use torch)")
+        req = self._request(shape)
+        out = req.infer({0: x.detach().to("cpu", torch.float32).contiguous().numpy()})
+        return torch.from_numpy(out[0].copy())  # the request's buffer is reused by its next call

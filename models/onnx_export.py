@@ -1,0 +1,147 @@
+"""`gfn-export`: a GFN weights file to ONNX, with dynamic batch, height and width.
+
+    gfn-export --out gfn.onnx                     # the shipped weights, fp32, opset 18
+    gfn-export --weights my.safetensors --half --out gfn16.onnx --check
+
+The graph is GFN's forward for inputs of at least 4x4 px: (B, 3, H, W) float32 in [0, 1] named `lr` to
+(B, 3, 4H, 4W) float32 named `hr`. The padding to a multiple of 4 is in the graph (ONNX Pad, reflect), and so
+is the crop; with `bicubic_skip` the skip is an ONNX Resize (cubic, cubic_coeff_a -0.75, half_pixel: torch's
+bicubic) added in fp32. `--half` stores the network in fp16 with fp32 input, output and skip: that is what a
+strongly typed TensorRT build runs in fp16. The export is checked against torch with ONNX Runtime in
+tests/test_onnx_export.py (fp32: max error ~2e-6; bf16 rounding is 4e-3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .gfn import GFN, PAD_MULTIPLE, SCALE, bicubic_upscale
+from .weights import WeightsError, load_model
+
+logger = logging.getLogger(__name__)
+
+OPSET = 18
+INPUT, OUTPUT = "lr", "hr"
+MIN_SIDE = 4  # reflect padding of up to 3 rows needs at least 4 (GFN itself replicates below that)
+MAX_SIDE = 8192
+
+
+class ExportableGFN(nn.Module):
+    """GFN.forward written with padding that torch.export can follow for any H and W.
+
+    GFN pads only when needed and picks reflect or replicate from the size; traced with symbolic sizes those
+    branches would be frozen at the example's. Here the padded size is 4 * ceil(H / 4), always reflect-padded
+    (a zero pad is a no-op), which is the same tensor GFN.forward builds for every H, W >= 4.
+    """
+
+    def __init__(self, net: GFN, half: bool = False):
+        super().__init__()
+        self.net = net
+        self.half_net = half
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        net = self.net
+        h, w = x.shape[-2], x.shape[-1]
+        hp = (h + PAD_MULTIPLE - 1) // PAD_MULTIPLE * PAD_MULTIPLE
+        wp = (w + PAD_MULTIPLE - 1) // PAD_MULTIPLE * PAD_MULTIPLE
+        inp = x.half() if self.half_net else x
+        padded = F.pad(inp, (0, wp - w, 0, hp - h), mode="reflect")
+        deblur_feature, _ = net.deblur(padded)
+        sr_feature = net.sr_features(padded)
+        if net.gated:
+            fusion = sr_feature + net.gate(deblur_feature, padded, sr_feature) * deblur_feature
+        else:
+            fusion = sr_feature + deblur_feature
+        hr = net.reconstruct(fusion)[..., : SCALE * h, : SCALE * w].float()
+        if net.config.bicubic_skip:
+            hr = hr + bicubic_upscale(x)
+        return hr
+
+
+def export_onnx(net: GFN, path: str | Path, *, half: bool = False, opset: int = OPSET) -> Path:
+    """Write `net` (left untouched: a CPU copy is exported) as a single-file ONNX model."""
+    path = Path(path)
+    model = copy.deepcopy(net).to("cpu", torch.float16 if half else torch.float32).eval()
+    wrapper = ExportableGFN(model, half=half).eval()
+    example = torch.rand(2, 3, 36, 44)
+    dims = {
+        0: torch.export.Dim("batch", min=1, max=256),
+        2: torch.export.Dim("height", min=MIN_SIDE, max=MAX_SIDE),
+        3: torch.export.Dim("width", min=MIN_SIDE, max=MAX_SIDE),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper, (example,), str(tmp), dynamo=True, external_data=False, opset_version=opset,
+            input_names=[INPUT], output_names=[OUTPUT], dynamic_shapes=(dims,), verbose=False,
+        )
+    tmp.replace(path)
+    logger.info("exported %s (%s, opset %d) in %.1f s", path, "fp16" if half else "fp32", opset,
+                time.perf_counter() - t0)
+    return path
+
+
+def onnx_reference_error(net: GFN, path: str | Path, shapes=((1, 3, 36, 44), (2, 3, 37, 45))) -> float:
+    """Max |ONNX Runtime - torch fp32| over random inputs of `shapes` (needs onnxruntime)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ref_net = copy.deepcopy(net).to("cpu", torch.float32).eval()
+    worst = 0.0
+    gen = torch.Generator().manual_seed(0)
+    for shape in shapes:
+        x = torch.rand(shape, generator=gen)
+        with torch.no_grad():
+            ref = ref_net(x).float().numpy()
+        got = session.run([OUTPUT], {INPUT: x.numpy()})[0]
+        if got.shape != ref.shape:
+            raise AssertionError(f"ONNX output {got.shape} for input {shape}, torch {ref.shape}")
+        worst = max(worst, float(abs(got - ref).max()))
+    return worst
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="gfn-export", description="Export GFN weights to ONNX (dynamic B, H, W).")
+    p.add_argument("--weights", metavar="FILE", help="GFN weights (.safetensors); default: the shipped weights")
+    p.add_argument("--out", metavar="FILE", default="gfn.onnx", help="output .onnx (default gfn.onnx)")
+    p.add_argument("--half", action="store_true", help="network in fp16 (fp32 input, output and bicubic skip)")
+    p.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
+    p.add_argument("--check", action="store_true", help="compare with torch through ONNX Runtime")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        net = load_model(args.weights)
+    except WeightsError as exc:
+        print(f"gfn-export: {exc}", file=sys.stderr)
+        return 2
+    try:
+        path = export_onnx(net, args.out, half=args.half, opset=args.opset)
+    except ImportError as exc:
+        print(f"gfn-export: the ONNX exporter needs onnx and onnxscript ({exc})", file=sys.stderr)
+        return 2
+    print(path)
+    if args.check:
+        try:
+            err = onnx_reference_error(net, path)
+        except ImportError:
+            print("gfn-export: --check needs onnxruntime (pip install onnxruntime)", file=sys.stderr)
+            return 2
+        print(f"max |onnxruntime - torch fp32| = {err:.3g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
