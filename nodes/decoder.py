@@ -25,6 +25,7 @@ from ..media.size_limits import FrameTooLarge, check_for_output
 from ..media.timeline import Timeline
 from ..transport import protocol
 from ..transport.liveness import HEARTBEAT_S, LIVENESS
+from ..transport.status import Decoded, Every, Inflight, Info, Live
 from . import exitcodes
 from .dispatch import Dispatcher, WorkerLinks
 from .node import NodeError, Reporter, StopFlag, node_main, socket
@@ -66,7 +67,7 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                 check_for_output(src.info["width"], src.info["height"], cfg["output"], cfg["codec"])
             except FrameTooLarge as exc:
                 raise NodeError(str(exc), exitcodes.INPUT) from None
-            reporter.status("info", info=src.info)
+            reporter.status(Info(info=src.info))
             to_encoder.send_multipart(protocol.pack(protocol.STREAM_INFO, {"info": src.info}, src.side_buffers))
             live_src = bool(getattr(src, "is_live", False))
             # a finite "live" input (a file over HTTP, HLS VOD) is read like a file, every frame, unless --live
@@ -76,6 +77,7 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
             max_latency = cfg.get("max_latency_s") or float("inf")
             latency_drops = 0
             next_report = 0.0
+            every = Every()  # the periodic in-flight report
             exhausted = False
             # Runs until the launcher stops us, also after end of stream: frames a worker loses late are re-sent,
             # and ZeroMQ drops messages still queued towards a peer when the sending process exits.
@@ -124,16 +126,18 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     seq += 1
                 if live_src and time.monotonic() >= next_report:  # live inputs, read as cameras or like files
                     next_report = time.monotonic() + 0.5
-                    reporter.status("live", **src.stats(), latency_dropped=latency_drops, sent=seq)
+                    reporter.status(Live(**src.stats(), latency_dropped=latency_drops, sent=seq))
                 if exhausted and not eos_sent and not disp.busy():
                     eos_sent = True
                     _end_of_stream(to_encoder, reporter, disp, seq, False, _warnings(src, limits), _stats(src, limits))
                 waiting.check(disp, busy=not exhausted or disp.busy(), frames=seq)
+                if every.due():
+                    reporter.status(Inflight(frames=len(disp.inflight), workers=len(disp.credits)))
             warnings, stats = _warnings(src, limits), _stats(src, limits)
         finally:
             src_cm.__exit__(None, None, None)
         if live_src:
-            reporter.status("live", **src.stats(), latency_dropped=latency_drops, sent=seq, final=True)
+            reporter.status(Live(**src.stats(), latency_dropped=latency_drops, sent=seq, final=True))
         if not eos_sent:  # stopped before the end of the input
             _end_of_stream(to_encoder, reporter, disp, seq, True, warnings, stats)
         return exitcodes.OK
@@ -150,8 +154,8 @@ def _end_of_stream(
     to_encoder.send_multipart(
         protocol.pack(protocol.EOS, {"frames": frames, "interrupted": interrupted, "warnings": warnings})
     )
-    reporter.status("decoded", frames=frames, warnings=warnings, bad_messages=disp.bad_messages, input=input_stats,
-                    bad_workers=disp.bad_workers, overdue_workers=disp.overdue_workers)
+    reporter.status(Decoded(frames=frames, warnings=warnings, bad_messages=disp.bad_messages, input=input_stats,
+                            bad_workers=disp.bad_workers, overdue_workers=disp.overdue_workers))
 
 
 class _NoWorkerClock:

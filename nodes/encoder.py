@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from collections import deque
+from typing import Any, Callable
 
 import zmq
 
 from ..media.frames import Packet
 from ..media.sink import EncodeOptions, ImageSink, SinkError, VideoSink, open_sink
 from ..transport import protocol
+from ..transport.status import Closed, Every, Progress, Push, Segment
 from . import exitcodes
 from .node import NodeError, Reporter, StopFlag, node_main, socket
 
@@ -43,6 +45,8 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
     grace = cfg.get("eos_grace_s", 10.0)
     complete = False
     latencies: list[float] = []  # capture → written, seconds (live inputs)
+    segments: deque[Any] = deque()  # SegmentInfo of closed segments (appended by the sink's closing threads)
+    push_every = Every()
     try:
         while True:
             if stop.set:
@@ -66,7 +70,8 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                         reorder[fh.seq] = (fh, img)
                 elif msg.kind == protocol.STREAM_INFO and sink is None:
                     try:
-                        sink_cm = _open_output(cfg, msg.header["info"], [bytes(b) for b in msg.buffers], options)
+                        sink_cm = _open_output(cfg, msg.header["info"], [bytes(b) for b in msg.buffers], options,
+                                               segments.append)
                         sink = sink_cm.__enter__()
                     except SinkError as exc:
                         sink_cm = None
@@ -100,12 +105,10 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     next_seq += 1
                 now = time.monotonic()
                 if now - last_report > 0.25:
-                    extra = {"latency_s": latencies[-256:]} if latencies else {}
-                    if hasattr(sink, "stats"):
-                        extra["push"] = sink.stats()
-                    reporter.status("progress", frames=next_seq, reorder=len(reorder), **extra)
+                    reporter.status(Progress(frames=next_seq, reorder=len(reorder), latency_s=latencies[-256:]))
                     latencies.clear()
                     last_report = now
+                _report_outputs(reporter, sink, segments, push_every.due())
             if expected is not None:
                 if next_seq >= expected:
                     break
@@ -139,25 +142,41 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                 if failing:  # the first error is the one reported (a full disk fails the close again)
                     logger.debug("closing the output after an error: %s", close_error)
         warnings = list(sink.warnings) if sink is not None else []
-        reporter.status(
-            "closed", frames=written, complete=complete, interrupted=interrupted, bad_messages=bad,
-            duplicates=duplicates, warnings=warnings,
-            output=sink.written_to if isinstance(sink, (VideoSink, ImageSink)) else None,
-        )
+        _report_outputs(reporter, sink, segments, True)  # the last segment closed above, the push's last state
+        reporter.status(Closed(
+            frames=written, complete=complete, interrupted=interrupted, bad_messages=bad, duplicates=duplicates,
+            warnings=warnings, output=sink.written_to if isinstance(sink, (VideoSink, ImageSink)) else None,
+        ))
         inbox.close()
         if close_error is not None and not failing:
             raise NodeError(close_error, exitcodes.OUTPUT)
 
 
-def _open_output(cfg: dict, info: dict, side_buffers: list[bytes], options: EncodeOptions) -> Any:
-    """A plain file / image / image sequence; for live runs also segments (--segment) or a push URL."""
+def _open_output(cfg: dict, info: dict, side_buffers: list[bytes], options: EncodeOptions,
+                 on_segment: Callable[[Any], None]) -> Any:
+    """A plain file / image / image sequence; for live runs also segments (--segment, each closed one goes to
+    `on_segment`, from the sink's closing thread) or a push URL."""
     output, overwrite = cfg["output"], cfg.get("overwrite", False)
     segment_s = cfg.get("segment_s")
-    if "://" in output or segment_s:
+    if "://" in output:
         from ..media.live_sink import open_live_sink
 
-        return open_live_sink(output, info, side_buffers, options, segment_s=segment_s, overwrite=overwrite)
+        return open_live_sink(output, info, side_buffers, options, overwrite=overwrite)
+    if segment_s:
+        from ..media.segment_sink import open_segment_sink
+
+        return open_segment_sink(output, segment_s, info, side_buffers, options, overwrite=overwrite,
+                                 on_segment=on_segment)
     return open_sink(output, info, side_buffers, options, overwrite=overwrite, start_number=cfg["start_number"])
+
+
+def _report_outputs(reporter: Reporter, sink: Any, segments: deque[Any], push_due: bool) -> None:
+    """Segment files closed since the last call, and (when due) a push output's state, as their own events."""
+    while segments:
+        seg = segments.popleft()
+        reporter.status(Segment(path=seg.path, start=seg.start, frames=seg.frames, error=seg.error))
+    if push_due and sink is not None and hasattr(sink, "stats"):  # only a PushSink has stats()
+        reporter.status(Push(**sink.stats()))
 
 
 def _write(sink: Any, fh: protocol.FrameHeader, img: Any) -> None:

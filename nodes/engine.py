@@ -42,6 +42,7 @@ class Engine:
         self.frames_done = 0
         self.batch_started: float | None = None  # when the running batch started (None: idle)
         self.slowest_s = 0.0  # the longest batch so far
+        self.busy_s = 0.0  # seconds spent in finished batches
         self.abandoned = False  # set when the thread is hung: close() does not wait for it
         self.cond = threading.Condition()
         self.pending: deque[Job] = deque()
@@ -88,6 +89,12 @@ class Engine:
             return None
         running, limit = time.monotonic() - started, max(floor_s, factor * slowest)
         return (running, limit) if running > limit else None
+
+    def busy_seconds(self) -> float:
+        """Seconds spent running batches so far, the running one included (a worker's utilisation)."""
+        with self.cond:
+            started, busy = self.batch_started, self.busy_s
+        return busy + (time.monotonic() - started if started is not None else 0.0)
 
     def drop_pending(self) -> int:
         with self.cond:
@@ -147,7 +154,9 @@ class Engine:
                 self.finished.append((take, outs))
                 self.running = 0
                 self.batch_started = None
-                self.slowest_s = max(self.slowest_s, time.monotonic() - started)
+                took = time.monotonic() - started
+                self.slowest_s = max(self.slowest_s, took)
+                self.busy_s += took
                 self.frames_done += len(take)
             try:
                 self._ring.send(b"", zmq.NOBLOCK)

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import zmq
 
 from ..transport import protocol
+from ..transport.status import Event, encode
 from . import exitcodes
 from .parent_watch import LAUNCHER_GONE, die_with_parent
 
@@ -50,7 +51,8 @@ def socket(ctx: zmq.Context, kind: int, *, hwm: int | None = None, linger: int =
 
 
 class Reporter:
-    """Sends STATUS / ERROR messages to the launcher's control endpoint (None = log only)."""
+    """Sends STATUS (typed events, transport/status.py) / ERROR messages to the launcher's control endpoint
+    (None = log only)."""
 
     def __init__(self, ctx: zmq.Context, endpoint: str | None, node: str):
         self.node = node
@@ -59,11 +61,10 @@ class Reporter:
             self.sock = socket(ctx, zmq.PUSH)
             self.sock.connect(endpoint)
 
-    def status(self, event: str, **fields: Any) -> None:
-        """Report an event; every report carries the process's peak memory so far (`peak_rss_mb`)."""
+    def status(self, event: Event) -> None:
+        """Report a typed event (transport/status.py); every report carries the process's peak memory so far."""
         if self.sock is not None:
-            fields.setdefault("peak_rss_mb", peak_rss_mb())
-            self.sock.send_multipart(protocol.pack(protocol.STATUS, {"node": self.node, "event": event, **fields}))
+            self.sock.send_multipart(protocol.pack(protocol.STATUS, encode(self.node, event, peak_rss_mb())))
 
     def error(self, message: str, code: int) -> None:
         if self.sock is not None:

@@ -23,6 +23,7 @@ from typing import Callable
 
 import zmq
 
+from ..transport.status import Ready, Stopped
 from . import exitcodes
 from .engine import Engine
 from .node import NodeError, Reporter, StopFlag, node_main
@@ -65,19 +66,18 @@ def serve(
     except (WeightsError, ValueError, RuntimeError, OSError) as exc:
         raise NodeError(f"{settings.name}: cannot load the model: {exc}", exitcodes.USAGE) from None
     if reporter is not None:
-        reporter.status("ready", device=str(enhancer.device), precision=enhancer.precision, model=enhancer.kind)
+        reporter.status(Ready(device=str(enhancer.device), precision=enhancer.precision, model=enhancer.kind))
     logger.info("%s: %s on %s (%s), serving %s", settings.name, enhancer.kind, enhancer.device, enhancer.precision, ep)
     engine = Engine(ctx, enhancer, max(1, settings.batch), settings.batch_wait_ms / 1000, settings.delay_ms / 1000,
                     hang_after=settings.hang_after)
     stats = stats if stats is not None else WorkerStats()
     try:
         loop = DealerLoop if ep.kind == "dealer" else RouterLoop
-        loop(ctx, stop, settings, ep, engine, stats).run(on_ready or (lambda url: None))
+        loop(ctx, stop, settings, ep, engine, stats, reporter).run(on_ready or (lambda url: None))
     finally:
         engine.close()
         if reporter is not None:
-            reporter.status("stopped", frames=stats.frames, bad_messages=stats.bad_messages,
-                            reconnects=stats.reconnects)
+            reporter.status(Stopped(frames=stats.frames, bad_messages=stats.bad_messages, reconnects=stats.reconnects))
     return stats
 
 

@@ -21,9 +21,10 @@ from zmq.utils.monitor import recv_monitor_message
 from ..transport import keys, protocol
 from ..transport.endpoints import Endpoint
 from ..transport.liveness import MAX_PART_BYTES, DropLog, Heartbeat
+from ..transport.status import Every, WorkerStatus
 from . import exitcodes
 from .engine import Engine, Job, Outbox
-from .node import NodeError, socket
+from .node import NodeError, Reporter, socket
 from .worker_settings import WorkerSettings, WorkerStats
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,10 @@ STALLED_CLIENT_S = 10.0  # router mode: a result its client has not taken for th
 
 
 class Loop:
-    def __init__(self, ctx, stop, settings: WorkerSettings, ep: Endpoint, engine: Engine, stats: WorkerStats):
+    def __init__(self, ctx, stop, settings: WorkerSettings, ep: Endpoint, engine: Engine, stats: WorkerStats,
+                 reporter: Reporter | None = None):
         self.ctx, self.stop, self.s, self.ep, self.engine, self.stats = ctx, stop, settings, ep, engine, stats
+        self.reporter, self.every = reporter, Every()
         self.capacity = 2 * max(1, settings.batch)  # frames held at most: one batch running, one queued
         self.outbox = Outbox()
         self.drops = DropLog(logger, f"{settings.name}: dropped a bad message")
@@ -59,6 +62,12 @@ class Loop:
                                                       self.s.drain_s)
             return True
         return False
+
+    def report(self) -> None:
+        """The periodic worker status (frames, queue, busy time), also /health's sign of life for this worker."""
+        if self.reporter is not None and self.every.due():
+            self.reporter.status(WorkerStatus(frames=self.stats.frames, queue=self.engine.held(),
+                                              busy_s=round(self.engine.busy_seconds(), 3)))
 
     def check_engine(self) -> None:
         if self.engine.error is not None:
@@ -124,6 +133,7 @@ class DealerLoop(Loop):
                     _send_now(self.sock, protocol.pack(protocol.HEARTBEAT))
                 if self.hb.expired():
                     self._reconnect()
+                self.report()
             self.outbox.flush()
             _send_now(self.sock, protocol.pack(protocol.BYE))
             self.sock.setsockopt(zmq.LINGER, 250)  # let BYE go out (a dispatcher that is gone: no need)
@@ -251,6 +261,7 @@ class RouterLoop(Loop):
                 if events.get(sock, 0) & zmq.POLLIN:
                     self._receive()
                 self.outbox.flush(stall_s=STALLED_CLIENT_S)
+                self.report()
         finally:
             sock.close()
             if auth is not None:

@@ -3,47 +3,43 @@
     metrics = Metrics()                                   # its own CollectorRegistry: instances never collide
     server = metrics.start_http(9108)                     # /metrics (Prometheus text) and /health (JSON), 127.0.0.1
     ...
-    metrics.update_from_status(h["node"], h["event"], h)  # for every STATUS message the launcher receives
+    metrics.update(report)                                # for every STATUS message (a transport.status.Report)
     ...
     server.close()
 
-Nodes do not serve metrics themselves: they send STATUS messages to the launcher (nodes/node.py Reporter),
-and update_from_status() turns them into metrics. Totals in those messages are cumulative (what the node has
-counted since it started); counters advance by the difference, so a repeated message counts once and a
-restarted node (whose totals drop) starts again from its new total. Unknown events and fields are ignored.
+Nodes do not serve metrics themselves: they send typed STATUS events to the launcher (transport/status.py owns
+the vocabulary: which node sends which event, when, with which fields), and update() turns them into metrics
+(update_from_status(node, event, fields) decodes a header first and ignores one that does not follow the
+vocabulary). Totals in those events are cumulative (what the node has counted since it started); counters
+advance by the difference, so a repeated message counts once and a restarted node (whose totals drop) starts
+again from its new total. Any STATUS from a node also counts as a sign of life for it.
 
-Events and fields it understands (all fields optional):
+event       metrics
+Live        frames_in_total, frames_dropped_total{reason}, input_reconnects_total, input_disconnects_total,
+            packets_corrupt_total, input_connected, input_last_frame_age_seconds, queue_depth{queue="input"},
+            queue_latency_seconds, stage_fps{stage="decode"}
+Info        input_connected (1 for a live input until a Live event says otherwise)
+Decoded     frames_in_total, stage_fps{stage="decode"} (file inputs)
+Inflight    queue_depth{queue="inflight"}
+Progress    frames_out_total, latency_seconds (histogram, capture to output), queue_depth{queue="reorder"},
+            frames_dropped_total{reason}, stage_fps{stage="encode"}, last_output_age_seconds
+Push        output_connected, output_failures_total, output_reconnects_total, output_frames_total,
+            frames_dropped_total{reason="output_down"}
+Segment     segments_total (segment files closed), segment_errors_total (closing one failed)
+Closed      frames_out_total; /health says "finished"
+Ready       worker_up{worker}
+WorkerStatus  worker_up{worker}, stage_fps{stage=worker}, queue_depth{queue=worker},
+            worker_busy_seconds_total{worker} (rate(): the worker's utilisation, 0..1)
+Stopped     worker_up{worker} 0; the worker leaves the silence check
+any         node_last_seen_seconds{node}
 
-event       sent by: fields
-"live"      decoder, every ~0.5 s, `LiveSource.stats()`: frames_in, frames_out, dropped {reason: total},
-            reconnects, disconnects, packets_corrupt, connected, last_frame_age_s, queue_depth, queue_latency_s
-"info"      decoder, once: info {is_live, width, height, frame_rate, ...}
-"decoded"   decoder, at the end: frames
-"progress"  encoder, ~4x a second: frames (written so far), latency_s (end-to-end seconds of frames written since
-            the last report: a number or a list), reorder (frames waiting for an earlier one), dropped {reason:
-            total} (frames the encoder skipped, e.g. "late")
-"push"      encoder with a push output: connected, failures, reconnects, frames_dropped
-"segment"   encoder with segment output: path, frames (one closed segment)
-"closed"    encoder, at the end: frames
-"ready"     worker, at start: device, model, precision
-"worker"    worker, every ~1 s: frames (done so far), queue (frames held), batch, busy (0..1)
-"inflight"  decoder: frames (sent to workers, not yet done)
-
-Any STATUS from a node also counts as a sign of life for it (gfn_node_last_seen_seconds).
-
-Metric names (prefix gfn_): frames_in_total, frames_out_total, frames_dropped_total{reason},
-input_reconnects_total, input_disconnects_total, packets_corrupt_total, input_connected,
-input_last_frame_age_seconds, latency_seconds (histogram, capture to output), queue_latency_seconds
-(reader queue wait, last value), stage_fps{stage} (decode, encode, and one per worker: measured over the
-last seconds from the totals), queue_depth{queue} (input, reorder, worker queues, inflight),
-worker_up{worker}, node_last_seen_seconds{node}, output_connected, output_failures_total,
-output_reconnects_total, segments_total, last_output_age_seconds, up (1 while the pipeline runs).
+All names have the prefix gfn_; gfn_up is 1 while the pipeline runs.
 
 /health answers 200 {"status": "ok", ...} while frames come out, and 503 {"status": "degraded", "reasons":
 [...]} when no frame was written for `stale_after_s` (default 5 s), the live input is disconnected, or a
-worker has not reported for `worker_timeout_s` (default 10 s). The body always has last_frame_age_s (seconds
-since the last output frame, null before the first), input_connected, frames_in, frames_out, workers {name:
-seconds since its last report}.
+worker has not reported for `worker_timeout_s` (default 10 s; workers report every 2 s,
+status.REPORT_INTERVAL_S). The body always has last_frame_age_s (seconds since the last output frame, null
+before the first), input_connected, frames_in, frames_out, workers {name: seconds since its last report}.
 """
 
 from __future__ import annotations
@@ -58,6 +54,8 @@ from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from ..transport import status
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +102,11 @@ class Metrics:
         self.output_connected = Gauge("gfn_output_connected", "1 while a push output is connected", registry=r)
         self.output_failures = Counter("gfn_output_failures", "Push output connection failures", registry=r)
         self.output_reconnects = Counter("gfn_output_reconnects", "Push output reconnections", registry=r)
+        self.output_frames = Counter("gfn_output_frames", "Frames delivered to a push output", registry=r)
         self.segments = Counter("gfn_segments", "Segment files completed", registry=r)
+        self.segment_errors = Counter("gfn_segment_errors", "Segment files that failed to close", registry=r)
+        self.worker_busy = Counter("gfn_worker_busy_seconds", "Seconds a worker spent running batches", ["worker"],
+                                   registry=r)
         self.output_age = Gauge("gfn_last_output_age_seconds", "Seconds since the last frame was written",
                                 registry=r)
         self.up = Gauge("gfn_up", "1 while the pipeline runs", registry=r)
@@ -113,12 +115,22 @@ class Metrics:
         self.node_seen_fn: dict[str, bool] = {}
 
     # ------------------------------------------------------------------------------------------ feeding
-    def update_from_status(self, node: str, event: str, fields: dict[str, Any]) -> None:
-        """Map one STATUS message (see the module docstring) onto the metrics. Never raises on bad input."""
+    def update(self, report: status.Report) -> None:
+        """Map one typed STATUS report (see the module docstring) onto the metrics."""
+        now = self._clock()
+        with self._lock:
+            self._seen_node(report.node, now)
+            self._map(report.node, report.event, now)
+
+    def update_from_status(self, node: str, event: str, fields: dict[str, Any] | None) -> None:
+        """Decode a STATUS header's fields and map them; one that does not follow the vocabulary is ignored
+        (logged at debug level). Never raises on bad input."""
         try:
-            self._update(str(node), str(event), fields or {})
-        except Exception:  # a malformed report must never take the launcher down
-            logger.debug("could not map status %s/%s", node, event, exc_info=True)
+            report = status.decode({**(fields or {}), "node": node, "event": event})
+        except status.StatusError as exc:
+            logger.debug("ignored a status: %s", exc)
+            return
+        self.update(report)
 
     def finish(self) -> None:
         """The run ended: /health says so and gfn_up drops to 0."""
@@ -126,66 +138,62 @@ class Metrics:
             self._finished = True
             self.up.set(0)
 
-    def _update(self, node: str, event: str, f: dict[str, Any]) -> None:
-        now = self._clock()
-        with self._lock:
-            self._seen_node(node, now)
-            if event == "live":
-                self._advance(self.frames_in, ("in",), f.get("frames_in"))
-                self._rate("decode", f.get("frames_in"), now)
-                for reason, total in (f.get("dropped") or {}).items():
-                    self._advance(self.frames_dropped.labels(reason=str(reason)), ("drop", "input", reason), total)
-                self._advance(self.reconnects, ("reconnects",), f.get("reconnects"))
-                self._advance(self.disconnects, ("disconnects",), f.get("disconnects"))
-                self._advance(self.packets_corrupt, ("corrupt",), f.get("packets_corrupt"))
-                if f.get("connected") is not None:
-                    self._connected = bool(f["connected"])
-                    self.input_connected.set(1 if self._connected else 0)
-                self._set(self.input_age, f.get("last_frame_age_s"))
-                self._set(self.queue_depth.labels(queue="input"), f.get("queue_depth"))
-                self._set(self.queue_latency, f.get("queue_latency_s"))
-            elif event == "info":
-                info = f.get("info") or {}
-                if info.get("is_live") and self._connected is None:
-                    self._connected = True
-                    self.input_connected.set(1)
-            elif event == "decoded":
-                self._advance(self.frames_in, ("in",), f.get("frames"))
-                self._rate("decode", f.get("frames"), now)
-            elif event in ("progress", "closed"):
-                before = self._totals.get(("out",))
-                self._advance(self.frames_out, ("out",), f.get("frames"))
-                if self._totals.get(("out",)) != before and f.get("frames"):
-                    self._last_out_at = now
-                self._rate("encode", f.get("frames"), now)
-                latency = f.get("latency_s")
-                for value in (latency if isinstance(latency, (list, tuple)) else [latency]):
-                    if isinstance(value, (int, float)) and not isinstance(value, bool):
-                        self.latency.observe(max(0.0, float(value)))
-                self._set(self.queue_depth.labels(queue="reorder"), f.get("reorder"))
-                for reason, total in (f.get("dropped") or {}).items():
-                    self._advance(self.frames_dropped.labels(reason=str(reason)), ("drop", "output", reason), total)
-                if event == "closed":
-                    self._finished = True
-            elif event == "push":
-                if f.get("connected") is not None:
-                    self.output_connected.set(1 if f["connected"] else 0)
-                self._advance(self.output_failures, ("push_failures",), f.get("failures"))
-                self._advance(self.output_reconnects, ("push_reconnects",), f.get("reconnects"))
-                self._advance(self.frames_dropped.labels(reason="output_down"), ("drop", "push"),
-                              f.get("frames_dropped"))
-            elif event == "segment":
-                self.segments.inc()
-            elif event == "ready":
-                self._workers.add(node)
-                self.worker_up.labels(worker=node).set(1)
-            elif event == "worker":
-                self._workers.add(node)
-                self.worker_up.labels(worker=node).set(1)
-                self._rate(node, f.get("frames"), now)
-                self._set(self.queue_depth.labels(queue=node), f.get("queue"))
-            elif event == "inflight":
-                self._set(self.queue_depth.labels(queue="inflight"), f.get("frames"))
+    def _map(self, node: str, ev: status.Event, now: float) -> None:
+        if isinstance(ev, status.Live):
+            self._advance(self.frames_in, ("in",), ev.frames_in)
+            self._rate("decode", ev.frames_in, now)
+            for reason, total in ev.dropped.items():
+                self._advance(self.frames_dropped.labels(reason=reason), ("drop", "input", reason), total)
+            self._advance(self.reconnects, ("reconnects",), ev.reconnects)
+            self._advance(self.disconnects, ("disconnects",), ev.disconnects)
+            self._advance(self.packets_corrupt, ("corrupt",), ev.packets_corrupt)
+            if ev.connected is not None:
+                self._connected = ev.connected
+                self.input_connected.set(1 if ev.connected else 0)
+            self._set(self.input_age, ev.last_frame_age_s)
+            self._set(self.queue_depth.labels(queue="input"), ev.queue_depth)
+            self._set(self.queue_latency, ev.queue_latency_s)
+        elif isinstance(ev, status.Info):
+            if ev.info.get("is_live") and self._connected is None:
+                self._connected = True
+                self.input_connected.set(1)
+        elif isinstance(ev, status.Decoded):
+            self._advance(self.frames_in, ("in",), ev.frames)
+            self._rate("decode", ev.frames, now)
+        elif isinstance(ev, status.Inflight):
+            self._set(self.queue_depth.labels(queue="inflight"), ev.frames)
+        elif isinstance(ev, (status.Progress, status.Closed)):
+            before = self._totals.get(("out",))
+            self._advance(self.frames_out, ("out",), ev.frames)
+            if self._totals.get(("out",)) != before and ev.frames:
+                self._last_out_at = now
+            self._rate("encode", ev.frames, now)
+            if isinstance(ev, status.Closed):
+                self._finished = True
+                return
+            for value in ev.latency_s:
+                self.latency.observe(max(0.0, float(value)))
+            self._set(self.queue_depth.labels(queue="reorder"), ev.reorder)
+            for reason, total in ev.dropped.items():
+                self._advance(self.frames_dropped.labels(reason=reason), ("drop", "output", reason), total)
+        elif isinstance(ev, status.Push):
+            self.output_connected.set(1 if ev.connected else 0)
+            self._advance(self.output_failures, ("push_failures",), ev.failures)
+            self._advance(self.output_reconnects, ("push_reconnects",), ev.reconnects)
+            self._advance(self.output_frames, ("push_frames",), ev.frames_written)
+            self._advance(self.frames_dropped.labels(reason="output_down"), ("drop", "push"), ev.frames_dropped)
+        elif isinstance(ev, status.Segment):
+            (self.segments if ev.error is None else self.segment_errors).inc()
+        elif isinstance(ev, (status.Ready, status.WorkerStatus)):
+            self._workers.add(node)
+            self.worker_up.labels(worker=node).set(1)
+            if isinstance(ev, status.WorkerStatus):
+                self._rate(node, ev.frames, now)
+                self._set(self.queue_depth.labels(queue=node), ev.queue)
+                self._advance(self.worker_busy.labels(worker=node), ("busy", node), ev.busy_s)
+        elif isinstance(ev, status.Stopped):
+            self._workers.discard(node)
+            self.worker_up.labels(worker=node).set(0)
 
     def _seen_node(self, node: str, now: float) -> None:
         self._seen[node] = now

@@ -32,15 +32,15 @@ def live_summary(state: RunState) -> dict[str, Any]:
     if not state.live:
         return {}
     ls = state.live_stats
-    dropped = dict(ls.get("dropped") or {})
-    if ls.get("latency_dropped"):
-        dropped["latency"] = ls["latency_dropped"]
+    dropped = dict(ls.dropped)
+    if ls.latency_dropped:
+        dropped["latency"] = ls.latency_dropped
     return {
-        "frames_in": ls.get("frames_in", 0),
-        "frames_sent": ls.get("sent", 0),
+        "frames_in": ls.frames_in,
+        "frames_sent": ls.sent,
         "frames_out": state.frames_out,
         "dropped": dropped,
-        "reconnects": ls.get("reconnects", 0),
+        "reconnects": ls.reconnects,
         "worker_restarts": state.worker_restarts,
         "max_latency_s": round(state.latency_max_s, 3),
     }

@@ -1,6 +1,7 @@
-"""Supervise a run's processes: read the nodes' STATUS / ERROR messages from the control socket into the run's
-state, decide what a dead process means (a live run restarts a local worker; another worker may take over its
-frames; else the run fails), and stop everything in order (Ctrl-C: let the encoder close the file first).
+"""Supervise a run's processes: read the nodes' STATUS (typed events, transport/status.py) / ERROR messages
+from the control socket into the run's state, decide what a dead process means (a live run restarts a local
+worker; another worker may take over its frames; else the run fails), and stop everything in order (Ctrl-C: let
+the encoder close the file first).
 
 The first failure raises RunFailed: its one-line message and exit code become the run's.
 """
@@ -17,7 +18,7 @@ from typing import Any, Callable
 import zmq
 
 from ..nodes import exitcodes
-from ..transport import protocol
+from ..transport import protocol, status
 from .config import RunConfig
 from .processes import send_signal, start, worker_process
 from .progress import Progress
@@ -55,7 +56,7 @@ class RunState:
     restarts: dict[str, deque] = field(default_factory=dict)  # live mode: when each local worker was restarted
     worker_restarts: int = 0
     live: bool = False
-    live_stats: dict[str, Any] = field(default_factory=dict)  # the decoder's latest "live" report
+    live_stats: status.Live = field(default_factory=status.Live)  # the decoder's latest "live" report
     input: dict[str, Any] = field(default_factory=dict)  # the decoder's accounting of a file input
     latency_max_s: float = 0.0
     metrics: Any = None
@@ -140,9 +141,6 @@ def handle_control(
         logger.warning("bad control message: %s", exc)
         return
     h = msg.header
-    if isinstance(h.get("peak_rss_mb"), (int, float)) and isinstance(h.get("node"), str):
-        node = h["node"]
-        state.peak_rss_mb[node] = max(state.peak_rss_mb.get(node, 0.0), float(h["peak_rss_mb"]))
     if msg.kind == protocol.ERROR:
         code = int(h.get("code", exitcodes.FAILURE))
         node = h.get("node")
@@ -155,48 +153,54 @@ def handle_control(
         raise RunFailed(h["message"], code)
     if msg.kind != protocol.STATUS:
         return
-    event = h["event"]
+    try:
+        report = status.decode(h)  # the typed event (transport/status.py)
+    except status.StatusError as exc:
+        logger.warning("bad status message: %s", exc)
+        return
+    if report.peak_rss_mb is not None:
+        state.peak_rss_mb[report.node] = max(state.peak_rss_mb.get(report.node, 0.0), report.peak_rss_mb)
     if state.metrics is not None:
         try:
-            state.metrics.update_from_status(h["node"], event, h)
+            state.metrics.update(report)
         except Exception as exc:  # metrics must never stop a run
             logger.debug("metrics update failed: %s", exc)
-    if event == "live":
-        state.live_stats = h
-        keys = ("frames_in", "sent", "dropped", "latency_dropped", "reconnects")
-        logger.info("live: %s", {k: h.get(k) for k in keys})
-    if event == "progress" and h.get("latency_s"):
-        state.latency_max_s = max(state.latency_max_s, max(h["latency_s"]))
-    if event == "info":
-        info = h.get("info") or {}
-        state.total = info.get("frames")
+    ev = report.event
+    if isinstance(ev, status.Live):
+        state.live_stats = ev
+        logger.info("live: %s", {k: getattr(ev, k) for k in ("frames_in", "sent", "dropped", "latency_dropped",
+                                                                 "reconnects")})
+    elif isinstance(ev, status.Info):
+        state.total = ev.info.get("frames")
         progress.set_total(state.total)
-        logger.info("input: %s", info)
-    elif event == "progress":
-        state.frames_out = int(h.get("frames", 0))
+        logger.info("input: %s", ev.info)
+    elif isinstance(ev, status.Progress):
+        if ev.latency_s:
+            state.latency_max_s = max(state.latency_max_s, max(ev.latency_s))
+        state.frames_out = ev.frames
         if state.frames_out and state.first_frame_s is None:
             state.first_frame_s = time.monotonic() - state.started
         progress.update(state.frames_out)
-    elif event == "decoded":
-        state.decoded = int(h.get("frames", 0))
-        state.input = h.get("input") or {}
-        state.warnings.extend(h.get("warnings") or [])
-        if h.get("bad_messages"):
-            state.warnings.append(f"decoder dropped {h['bad_messages']} bad message(s)")
-        state.warnings.extend(dispatch_warnings(h))
-    elif event == "closed":
+    elif isinstance(ev, status.Decoded):
+        state.decoded = ev.frames
+        state.input = ev.input or {}
+        state.warnings.extend(ev.warnings)
+        if ev.bad_messages:
+            state.warnings.append(f"decoder dropped {ev.bad_messages} bad message(s)")
+        state.warnings.extend(dispatch_warnings(ev))
+    elif isinstance(ev, status.Closed):
         state.closed = True
-        state.output_at = h.get("output")
-        state.frames_out = int(h.get("frames", 0))
+        state.output_at = ev.output
+        state.frames_out = ev.frames
         progress.update(state.frames_out)
-        state.warnings.extend(h.get("warnings") or [])
-        if h.get("complete"):
+        state.warnings.extend(ev.warnings)
+        if ev.complete:
             state.encoder_code = exitcodes.OK
-        elif h.get("interrupted"):
+        elif ev.interrupted:
             state.encoder_code = exitcodes.INTERRUPTED
         # otherwise the encoder failed: its ERROR message follows
-    elif event == "ready":
-        logger.info("%s ready on %s (%s, %s)", h["node"], h.get("device"), h.get("model"), h.get("precision"))
+    elif isinstance(ev, status.Ready):
+        logger.info("%s ready on %s (%s, %s)", report.node, ev.device, ev.model, ev.precision)
 
 
 def describe_exit(code: int) -> str:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+
+from ..transport.status import Decoded
 
 logger = logging.getLogger(__name__)
 
 
-def dispatch_warnings(decoded: dict[str, Any]) -> list[str]:
+def dispatch_warnings(decoded: Decoded) -> list[str]:
     """One line per kind of misbehaving worker; nothing when every worker behaved."""
     lines = []
-    bad = decoded.get("bad_workers")
-    if isinstance(bad, int) and bad > 0:
+    bad = decoded.bad_workers
+    if bad > 0:
         lines.append(f"{bad} worker connection(s) sent invalid results (wrong size, seq or fields, or 'done' without "
                      "a result) and were dropped; their frames went to the other workers")
-    late = decoded.get("overdue_workers")
-    if isinstance(late, int) and late > 0:
+    late = decoded.overdue_workers
+    if late > 0:
         lines.append(f"{late} worker connection(s) held frames without answering past their deadline and were "
                      "dropped; their frames went to the other workers")
     return lines

@@ -100,7 +100,7 @@ def test_http_endpoint_serves_metrics_and_health():
     m = Metrics(stale_after_s=60)
     m.update_from_status("decoder", "live", {"frames_in": 12, "dropped": {"stale": 4}, "reconnects": 1,
                                              "connected": True})
-    m.update_from_status("encoder", "progress", {"frames": 8, "latency_s": 0.3})
+    m.update_from_status("encoder", "progress", {"frames": 8, "latency_s": [0.3]})
     with m.start_http(0) as server:
         assert server.addr == "127.0.0.1" and server.port > 0  # loopback by default
         with urllib.request.urlopen(server.url + "/metrics", timeout=5) as r:
