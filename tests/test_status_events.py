@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +32,7 @@ from gfn_stream.transport.status import (
     encode,
 )
 
+DOC = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
 SAMPLES = [
     Info(info={"is_live": True, "width": 64, "height": 48, "frame_rate": [15, 1]}),
     Live(frames_in=30, frames_out=28, dropped={"stale": 2}, connected=True, last_frame_age_s=0.05, queue_depth=1,
@@ -170,3 +173,16 @@ def test_push_failures_segment_errors_and_a_stopped_worker():
     m.update(Report("encoder", Progress(frames=30)))
     assert m.health()["status"] == "ok"  # a worker that said goodbye is not "silent"
     assert value("gfn_worker_up", {"worker": "worker 1"}) == 0
+
+
+def test_the_protocol_document_lists_every_event_and_field():
+    text = DOC.read_text()
+    section = text[text.index("### `status`"):text.index("## Endpoints")]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` +\|(.*)$", section, re.M)}
+    assert set(rows) == set(EVENTS)
+    for name, cls in EVENTS.items():
+        documented = set(re.findall(r"`(\w+)`", rows[name].rsplit("|", 2)[-2]))
+        assert documented == {f.name for f in dataclasses.fields(cls)}, name
+    example = re.search(r"```\n(\{.*\})\n```", section).group(1)
+    report = decode(json.loads(example))
+    assert report == Report("worker 1", WorkerStatus(frames=120, queue=2, busy_s=3.41), 412.3)
