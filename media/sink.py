@@ -79,7 +79,7 @@ class VideoSink:
         self.path, self.info, self.options = path, info, options
         self.format = format or VIDEO_CONTAINERS[Path(path).suffix.lower()]
         self._forced_format = format
-        self._container_options = _muxer_options(self.format) if container_options is None else container_options
+        self._container_options = muxer_options(self.format) if container_options is None else container_options
         self.warnings: list[str] = []
         self.frames_written = 0
         self.pts_fixed = 0
@@ -152,6 +152,18 @@ class VideoSink:
         """Close the container without draining the encoder (a pushed stream whose connection is gone)."""
         if self._out is not None:
             self._out.close()
+
+    @property
+    def timing(self) -> tuple[int | None, int, Fraction | None]:
+        """(pts of the last frame, ticks between the last two, time base) of the video stream: where the
+        timestamps of a following file continue (the chunks of a resumable job, chunk_sink.py)."""
+        tb = Fraction(self._video.codec_context.time_base) if self._video is not None else None
+        return self._last_pts, self._last_step, tb
+
+    def continue_timing(self, last_pts: int | None, last_step: int) -> None:
+        """Before the first frame: timestamps continue those of an earlier file (its `timing`), so a missing
+        or non-increasing pts is handled as if it were one file."""
+        self._last_pts, self._last_step = last_pts, last_step
 
     @property
     def written_to(self) -> str:
@@ -316,7 +328,7 @@ class VideoSink:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _muxer_options(fmt: str) -> dict[str, str]:
+def muxer_options(fmt: str) -> dict[str, str]:
     opts = {"flush_packets": "1"}  # each packet reaches the file, so a killed run keeps what was muxed
     if fmt in ("mp4", "mov"):
         # B-frames: decode times run ahead of presentation (composition offsets >= 0) and the edit list

@@ -68,6 +68,7 @@ class PipelineSettings:
     # so far) loses them to the other workers (0 = never; see nodes/answer_clock.py)
     answer_timeout_s: float = 10.0
     answer_factor: float = 10.0
+    resume_chunk: int = 250  # --resume: frames per closed-GOP chunk (at most this much work is redone after a kill)
 
 
 @dataclass
@@ -96,6 +97,7 @@ class RunConfig:
     quiet: bool = False
     start_number: int | None = None  # first number of an image-sequence output (None: the input's, else 1)
     log_level: str = "warning"
+    resume: bool = False  # --resume: a resumable job (closed-GOP chunks in OUT.resume/), continued if interrupted
     model: ModelSettings = field(default_factory=ModelSettings)
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
