@@ -1,6 +1,6 @@
 """Where compiled models live on disk, and the key that ties each one to the weights it came from.
 
-    ~/.cache/gfn-stream/                          (or $XDG_CACHE_HOME/gfn-stream, or the cache_dir setting)
+    ~/.cache/gfn-stream/        (the cache_dir setting, else $GFN_CACHE_DIR, else $XDG_CACHE_HOME/gfn-stream)
         onnx/<digest>-fp32-opset18.onnx           the export (gfn-export), shared by the runtimes
         openvino-<version>/<digest>-<B>x<H>x<W>-bf16/   OpenVINO's compiled blob for one input size
         tensorrt-<version>/<digest>-<B>x<H>x<W>-fp16-<gpu>.engine
@@ -26,6 +26,8 @@ DIGEST_CHARS = 16
 
 
 def default_cache_dir() -> Path:
+    if os.environ.get("GFN_CACHE_DIR"):
+        return Path(os.environ["GFN_CACHE_DIR"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "gfn-stream"
 

@@ -1,0 +1,114 @@
+"""Enhancer fps per backend on this CPU, interleaved so every backend sees the same machine load (JSON out).
+
+    python benchmarks/backends.py --size 320x180 --batch 4 --rounds 5 --out benchmarks/results/backends.json
+    python benchmarks/backends.py --paper --batch 1 --rounds 3        # the paper-size network (random init)
+
+Each round runs one batch through every backend in turn (torch bf16 autocast + channels_last, OpenVINO bf16, by
+default); the figure is the median over rounds of frames / second, after one warm-up batch each (which also
+compiles OpenVINO's model). The 1-minute load average before and after is recorded: on a shared machine the
+absolute numbers move with it, the ratio much less. `max_levels_vs_torch_fp32` is the largest output difference
+in 8-bit levels from torch fp32 on the same frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from gfn_stream.models.enhancer import Enhancer
+from gfn_stream.models.gfn import GFN, GFNConfig
+from gfn_stream.models.weights import load_model
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="320x180", help="LR input WxH")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--weights", default=None, help="weights file (default: the shipped weights)")
+    ap.add_argument("--paper", action="store_true", help="the paper-size network, random init, instead")
+    ap.add_argument("--backends", default="torch:bf16,openvino:bf16", help="BACKEND:PRECISION list")
+    ap.add_argument("--cache-dir", default=None, help="compiled-model cache (default: a temporary folder)")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads for every backend (default: torch's)")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)  # the Enhancer hands the same count to OpenVINO
+    w, h = map(int, args.size.split("x"))
+    torch.manual_seed(0)
+    net = GFN(GFNConfig()).eval() if args.paper else load_model(args.weights)
+    cache = args.cache_dir or tempfile.mkdtemp(prefix="gfn-bench-cache-")
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(args.batch)]
+    plans = [tuple(p.split(":")) for p in args.backends.split(",")]
+    load_before = os.getloadavg()[0]
+    enhancers, setup_s = {}, {}
+    for backend, precision in plans:
+        t0 = time.perf_counter()
+        enh = Enhancer(net=net, device="cpu", precision=precision, backend=backend, cache_dir=cache, tile=0)
+        enh.enhance_batch(frames)  # warm-up (OpenVINO compiles this size here)
+        setup_s[f"{backend}:{precision}"] = round(time.perf_counter() - t0, 2)
+        enhancers[f"{backend}:{precision}"] = enh
+    times: dict[str, list[float]] = {k: [] for k in enhancers}
+    outputs = {}
+    for _ in range(args.rounds):
+        for name, enh in enhancers.items():
+            t0 = time.perf_counter()
+            outputs[name] = enh.enhance_batch(frames)
+            times[name].append(time.perf_counter() - t0)
+    ref = Enhancer(net=net, device="cpu", precision="fp32", tile=0).enhance_batch(frames[:1])[0].astype(int)
+    results = {}
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        results[name] = {
+            "fps": round(args.batch / med, 3),
+            "median_batch_s": round(med, 3),
+            "batch_s": [round(t, 3) for t in ts],
+            "setup_and_warmup_s": setup_s[name],
+            "max_levels_vs_torch_fp32": int(np.abs(outputs[name][0].astype(int) - ref).max()),
+        }
+    names = list(results)
+    report = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": _cpu_name(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "network": "paper-size GFN (random init)" if args.paper else (args.weights or "shipped weights"),
+        "input": f"{w}x{h}",
+        "batch": args.batch,
+        "rounds": args.rounds,
+        "load_avg_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "results": results,
+    }
+    if len(names) >= 2:
+        report[f"ratio_{names[1]}_over_{names[0]}"] = round(results[names[1]]["fps"] / results[names[0]]["fps"], 3)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
