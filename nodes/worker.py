@@ -62,6 +62,8 @@ def serve(
             precision=settings.precision,
             tile=settings.tile,
             tile_overlap=settings.tile_overlap,
+            backend=settings.backend,
+            cache_dir=settings.cache_dir,
         )
     except (WeightsError, ValueError, RuntimeError, OSError) as exc:
         raise NodeError(f"{settings.name}: cannot load the model: {exc}", exitcodes.USAGE) from None

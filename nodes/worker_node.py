@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", metavar="FILE", help="GFN weights (.safetensors); default: the shipped weights")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    p.add_argument("--backend", choices=("auto", "torch", "openvino", "tensorrt"), default="torch",
+                   help="runtime of the model: torch (default), openvino (CPU), tensorrt (CUDA), auto")
+    p.add_argument("--cache-dir", dest="cache_dir", metavar="DIR",
+                   help="compiled models (default: $GFN_CACHE_DIR, else ~/.cache/gfn-stream)")
     p.add_argument("--batch", type=int, default=4, metavar="N", help="frames per forward pass (default 4)")
     p.add_argument("--tile", type=int, metavar="PX", help="LR tile side for large frames (0 = never tile)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: all cores)")
@@ -192,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     settings = WorkerSettings(
         endpoint=args.endpoint, model=args.model, weights=args.weights, device=args.device, precision=args.precision,
+        backend=args.backend, cache_dir=args.cache_dir,
         batch=args.batch, tile=args.tile, threads=args.threads, key=args.key, server_key=args.server_key,
         allow=args.allow,
         heartbeat_s=args.heartbeat, liveness=args.liveness, name="gfn-worker", stall_s=args.stall_timeout,

@@ -26,6 +26,8 @@ class WorkerSettings:
     weights: str | None = None
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "torch"  # torch, openvino (CPU), tensorrt (CUDA), auto: models/backends.py
+    cache_dir: str | None = None  # compiled models (None: $GFN_CACHE_DIR, else ~/.cache/gfn-stream)
     batch: int = 4
     batch_wait_ms: int = 5
     tile: int | None = None

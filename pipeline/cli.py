@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", metavar="FILE", help="GFN weights (.safetensors); default: the shipped weights")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="default: fastest for the device")
+    p.add_argument("--backend", choices=("auto", "torch", "openvino", "tensorrt"),
+                   help="runtime of the model: torch (default), openvino (CPU), tensorrt (CUDA), auto")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per GPU, else 1)")
     p.add_argument("--batch", type=int, metavar="N", help="frames per forward pass (default 4)")
     p.add_argument("--tile", type=int, metavar="PX", help="LR tile side for large frames (0 = never tile)")
@@ -82,7 +84,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg.overwrite, cfg.quiet, cfg.start_number = args.overwrite, args.quiet, args.start_number
     if args.log_level:
         cfg.log_level = args.log_level
-    for key in ("model", "weights", "device", "precision", "batch", "tile"):
+    for key in ("model", "weights", "device", "precision", "backend", "batch", "tile"):
         if getattr(args, key) is not None:
             setattr(cfg.model, key, getattr(args, key))
     for key in ("codec", "crf", "bitrate", "preset", "pix_fmt"):

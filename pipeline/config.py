@@ -32,6 +32,8 @@ class ModelSettings:
     weights: str | None = None  # safetensors file; None = the shipped default weights
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1"
     precision: str = "auto"  # "auto", "fp32", "bf16" (CPU/CUDA), "fp16" (CUDA)
+    backend: str = "torch"  # "torch", "openvino" (CPU), "tensorrt" (CUDA), "auto" (models/backends.py)
+    cache_dir: str | None = None  # compiled models; None = $GFN_CACHE_DIR, else ~/.cache/gfn-stream
     batch: int = 4  # frames per forward pass (at most)
     batch_wait_ms: int = 5  # how long a worker waits to fill a batch
     tile: int | None = None  # LR tile side; None = from free memory, 0 = never tile
