@@ -27,6 +27,7 @@ from .frames import Packet, ffmpeg_error_line
 from .output_file import OutputFile, probe, write_error
 from .output_path import VIDEO_CONTAINERS
 from .resume_journal import Journal
+from .side_spool import SideSpool
 from .side_streams import SideRoute, plan_side_streams, rescale
 from .sink import MAX_SIDE_ERRORS, muxer_options
 from .timeline import Timeline
@@ -70,8 +71,6 @@ def join_chunks(output: str, info: dict[str, Any], side_buffers: list[bytes], jo
 
 def _mux_all(out: av.container.OutputContainer, video: av.VideoStream, tb: Fraction, delta: int, journal: Journal,
              spool: str, routes: dict[int, SideRoute], timeline: Timeline, warnings: list[str], output: str) -> None:
-    from .chunk_sink import SideSpool
-
     def sides() -> Iterator[tuple[float, int, Packet]]:
         last = float("-inf")
         for n, packet in enumerate(SideSpool.read(spool)):

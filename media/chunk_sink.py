@@ -18,19 +18,17 @@ resumed run is frame `journal.done_frames` of the input (the decoder skips the f
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
-import struct
-from typing import Any, BinaryIO, Iterator
+from typing import Any
 
 from .encode_options import EncodeOptions, SinkError
 from .frames import Packet
 from .resume_journal import SPOOL, Chunk, FolderLock, Journal, ResumeError, chunk_name, file_sha256
+from .side_spool import SideSpool
 from .sink import VideoSink
 
 logger = logging.getLogger(__name__)
-_RECORD = struct.Struct(">II")  # header length, payload length
 
 
 def open_chunk_sink(path: str, info: dict[str, Any], side_buffers: list[bytes], options: EncodeOptions, folder: str,
@@ -167,40 +165,6 @@ class ChunkSink:
         ))
         logger.debug("chunk %s done: frames %d-%d", path, self.journal.chunks[-1].first,
                      self.journal.done_frames - 1)
-
-
-class SideSpool:
-    """The side packets of a run, in arrival order, in one file (rewritten by every run: each run's decoder
-    sends all of them, also those beside frames a resumed run skips)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._f: BinaryIO | None = open(path, "wb")
-
-    def write(self, packet: Packet) -> None:
-        if self._f is None:
-            return
-        header = json.dumps(packet.fields()).encode()
-        try:
-            self._f.write(_RECORD.pack(len(header), len(packet.data)) + header + packet.data)
-        except OSError as exc:
-            raise SinkError(f"cannot write {self.path}: {exc.strerror}") from None
-
-    def close(self) -> None:
-        f, self._f = self._f, None
-        if f is not None:
-            f.close()
-
-    @staticmethod
-    def read(path: str) -> Iterator[Packet]:
-        with open(path, "rb") as f:
-            while True:
-                head = f.read(_RECORD.size)
-                if len(head) < _RECORD.size:
-                    return
-                n_header, n_data = _RECORD.unpack(head)
-                header = json.loads(f.read(n_header))
-                yield Packet.from_fields(header, f.read(n_data))
 
 
 def _unlink(path: str) -> None:

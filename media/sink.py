@@ -155,15 +155,11 @@ class VideoSink:
 
     @property
     def timing(self) -> tuple[int | None, int, Fraction | None]:
-        """(pts of the last frame, ticks between the last two, time base) of the video stream: where the
-        timestamps of a following file continue (the chunks of a resumable job, chunk_sink.py)."""
-        tb = Fraction(self._video.codec_context.time_base) if self._video is not None else None
-        return self._last_pts, self._last_step, tb
+        """(last pts, ticks between the last two frames, time base): where a following file continues (chunk_sink)."""
+        return self._last_pts, self._last_step, (self._video.codec_context.time_base if self._video else None)
 
     def continue_timing(self, last_pts: int | None, last_step: int) -> None:
-        """Before the first frame: timestamps continue those of an earlier file (its `timing`), so a missing
-        or non-increasing pts is handled as if it were one file."""
-        self._last_pts, self._last_step = last_pts, last_step
+        self._last_pts, self._last_step = last_pts, last_step  # before the first frame: continue another's timing
 
     @property
     def written_to(self) -> str:

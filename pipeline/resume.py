@@ -54,10 +54,16 @@ class ResumePlan:
 
 def check_output(cfg: RunConfig) -> None:
     """SinkError (one line) when --resume cannot apply, or the output is in the way: a video file only, from a
-    file input; an existing output is only replaced with -y; a killed final join's partial file is ours."""
+    file input; an existing output is only replaced with -y; a killed final join's partial file is ours.
+    Without --resume: an interrupted resumable job of the output is not silently left behind."""
     from ..media.live_spec import is_live_spec
 
     out = cfg.output
+    if not cfg.resume:
+        if os.path.exists(os.path.join(chunk_folder(out), JOURNAL)):
+            raise SinkError(f"{chunk_folder(out)} holds an interrupted resumable job of {out}: pass --resume to "
+                            "continue it, or remove that folder to start again")
+        return
     if "://" in out or cfg.live.segment_s or cfg.live.live or is_live_spec(cfg.input):
         raise SinkError("--resume works for one video file output from a file input (not --segment, "
                         "--live or a stream URL)")
