@@ -52,6 +52,16 @@ def default_matrix(width: int, height: int, *, image: bool = False) -> int:
     return BT709 if is_hd(width, height) and not image else BT601
 
 
+def output_matrix(width: int, height: int, source_matrix: int | None, option: str = "auto") -> int:
+    """The matrix an output of this size is written with: `option` when it names one; "auto": BT.2020 for a
+    BT.2020 source (HDR10 and HLG stay BT.2020), else by size (BT.709 for HD, BT.601 for SD)."""
+    if option != "auto":
+        return matrix_id(option)
+    if source_matrix in (9, 10):
+        return 9
+    return default_matrix(width, height)
+
+
 def matrix_id(name: str) -> int:
     """AVColorSpace id for "bt709", "bt601"/"smpte170m", "bt470bg" or "bt2020nc"."""
     try:
@@ -69,6 +79,11 @@ def tags(primaries: int, transfer: int, matrix: int, color_range: int) -> dict[s
         "range": RANGES.get(color_range),
         "ids": {"primaries": primaries, "transfer": transfer, "matrix": matrix, "range": color_range},
     }
+
+
+def sws_matrix(matrix: int) -> Colorspace:
+    """The swscale matrix for an AVColorSpace id (BT.601 for the ones swscale does not know)."""
+    return _SWS_MATRIX.get(matrix, Colorspace.ITU601)
 
 
 def is_yuv(pix_fmt: str) -> bool:
@@ -90,12 +105,19 @@ def decode_params(frame: av.VideoFrame, fallback_matrix: int) -> tuple[int, int]
     return matrix, color_range
 
 
-def to_rgb(frame: av.VideoFrame, matrix: int, color_range: int) -> np.ndarray:
-    """H x W x 3 uint8 RGB (full range) from a decoded frame, reading YUV with the given matrix and range."""
+def bit_depth(pix_fmt: str) -> int:
+    """Bits per sample of a pixel format (8 for rgb24 and yuv420p, 10 for yuv420p10le, 16 for rgb48le)."""
+    return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+
+
+def to_rgb(frame: av.VideoFrame, matrix: int, color_range: int, *, deep: bool = False) -> np.ndarray:
+    """H x W x 3 uint8 RGB (full range) from a decoded frame, reading YUV with the given matrix and range;
+    deep: uint16 RGB (rgb48, 0..65535) instead, for inputs of more than 8 bits."""
+    fmt = "rgb48le" if deep else "rgb24"
     if not is_yuv(frame.format.name):  # RGB, palette, gray: no matrix involved
-        return frame.to_ndarray(format="rgb24")
+        return frame.to_ndarray(format=fmt)
     rgb = frame.reformat(
-        format="rgb24",
+        format=fmt,
         interpolation=SWS_FLAGS,
         src_colorspace=_SWS_MATRIX.get(matrix, Colorspace.ITU601),
         src_color_range=ColorRange(color_range),
@@ -105,8 +127,9 @@ def to_rgb(frame: av.VideoFrame, matrix: int, color_range: int) -> np.ndarray:
 
 
 def from_rgb(rgb: np.ndarray, pix_fmt: str, matrix: int) -> av.VideoFrame:
-    """A `pix_fmt` frame from H x W x 3 uint8 RGB; YUV formats get `matrix` and tv range, tagged on the frame."""
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    """A `pix_fmt` frame from H x W x 3 RGB, uint8 or uint16 (rgb48, 0..65535); YUV formats get `matrix` and tv
+    range, tagged on the frame."""
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24" if rgb.dtype == np.uint8 else "rgb48le")
     if not is_yuv(pix_fmt):
         return frame.reformat(format=pix_fmt)
     out = frame.reformat(

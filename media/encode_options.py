@@ -47,7 +47,7 @@ class EncodeOptions:
     crf: int | None = None  # None: DEFAULT_CRF where the codec has a crf and no bitrate is given
     bitrate: str | int | None = None
     preset: str | int | None = "medium"
-    pix_fmt: str = "yuv420p"
+    pix_fmt: str = "auto"  # "auto": yuv420p, or yuv420p10le for an input of more than 8 bits (resolve_pix_fmt)
     threads: int = 0
     matrix: str = "auto"
     tune: str | None = None  # x264/x265 tune, e.g. "zerolatency" for live outputs (no look-ahead, no B-frames)
@@ -80,7 +80,7 @@ class EncodeOptions:
             self.bit_rate()
         self._preset_number()
         formats = {f.name for f in codec.video_formats or ()}
-        if formats and self.pix_fmt not in formats:
+        if formats and self.pix_fmt != "auto" and self.pix_fmt not in formats:
             raise SinkError(f"{self.codec} cannot encode pixel format {self.pix_fmt!r} "
                             f"(it takes {', '.join(sorted(formats))})")
         if not isinstance(self.threads, int) or self.threads < 0:
@@ -96,6 +96,18 @@ class EncodeOptions:
         if self.keyint is not None and (not isinstance(self.keyint, int) or isinstance(self.keyint, bool)
                                         or self.keyint < 1):
             raise SinkError(f"keyint must be a whole number of frames >= 1, not {self.keyint!r}")
+
+    def resolve_pix_fmt(self, source_pix_fmt: str | None) -> str:
+        """The pixel format written: the one given, or for "auto" yuv420p10le when the input has more than 8 bits
+        and the encoder takes it (10-bit in, 10-bit out), else yuv420p."""
+        if self.pix_fmt != "auto":
+            return self.pix_fmt
+        try:
+            deep = bool(source_pix_fmt) and max(c.bits for c in av.VideoFormat(source_pix_fmt).components) > 8
+            formats = {f.name for f in av.Codec(self.codec, "w").video_formats or ()}
+        except (ValueError, av.FFmpegError, av.codec.codec.UnknownCodecError):
+            return "yuv420p"
+        return "yuv420p10le" if deep and "yuv420p10le" in formats else "yuv420p"
 
     def bit_rate(self) -> int | None:
         """The bitrate in bit/s ("4M", "800k", 2500000), or None."""

@@ -25,8 +25,34 @@ class SourceError(Exception):
 
 
 @dataclass
+class Planes:
+    """A YUV picture as its native planes: yuv420p (uint8) or yuv420p10le (uint16, 0..1023), 2-D arrays Y, U, V
+    (U and V ceil(w/2) x ceil(h/2)); `matrix` is an AVColorSpace id, `color_range` 1 (tv) or 2 (pc)."""
+
+    fmt: str
+    data: list[np.ndarray]
+    matrix: int
+    color_range: int
+
+    @property
+    def width(self) -> int:
+        return self.data[0].shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.data[0].shape[0]
+
+    @property
+    def bits(self) -> int:
+        return 10 if self.fmt == "yuv420p10le" else 8
+
+
+@dataclass
 class Frame:
     """One decoded picture: H x W x 3 uint8 RGB, upright. pts/duration in time_base (None when unknown).
+
+    A source opened with planes=True gives YUV 4:2:0 input as `planes` instead (rgb is None then), and other
+    inputs deeper than 8 bits as H x W x 3 uint16 RGB (full range 0..65535).
 
     Live inputs (live_source.py) also set `wallclock`, time.monotonic() when the frame was decoded (for
     end-to-end latency), and `new_segment`, True on the first frame of a new resolution when the source
@@ -34,10 +60,11 @@ class Frame:
 
     pts: int | None
     time_base: Fraction
-    rgb: np.ndarray
+    rgb: np.ndarray | None
     duration: int | None = None
     wallclock: float | None = None
     new_segment: bool = False
+    planes: Planes | None = None
 
 
 @dataclass

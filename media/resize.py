@@ -23,15 +23,22 @@ class SizeKeeper:
         self.scaled = 0
         self._current = self.size
 
-    def fit(self, rgb: np.ndarray, index: int, seconds: float | None = None) -> np.ndarray:
-        size = (rgb.shape[1], rgb.shape[0])
+    def seen(self, width: int, height: int, index: int, seconds: float | None = None) -> bool:
+        """Note a frame's upright size; True when it must be scaled to the first frame's (counted)."""
+        size = (width, height)
         if size != self._current:
             self._current = size
             self.changes.append((index, seconds, size))
             logger.info("frame %d: the picture size changed to %dx%d", index, *size)
         if size == self.size:
-            return rgb
+            return False
         self.scaled += 1
+        return True
+
+    def fit(self, rgb: np.ndarray, index: int, seconds: float | None = None) -> np.ndarray:
+        size = (rgb.shape[1], rgb.shape[0])
+        if not self.seen(size[0], size[1], index, seconds):
+            return rgb
         shrink = size[0] * size[1] > self.size[0] * self.size[1]
         return cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 

@@ -37,9 +37,9 @@ from typing import Any
 import av
 import numpy as np
 
-from . import colors
+from . import colors, planes
 from .encode_options import EncodeOptions, SinkError
-from .frames import Packet, ffmpeg_error_line
+from .frames import Packet, Planes, ffmpeg_error_line
 from .image_sink import ImageSink, check_rgb
 from .output_file import OutputFile, write_error
 from .output_path import VIDEO_CONTAINERS, check_output_path
@@ -102,23 +102,32 @@ class VideoSink:
         self._file = OutputFile(path, overwrite) if format is None else None  # last: nothing to undo after it
 
     # ------------------------------------------------------------------------------------------ public
-    def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction,
+    def write_frame(self, rgb: np.ndarray | Planes, pts: int | None, time_base: Fraction,
                     duration: int | None = None, *, new_segment: bool = False, wallclock: float | None = None) -> None:
-        """Encode one H x W x 3 uint8 RGB frame; pts/duration in time_base (None: continue the sequence).
-        new_segment / wallclock (live frames) are accepted for a uniform call with live_sink's sinks and
-        ignored here: one file has one size."""
-        check_rgb(rgb)
+        """Encode one H x W x 3 uint8 RGB frame or YUV planes (as they are when they have the output's pix_fmt and
+        matrix); pts/duration in time_base (None: continue the sequence). new_segment / wallclock (live frames):
+        accepted for a uniform call with live_sink's sinks, ignored here (one file has one size)."""
+        if not isinstance(rgb, Planes):
+            check_rgb(rgb)
+        size = (rgb.height, rgb.width) if isinstance(rgb, Planes) else rgb.shape[:2]
         if self._out is None:
-            self._start(rgb.shape[0], rgb.shape[1], Fraction(time_base))
-        if rgb.shape[:2] != self._size:
-            raise SinkError(f"frame {self.frames_written} is {rgb.shape[1]}x{rgb.shape[0]} but the output is "
+            self._start(size[0], size[1], Fraction(time_base))
+        if size != self._size:
+            raise SinkError(f"frame {self.frames_written} is {size[1]}x{size[0]} but the output is "
                             f"{self._size[1]}x{self._size[0]}")
         tb = self._video.codec_context.time_base
         pts = self.timeline.shift(pts, Fraction(time_base))
         pts = self._next_pts(None if pts is None else rescale(pts, Fraction(time_base), tb))
-        if self._pad != (0, 0):
-            rgb = np.pad(rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
-        frame = colors.from_rgb(rgb, self.options.pix_fmt, self._matrix)
+        if isinstance(rgb, Planes) and (self._pad != (0, 0) or self._pix_fmt not in ("yuv420p", "yuv420p10le")):
+            rgb = planes.to_rgb(rgb)  # odd sizes, 4:2:2 / 4:4:4 / RGB outputs: through RGB as before
+            if rgb.dtype != np.uint8:
+                rgb = np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+        if isinstance(rgb, Planes):
+            frame = planes.to_frame(planes.convert(rgb, self._pix_fmt, self._matrix, 1))
+        else:
+            if self._pad != (0, 0):
+                rgb = np.pad(rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+            frame = colors.from_rgb(rgb, self._pix_fmt, self._matrix)
         frame.color_primaries, frame.color_trc = self._primaries, self._transfer
         frame.pts, frame.time_base = pts, tb
         if duration:
@@ -221,12 +230,15 @@ class VideoSink:
     def _start(self, height: int, width: int, time_base: Fraction) -> None:
         opts = self.options
         self._size = (height, width)
-        sub_w, sub_h = _chroma_step(opts.pix_fmt)
+        self._pix_fmt = opts.resolve_pix_fmt(self.info.get("pix_fmt"))
+        sub_w, sub_h = _chroma_step(self._pix_fmt)
         self._pad = ((-height) % sub_h, (-width) % sub_w)
         out_h, out_w = height + self._pad[0], width + self._pad[1]
         if self._pad != (0, 0):
-            self.warnings.append(f"{width}x{height} does not fit {opts.pix_fmt}; padded to {out_w}x{out_h}")
-        self._matrix = colors.default_matrix(out_w, out_h) if opts.matrix == "auto" else colors.matrix_id(opts.matrix)
+            self.warnings.append(f"{width}x{height} does not fit {self._pix_fmt}; padded to {out_w}x{out_h}")
+        ids = {} if self.info.get("is_image") else (self.info.get("color") or {}).get("ids", {})
+        source_matrix = ids.get("matrix")
+        self._matrix = colors.output_matrix(out_w, out_h, source_matrix, opts.matrix)
         # Primaries and transfer are the source's (pixels are never converted between them) when it is a
         # tagged video; images (sRGB and the like) get the video defaults that go with the matrix.
         ids = {} if self.info.get("is_image") else (self.info.get("color") or {}).get("ids", {})
@@ -241,12 +253,12 @@ class VideoSink:
         self._out = av.open(target, "w", format=self._forced_format, container_options=self._container_options)
         try:
             vs = self._out.add_stream(opts.codec, rate=rate or 25)
-            vs.width, vs.height, vs.pix_fmt = out_w, out_h, opts.pix_fmt
+            vs.width, vs.height, vs.pix_fmt = out_w, out_h, self._pix_fmt
             cc = vs.codec_context
             cc.time_base = tb  # without it pts would count in 1/fps (see docs: "timestamps")
             vs.time_base = tb
             cc.thread_count = opts.threads
-            if colors.is_yuv(opts.pix_fmt):
+            if colors.is_yuv(self._pix_fmt):
                 cc.colorspace, cc.color_range = self._matrix, 1
             cc.color_primaries, cc.color_trc = self._primaries, self._transfer
             if opts.bit_rate():

@@ -25,9 +25,20 @@ from typing import Any, Iterator
 import av
 import numpy as np
 
-from . import colors, sequence
+from . import colors, planes, sequence
 from .accounting import InputAccount
-from .frames import IMAGE_EXTENSIONS, Frame, Packet, SourceError, codec_name, describe_side, error_line, pick_tag, ratio
+from .frames import (
+    IMAGE_EXTENSIONS,
+    Frame,
+    Packet,
+    Planes,
+    SourceError,
+    codec_name,
+    describe_side,
+    error_line,
+    pick_tag,
+    ratio,
+)
 from .resize import SizeKeeper
 
 logger = logging.getLogger(__name__)
@@ -36,11 +47,14 @@ MAX_PEEK_BYTES = 64 << 20  # side-stream bytes we hold while looking for the fir
 _SEQUENCE = re.compile(r"%(0?\d*)d")
 
 
-def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fraction = 25) -> VideoSource:
+def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fraction = 25,
+                planes: bool = False) -> VideoSource:
     """Open a video file, an image (png/jpg/bmp/tiff/webp) or an image sequence ("frames/%06d.png").
     Live inputs (URLs, /dev/video*) are opened by inputs.open_input, which tells the two apart.
 
     threads: decoder threads (0 = FFmpeg's choice). rate: frame rate given to images and image sequences.
+    planes: give 4:2:0 YUV video as its planes (Frame.planes, 8 or 10 bits; other YUV deeper than 8 bits as
+    10-bit 4:2:0 planes) and deep RGB as uint16, instead of 8-bit RGB (what the pipeline sends to workers).
     Raises SourceError with a one-line message when the input is missing, empty, not media or has no video.
     """
     spec = os.fspath(spec)
@@ -65,7 +79,7 @@ def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fracti
     except av.FFmpegError as e:
         raise SourceError(_open_error(spec, e)) from None
     try:
-        src = VideoSource(container, spec, kind, threads)
+        src = VideoSource(container, spec, kind, threads, planes)
     except BaseException:
         container.close()
         raise
@@ -80,8 +94,10 @@ def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fracti
 class VideoSource:
     """An open input. Use as a context manager; iterate items() once."""
 
-    def __init__(self, container: av.container.InputContainer, spec: str, kind: str, threads: int) -> None:
+    def __init__(self, container: av.container.InputContainer, spec: str, kind: str, threads: int,
+                 planes: bool = False) -> None:
         self.spec = spec
+        self._planes = planes
         self.is_live = False
         self.warnings: list[str] = []
         self.truncated = False
@@ -119,6 +135,44 @@ class VideoSource:
         for event in self._events:
             yield self._convert(event)
         self._check_complete()
+
+    def stills(self, n: int) -> list[Frame]:
+        """`n` frames evenly spaced over the input (the middles of n equal parts), found by seeking: a film's
+        contact sheet in seconds. Instead of items(); inputs without a known duration are read through."""
+        if self._iterated:
+            raise RuntimeError("VideoSource.stills() instead of items(), not after it")
+        duration = _declared_duration(self._video) or (self._container.duration or 0) / 1e6
+        tb = self._video.time_base
+        if duration <= 0 or not tb or self.info.get("is_image") or self._container.format.name == "image2":
+            frames = [f for f in self.items() if isinstance(f, Frame)]
+            return [frames[min(len(frames) - 1, int((i + 0.5) * len(frames) / n))] for i in range(n)] if frames else []
+        self._iterated = True
+        start = self._video.start_time or 0
+        out: list[Frame] = []
+        for i in range(n):
+            target = start + int((i + 0.5) * duration / n / tb)
+            frame = self._frame_at(target)
+            if frame is not None:
+                out.append(self._convert(frame))
+        return out
+
+    def _frame_at(self, target: int) -> av.VideoFrame | None:
+        """The frame on screen at pts `target`: the last one that starts at or before it (the first after the
+        seek point when none does)."""
+        try:
+            self._container.seek(target, stream=self._video, backward=True)
+        except av.FFmpegError:
+            return None
+        last = None
+        try:
+            for packet in self._container.demux(self._video):
+                for frame in packet.decode():
+                    if frame.pts is not None and frame.pts > target:
+                        return last or frame
+                    last = frame
+        except av.FFmpegError:
+            pass
+        return last
 
     def close(self) -> None:
         self._container.close()
@@ -172,13 +226,29 @@ class VideoSource:
             return event
         self.frames_decoded += 1
         matrix, color_range = colors.decode_params(event, self._fallback_matrix)
-        rgb = self._orient(colors.to_rgb(event, matrix, color_range))
         duration = event.duration or None
         time_base = event.time_base or self._video.time_base
         seconds = None if event.pts is None else float(event.pts * time_base)
-        rgb = self._sizes.fit(rgb, self.frames_decoded - 1, seconds)  # a size change mid-file: scaled
         self.account.frame(seconds, float(duration * time_base) if duration else None)
+        fmt = event.format.name
+        if self._planes and (planes.native_format(fmt) or (colors.is_yuv(fmt) and colors.bit_depth(fmt) > 8)):
+            return Frame(event.pts, time_base, None, duration, planes=self._native(event, matrix, color_range, seconds))
+        deep = self._planes and colors.bit_depth(fmt) > 8  # deep RGB (PNG 16, gbrp10): uint16, no matrix
+        rgb = self._orient(colors.to_rgb(event, matrix, color_range, deep=deep))
+        rgb = self._sizes.fit(rgb, self.frames_decoded - 1, seconds)  # a size change mid-file: scaled
         return Frame(event.pts, time_base, rgb, duration)
+
+    def _native(self, event: av.VideoFrame, matrix: int, color_range: int, seconds: float | None) -> Planes:
+        """4:2:0 planes, upright, at the first frame's size (deep 4:2:2 / 4:4:4 YUV: as 10-bit 4:2:0)."""
+        w, h = (event.height, event.width) if self._turn in _SWAPS else (event.width, event.height)
+        fmt = planes.native_format(event.format.name) or "yuv420p10le"
+        if self._sizes.seen(w, h, self.frames_decoded - 1, seconds) or fmt != event.format.name:
+            event = event.reformat(width=self.info["coded_width"], height=self.info["coded_height"], format=fmt,
+                                   interpolation=planes.BICUBIC)
+        picture = planes.from_frame(event, matrix, color_range)
+        if self._turn is not None:
+            picture.data = [np.ascontiguousarray(_TURNS[self._turn](p)) for p in picture.data]
+        return picture
 
     def _orient(self, rgb: np.ndarray) -> np.ndarray:
         if self._turn is None:
@@ -263,8 +333,6 @@ def _open_error(spec: str, e: av.FFmpegError) -> str:
     return f"cannot open {spec}: {error_line(e)}"
 
 
-
-
 def _pick_video_stream(container: av.container.InputContainer, spec: str) -> av.VideoStream:
     videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
     if not videos:
@@ -277,13 +345,9 @@ def _pick_video_stream(container: av.container.InputContainer, spec: str) -> av.
     return stream
 
 
-
-
 def _side_packet(packet: av.Packet) -> Packet:
     return Packet(packet.stream.index, packet.pts, packet.dts, packet.duration or None,
                   packet.time_base, bool(packet.is_keyframe), bytes(packet))
-
-
 
 
 _TURNS = {  # how to turn a decoded H x W x 3 picture upright; named after FFmpeg's filters
@@ -292,8 +356,8 @@ _TURNS = {  # how to turn a decoded H x W x 3 picture upright; named after FFmpe
     "rotate180": lambda a: a[::-1, ::-1],
     "hflip": lambda a: a[:, ::-1],
     "vflip": lambda a: a[::-1],
-    "cclock_flip": lambda a: a.transpose(1, 0, 2),  # = transpose
-    "clock_flip": lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # = anti-transpose
+    "cclock_flip": lambda a: np.swapaxes(a, 0, 1),  # = transpose
+    "clock_flip": lambda a: np.swapaxes(a[::-1, ::-1], 0, 1),  # = anti-transpose
 }
 _SWAPS = frozenset({"clock", "cclock", "cclock_flip", "clock_flip"})
 

@@ -107,14 +107,16 @@ class Enhancer:
         return self.enhance_batch([frame])[0]
 
     def enhance_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """4x-enhance H x W x 3 uint8 RGB frames; frames of equal size share a forward pass."""
+        """4x-enhance H x W x 3 RGB frames; frames of equal size share a forward pass. uint8 frames come back as
+        rounded uint8; float32 frames in [0, 1] (deep video: 10 bits and more) as float32 in [0, 1], unrounded,
+        so nothing on the way drops to 8 bits."""
         for f in frames:
-            if f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3:
-                raise ValueError(f"frames must be H x W x 3 uint8, got {f.dtype} {f.shape}")
+            if f.dtype not in (np.uint8, np.float32) or f.ndim != 3 or f.shape[2] != 3:
+                raise ValueError(f"frames must be H x W x 3 uint8 or float32, got {f.dtype} {f.shape}")
         out: list[np.ndarray | None] = [None] * len(frames)
-        groups: dict[tuple[int, int], list[int]] = {}
+        groups: dict[tuple, list[int]] = {}
         for i, f in enumerate(frames):
-            groups.setdefault(f.shape[:2], []).append(i)
+            groups.setdefault((*f.shape[:2], f.dtype), []).append(i)
         for idx in groups.values():
             for i, res in zip(idx, self._run([frames[i] for i in idx])):
                 out[i] = res
@@ -124,6 +126,8 @@ class Enhancer:
     def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         if self.kind == "bicubic":
             return [_bicubic(f) for f in frames]
+        if frames[0].dtype == np.float32 and self.device.type == "cuda":  # no uint8 pinned staging for these
+            return [self._forward(torch.from_numpy(np.stack(frames)).to(self.device)).cpu().numpy()]
         h, w = frames[0].shape[:2]
         # free memory is read once per batch; an explicit tile setting means the caller manages memory
         budget = None if self.tile is not None else pixel_budget(self.device, self.precision)
@@ -149,13 +153,16 @@ class Enhancer:
     def _overlap(self) -> int:
         return self.tile_overlap if self.tile_overlap is not None else default_overlap()
 
-    def _forward(self, x_nhwc_u8: torch.Tensor) -> torch.Tensor:
-        """uint8 NHWC on the device → uint8 NHWC (4x) on the device."""
+    def _forward(self, x_nhwc: torch.Tensor) -> torch.Tensor:
+        """uint8 NHWC on the device → uint8 NHWC (4x) on the device; float32 in [0, 1] → float32 in [0, 1]."""
         # NHWC permuted to NCHW *is* channels_last memory: no copy needed
-        x = x_nhwc_u8.permute(0, 3, 1, 2).to(input_dtype(self.precision)) / 255.0
+        deep = x_nhwc.dtype == torch.float32
+        x = x_nhwc.permute(0, 3, 1, 2).to(input_dtype(self.precision))
+        x = x if deep else x / 255.0
         with torch.inference_mode():
             y = self._call(x)
-            return _to_uint8(y).permute(0, 2, 3, 1).contiguous()
+            y = y.float().clamp_(0, 1) if deep else _to_uint8(y)
+            return y.permute(0, 2, 3, 1).contiguous()
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
         """The network's forward pass on float NCHW in [0, 1], through the chosen backend."""
@@ -177,15 +184,18 @@ class Enhancer:
         return [a.copy() for a in pin_out.numpy()]  # the pinned buffer is reused by the next call
 
     def _run_tiled(self, frame: np.ndarray, tile: int) -> np.ndarray:
+        deep = frame.dtype == np.float32
         x = torch.from_numpy(frame).unsqueeze(0).permute(0, 3, 1, 2).to(self.device)
-        x = x.to(input_dtype(self.precision)).div_(255.0)
+        x = x.to(input_dtype(self.precision))
+        x = x if deep else x.div_(255.0)
 
         def fn(t: torch.Tensor) -> torch.Tensor:
             return self._call(t.contiguous(memory_format=torch.channels_last)).float()
 
         with torch.inference_mode():
             y = enhance_tiled(fn, x, tile=tile, overlap=self._overlap(), scale=SCALE)
-            return _to_uint8(y)[0].permute(1, 2, 0).contiguous().cpu().numpy()
+            y = y.float().clamp_(0, 1) if deep else _to_uint8(y)
+            return y[0].permute(1, 2, 0).contiguous().cpu().numpy()
 
 
 def _to_uint8(y: torch.Tensor) -> torch.Tensor:
@@ -195,5 +205,6 @@ def _to_uint8(y: torch.Tensor) -> torch.Tensor:
 
 def _bicubic(frame: np.ndarray) -> np.ndarray:
     h, w = frame.shape[:2]
-    return cv2.resize(frame, (SCALE * w, SCALE * h), interpolation=cv2.INTER_CUBIC)
+    big = cv2.resize(frame, (SCALE * w, SCALE * h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(big, 0, 1, out=big) if big.dtype == np.float32 else big
 

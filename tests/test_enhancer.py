@@ -51,11 +51,23 @@ def test_bicubic_model_needs_no_weights():
 def test_bad_frames_and_settings_are_refused(weights):
     enh = Enhancer(model="bicubic")
     with pytest.raises(ValueError, match="uint8"):
-        enh.enhance(np.zeros((4, 4, 3), np.float32))
+        enh.enhance(np.zeros((4, 4, 3), np.float64))
     with pytest.raises(ValueError, match="unknown model"):
         Enhancer(model="esrgan")
     with pytest.raises(ValueError):
         Enhancer(str(weights), device="cpu", precision="fp16")
+
+
+def test_float_frames_keep_more_than_8_bits(weights):
+    """Deep video (10 bits) goes through the model as float32 in [0, 1] and comes back unrounded."""
+    enh = Enhancer(str(weights), device="cpu", precision="fp32")
+    ramp = np.linspace(0.2, 0.3, 16 * 16 * 3, dtype=np.float32).reshape(16, 16, 3)
+    out = enh.enhance(ramp)
+    assert out.dtype == np.float32 and out.shape == (64, 64, 3)
+    assert 0 <= out.min() and out.max() <= 1
+    assert len(np.unique(np.rint(out * 1023))) > len(np.unique(np.rint(out * 255)))  # finer than 8-bit steps
+    as_uint8 = enh.enhance(np.rint(ramp * 255).astype(np.uint8)).astype(np.float32) / 255
+    assert np.abs(out - as_uint8).mean() < 2 / 255
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
