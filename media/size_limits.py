@@ -32,13 +32,18 @@ class FrameTooLarge(Exception):
 
 
 def check_frame_size(width: int, height: int, *, codec: str | None, kind: str = "video",
-                     available: int | None = None) -> None:
+                     available: int | None = None, out: tuple[int, int] | None = None) -> None:
     """Raise FrameTooLarge when a width x height input cannot be processed. codec: the output's video
-    encoder (None for image outputs); available: bytes of memory free (default: MemAvailable)."""
+    encoder (None for image outputs); available: bytes of memory free (default: MemAvailable); out: the
+    output size when it is not 4x (--outscale / --size: the encoder gets that, the workers still make 4x)."""
     out_w, out_h = width * SCALE, height * SCALE
     if kind == "video" and codec is not None:
         max_w, max_h = MAX_SIDE.get(codec, (ANY_SIDE, ANY_SIDE))
-        if out_w > max_w or out_h > max_h:
+        if out is not None and out != (out_w, out_h):
+            if out[0] > max_w or out[1] > max_h:
+                raise FrameTooLarge(f"the output size {out[0]}x{out[1]} exceeds the {max_w}x{max_h} that {codec} "
+                                    "can encode; ask for a smaller one")
+        elif out_w > max_w or out_h > max_h:
             fit_w, fit_h = max_w // SCALE, max_h // SCALE
             raise FrameTooLarge(
                 f"input frames of {width}x{height} are too large: the {SCALE}x output {out_w}x{out_h} exceeds "
@@ -66,7 +71,7 @@ def mem_available() -> int | None:
     return None
 
 
-def check_for_output(width: int, height: int, output: str, codec: str) -> None:
+def check_for_output(width: int, height: int, output: str, codec: str, out: tuple[int, int] | None = None) -> None:
     """check_frame_size for a run's output: `codec` counts for video files and pushed streams only."""
     video = "://" in output or Path(output).suffix.lower() in VIDEO_CONTAINERS
-    check_frame_size(width, height, codec=codec if video else None, kind="video" if video else "image")
+    check_frame_size(width, height, codec=codec if video else None, kind="video" if video else "image", out=out)

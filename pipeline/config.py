@@ -92,6 +92,18 @@ class LiveSettings:
 
 
 @dataclass
+class PictureSettings:
+    """The output picture (media/out_size.py): the network always makes 4x; a smaller size is resampled once, on
+    the workers. outscale excludes width/height; width or height alone keeps the input's aspect ratio."""
+
+    outscale: float | None = None  # final size = outscale x input, 1..4 (None: 4x)
+    width: int | None = None  # final width in pixels (rounded to what the pixel format needs)
+    height: int | None = None  # final height in pixels
+    compare: bool = False  # split screen: bicubic on the left, GFN on the right, a labelled divider
+    preview: int | None = None  # N evenly spaced frames into a contact sheet (PNG/JPEG) instead of a video
+
+
+@dataclass
 class RunConfig:
     input: str = ""
     output: str = ""
@@ -104,12 +116,14 @@ class RunConfig:
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
+    picture: PictureSettings = field(default_factory=PictureSettings)
     # tests only (gfn-stream's hidden --test-fault option; no config file section): slow, hang or kill workers
     faults: WorkerFaults = field(default_factory=WorkerFaults)
 
 
 MAX_CONFIG_BYTES = 1024 * 1024  # a settings file is a few KiB; more is a wrong path (a video, /dev/zero)
-SECTIONS = {"model": ModelSettings, "encode": EncodeSettings, "pipeline": PipelineSettings, "live": LiveSettings}
+SECTIONS = {"model": ModelSettings, "encode": EncodeSettings, "pipeline": PipelineSettings, "live": LiveSettings,
+            "picture": PictureSettings}
 
 
 def load_toml(path: str | Path, cfg: RunConfig | None = None) -> RunConfig:
