@@ -21,6 +21,7 @@ from ..media.frames import Frame, Packet, SourceError
 from ..media.inputs import open_input
 from ..media.limits import FileLimits
 from ..media.live_spec import LiveOptions
+from ..media.out_size import FramePlan, SizeError
 from ..media.size_limits import FrameTooLarge, check_for_output
 from ..media.timeline import Timeline
 from ..transport import protocol
@@ -51,6 +52,7 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
         to_encoder.close()
         raise
     waiting = _NoWorkerClock(cfg)
+    plan: FramePlan = cfg["plan"]  # the output size and --compare, stamped on every frame
     seq = 0
     eos_sent = False
     try:
@@ -64,9 +66,12 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
             raise NodeError(str(exc), exitcodes.INPUT) from None
         try:
             try:  # before any frame is sent: an 8192x8192 input must not fill the memory first
-                check_for_output(src.info["width"], src.info["height"], cfg["output"], cfg["codec"])
+                out = plan.out_size(src.info["width"], src.info["height"])
+                check_for_output(src.info["width"], src.info["height"], cfg["output"], cfg["codec"], out=out)
             except FrameTooLarge as exc:
                 raise NodeError(str(exc), exitcodes.INPUT) from None
+            except SizeError as exc:
+                raise NodeError(str(exc), exitcodes.USAGE) from None
             reporter.status(Info(info=src.info))
             to_encoder.send_multipart(protocol.pack(protocol.STREAM_INFO, {"info": src.info}, src.side_buffers))
             live_src = bool(getattr(src, "is_live", False))
@@ -101,7 +106,7 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                             if time.monotonic() - frame.wallclock > max_latency:
                                 latency_drops += 1  # waited too long for a worker: would break the latency bound
                                 continue
-                            links.send_frame(seq, _frame_message(seq, frame))
+                            links.send_frame(seq, _frame_message(seq, frame, plan))
                             seq += 1
                     except SourceError as exc:
                         raise NodeError(str(exc), exitcodes.INPUT) from None
@@ -122,7 +127,7 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     if isinstance(item, Packet):
                         to_encoder.send_multipart(_packet_message(item), copy=False)
                         continue
-                    links.send_frame(seq, _frame_message(seq, item))
+                    links.send_frame(seq, _frame_message(seq, item, plan))
                     seq += 1
                 if live_src and time.monotonic() >= next_report:  # live inputs, read as cameras or like files
                     next_report = time.monotonic() + 0.5
@@ -215,7 +220,7 @@ def _stats(src: Any, limits: FileLimits | None) -> dict | None:
     return stats
 
 
-def _frame_message(seq: int, frame: Frame) -> list[Any]:
+def _frame_message(seq: int, frame: Frame, plan: FramePlan) -> list[Any]:
     tb = frame.time_base
     header = protocol.FrameHeader(seq=seq, pts=frame.pts, time_base=tb, width=0, height=0)
     extra = {}
@@ -225,6 +230,10 @@ def _frame_message(seq: int, frame: Frame) -> list[Any]:
         extra["seg"] = True
     if frame.duration is not None:
         extra["dur"] = frame.duration
+    try:  # the output size (--outscale / --size) and --compare, for this frame's size
+        extra.update(plan.fields(frame.rgb.shape[1], frame.rgb.shape[0]))
+    except SizeError as exc:  # a live input whose new size cannot be made
+        raise NodeError(str(exc), exitcodes.USAGE) from None
     return protocol.pack_frame(header, frame.rgb, extra or None)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import zmq
 
+from ..media.compose import finish
 from ..transport import protocol
 
 logger = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ class Engine:
                 if self.hang_after is not None and self.frames_done >= self.hang_after:
                     threading.Event().wait()  # tests: a model that never returns
                 outs = self.enhancer.enhance_batch([j.image for j in take])
+                outs = [_finish(j, o) for j, o in zip(take, outs)]
                 if self.delay_s:
                     time.sleep(self.delay_s)
             except BaseException as exc:  # reported by the I/O loop as the worker's failure
@@ -164,6 +166,15 @@ class Engine:
                 return
             if self.error is not None:
                 return
+
+
+def _finish(job: Job, out: np.ndarray) -> np.ndarray:
+    """The network's 4x output as the frame asked for it: resampled to its `out` size, a split screen (`cmp`)."""
+    extra = job.header.extra
+    if "out" not in extra and not extra.get("cmp"):
+        return out
+    size = tuple(extra["out"]) if "out" in extra else None
+    return finish(job.image, out, size, compare=bool(extra.get("cmp")))
 
 
 class Outbox:

@@ -20,6 +20,7 @@ import zmq
 from ..nodes import decoder, encoder, exitcodes
 from ..nodes.node import peak_rss_mb
 from .config import RunConfig
+from .picture import frame_plan
 from .processes import cuda_device_count, default_workers, start, worker_devices, worker_process
 from .progress import Progress
 from .report import RunResult, held_output, live_summary
@@ -162,6 +163,7 @@ def _start_nodes(
         **{k: getattr(cfg.pipeline, k) for k in ("listen", "key", "allow", "heartbeat_s", "liveness", "worker_wait_s",
                                                  "answer_timeout_s", "answer_factor")},
         "local_workers": n_workers,
+        "plan": frame_plan(cfg),
     }
     procs["decoder"] = spawn.Process(target=decoder.main, args=(dec_cfg,), name="gfn-decoder", daemon=True)
     start(procs)

@@ -43,8 +43,10 @@ PIXEL_FORMATS: dict[str, tuple[int, ...]] = {
 
 # Optional FRAME fields that travel with a frame through a worker unchanged (validated like the rest):
 #   wall: capture time, seconds on the sender's CLOCK_MONOTONIC (live latency); seg: start a new output
-#   segment at this frame; dur: the frame's duration in time-base units (keeps the last frame's length)
-PASS_THROUGH = ("wall", "seg", "dur")
+#   segment at this frame; dur: the frame's duration in time-base units (keeps the last frame's length);
+#   out: [width, height] of the result (the 4x output resampled; absent: 4x); cmp: the result is a split
+#   screen, bicubic | network (--compare)
+PASS_THROUGH = ("wall", "seg", "dur", "out", "cmp")
 
 
 class ProtocolError(ValueError):
@@ -205,6 +207,11 @@ def _validate_frame(msg: Message) -> None:
         raise ProtocolError("frame: bad 'wall' time")
     _need(h, "seg", bool, optional=True)
     _count(h, "dur", optional=True)
+    _need(h, "cmp", bool, optional=True)
+    out = _need(h, "out", list, optional=True)
+    if out is not None and not (len(out) == 2 and all(
+            isinstance(x, int) and not isinstance(x, bool) and 0 < x <= MAX_DIM for x in out)):
+        raise ProtocolError(f"frame: bad output size 'out' {out!r}")
     _count(h, "seq")
     pts = _need(h, "pts", int, optional=True)
     if pts is not None and abs(pts) > 2**62:

@@ -1,9 +1,10 @@
 """Is a result the answer to the frame it claims to answer? The dispatcher's check of a remote worker's result
 before the frame counts as done (docs/protocol.md, "Results path").
 
-A worker answers a frame `w`×`h` with a tightly packed rgb24 frame `4w`×`4h` carrying the same `seq`, `pts`,
-`tb` and the optional `seg` / `dur` it was sent (`wall`, a float for latency only, is not compared). The message
-itself has already passed protocol.unpack, so the fields have the right types and the plane fits the header.
+A worker answers a frame `w`×`h` with a tightly packed rgb24 frame `4w`×`4h` (or the `out` size it was asked
+for) carrying the same `seq`, `pts`, `tb` and the optional `seg` / `dur` / `out` / `cmp` it was sent (`wall`, a
+float for latency only, is not compared). The message itself has already passed protocol.unpack, so the fields
+have the right types and the plane fits the header.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from . import protocol
 
 logger = logging.getLogger(__name__)
-COPIED = ("seq", "pts", "tb", "seg", "dur")  # header fields a result repeats exactly
+COPIED = ("seq", "pts", "tb", "seg", "dur", "out", "cmp")  # header fields a result repeats exactly
 
 
 def mismatch(sent_header: Any, result: protocol.Message) -> str | None:
@@ -23,7 +24,7 @@ def mismatch(sent_header: Any, result: protocol.Message) -> str | None:
     `sent_header` (the JSON bytes the dispatcher sent); None when it is."""
     try:
         sent = json.loads(bytes(sent_header))
-        want_w, want_h = 4 * sent["w"], 4 * sent["h"]
+        want_w, want_h = sent["out"] if "out" in sent else (4 * sent["w"], 4 * sent["h"])
     except (ValueError, KeyError, TypeError):  # our own message: cannot happen, but never trust blindly
         return "the frame it answers cannot be read back"
     got = result.header
