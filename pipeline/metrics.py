@@ -22,7 +22,7 @@ Info        input_connected (1 for a live input until a Live event says otherwis
 Decoded     frames_in_total, stage_fps{stage="decode"} (file inputs)
 Inflight    queue_depth{queue="inflight"}
 Progress    frames_out_total, latency_seconds (histogram, capture to output), queue_depth{queue="reorder"},
-            frames_dropped_total{reason}, stage_fps{stage="encode"}, last_output_age_seconds
+            stage_fps{stage="encode"}, last_output_age_seconds
 Push        output_connected, output_failures_total, output_reconnects_total, output_frames_total,
             frames_dropped_total{reason="output_down"}
 Segment     segments_total (segment files closed), segment_errors_total (closing one failed)
@@ -174,8 +174,6 @@ class Metrics:
             for value in ev.latency_s:
                 self.latency.observe(max(0.0, float(value)))
             self._set(self.queue_depth.labels(queue="reorder"), ev.reorder)
-            for reason, total in ev.dropped.items():
-                self._advance(self.frames_dropped.labels(reason=reason), ("drop", "output", reason), total)
         elif isinstance(ev, status.Push):
             self.output_connected.set(1 if ev.connected else 0)
             self._advance(self.output_failures, ("push_failures",), ev.failures)

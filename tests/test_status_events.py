@@ -39,7 +39,7 @@ SAMPLES = [
          queue_latency_s=0.01, sent=28),
     Inflight(frames=3, workers=1),
     Decoded(frames=40, warnings=["w"], input={"packets": 40}, bad_workers=1),
-    Progress(frames=12, reorder=2, latency_s=[0.2, 0.31], dropped={"late": 1}),
+    Progress(frames=12, reorder=2, latency_s=[0.2, 0.31]),
     Push(connected=True, failures=1, reconnects=1, frames_written=50, frames_dropped=4, last_error="refused"),
     Segment(path="rec/cam-120000.mp4", start=12.5, frames=30),
     Closed(frames=40, complete=True, warnings=[], output="out.mkv"),

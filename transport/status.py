@@ -111,7 +111,6 @@ class Progress(Event):
     frames: int = 0  # written so far
     reorder: int = 0  # frames waiting for an earlier one
     latency_s: list[float] = field(default_factory=list)  # capture -> written, of frames since the last report
-    dropped: dict[str, int] = field(default_factory=dict)  # frames the encoder skipped, by reason
 
 
 @dataclass(frozen=True)
