@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..nodes import exitcodes
 from .config import ConfigError, RunConfig, load_toml
+from .picture import picture_from_args, validate_picture
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bitrate", help="target bitrate, e.g. 8M (instead of crf)")
     p.add_argument("--preset", help="encoder preset: x264 names (default medium); SVT-AV1 also 0-13, VP9 0-8")
     p.add_argument("--pix-fmt", dest="pix_fmt", help="output pixel format (default yuv420p)")
+    pic = p.add_argument_group("output picture (the network makes 4x; a smaller size is resampled once)")
+    pic.add_argument("--outscale", type=float, metavar="S", help="final size = S x input, 1 <= S <= 4 (default 4)")
+    pic.add_argument("--size", metavar="WxH", help="final size in pixels, e.g. 1920x1080")
+    pic.add_argument("--width", type=int, metavar="W", help="final width (the height from the aspect ratio)")
+    pic.add_argument("--height", type=int, metavar="H", help="final height (the width from the aspect ratio)")
+    pic.add_argument("--compare", action="store_true", default=None,
+                     help="split screen: bicubic left | GFN right, with a labelled divider")
+    pic.add_argument("--preview", type=int, metavar="N",
+                     help="N evenly spaced frames into a contact sheet OUT (.png/.jpg), in seconds")
     p.add_argument("--listen", metavar="ENDPOINT", help="let remote gfn-worker processes join, e.g. tcp://0.0.0.0:5555")
     p.add_argument("--key", metavar="FILE", help="CurveZMQ secret key of the --listen endpoint (gfn-keygen)")
     p.add_argument("--allow", metavar="DIR", help="directory of the public keys of workers allowed to join")
@@ -101,6 +111,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                 "retry_max_s", "give_up_after_s", "metrics_port"):
         if getattr(args, key) is not None:
             setattr(cfg.live, key, getattr(args, key))
+    picture_from_args(cfg, args)
     _validate(cfg)
     return cfg
 
@@ -127,6 +138,7 @@ def _validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{name.removesuffix('_s').replace('_', '-')} must be positive")
     if lv.metrics_port is not None and not 0 < lv.metrics_port < 65536:
         raise ConfigError("--metrics-port must be 1..65535")
+    validate_picture(cfg)
 
 
 def _validate_listen(cfg: RunConfig) -> None:
@@ -228,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     # ignored (a background job); a second one while stopping never breaks the clean-up (pipeline/signals.py)
     INTERRUPTS.install()
     try:
-        result = run(cfg)
+        if cfg.picture.preview:
+            from .preview import preview
+
+            result = preview(cfg)
+        else:
+            result = run(cfg)
     except KeyboardInterrupt:  # before any node started (run() handles every later one)
         return _fail("interrupted before the run started", exitcodes.INTERRUPTED)
     except Exception as exc:  # a bug: one line unless debugging
