@@ -153,6 +153,7 @@ class DealerLoop(Loop):
             keys.client_socket(sock, self.s.key, self.s.server_key)
         self.monitor = sock.get_monitor_socket(_AUTH_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
         self.refused_logged = False
+        self.handshakes = 0  # connections this socket made (a second one: a dispatcher that needs a hello)
         sock.connect(self.ep.url)
         self.sock = sock
         self.outbox.put(sock, protocol.pack(protocol.READY, {"credit": credit, "done": [], "hello": True}))
@@ -167,7 +168,8 @@ class DealerLoop(Loop):
         """Paranoid Pirate: the dispatcher went silent. Drop the frames not started (it re-sends them
         elsewhere), open a fresh socket (a new identity) and say hello with the credit left."""
         dropped = self.engine.drop_pending()
-        logger.warning(
+        idle = dropped == 0 and self.engine.in_progress() == 0  # e.g. between the files of a batch: nothing lost
+        (logger.info if idle else logger.warning)(
             "%s: no word from the dispatcher at %s for %.0f s; reconnecting (%d queued frame(s) dropped)",
             self.s.name, self.ep.url, self.hb.patience, dropped,
         )
@@ -227,6 +229,16 @@ class DealerLoop(Loop):
             )
         elif event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
             logger.info("%s: connected to %s", self.s.name, self.ep.url)
+            self.handshakes += 1
+            if self.handshakes > 1:
+                # the same socket connected again: a new dispatcher at this endpoint (a batch's next file binds
+                # the same ipc:// path) or the old one back after a break; either way it may not know this
+                # worker: say hello now, not after a silent liveness period (what it held was re-sent anyway)
+                self.engine.drop_pending()
+                self.hb.alive()
+                credit = max(0, self.capacity - self.engine.in_progress())
+                self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": credit, "done": [],
+                                                                          "hello": True}))
 
 
 class RouterLoop(Loop):
