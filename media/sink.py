@@ -37,7 +37,7 @@ from typing import Any
 import av
 import numpy as np
 
-from . import colors, planes
+from . import colors, hdr, planes
 from .encode_options import EncodeOptions, SinkError
 from .frames import Packet, Planes, ffmpeg_error_line
 from .image_sink import ImageSink, check_rgb
@@ -263,7 +263,7 @@ class VideoSink:
             cc.color_primaries, cc.color_trc = self._primaries, self._transfer
             if opts.bit_rate():
                 cc.bit_rate = opts.bit_rate()
-            vs.options = opts.codec_options()
+            vs.options = hdr.encoder_options(opts.codec, self.info.get("hdr"), opts.codec_options())
             self._video = vs
             for route in self._routes.values():
                 route.open(self._out)

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 import av
 import numpy as np
 
-from . import colors, planes, sequence
+from . import colors, hdr, planes, sequence
 from .accounting import InputAccount
 from .frames import (
     IMAGE_EXTENSIONS,
@@ -309,6 +309,7 @@ class VideoSource:
             "color_used": None if not colors.is_yuv(first.format.name) else {
                 "matrix": colors.MATRICES[matrix], "range": colors.RANGES[color_range],
                 "assumed": not colors.has_matrix(first)},
+            "hdr": hdr.read(first),  # mastering display / content light level, carried to the output
             "rotation": self.rotation,
             "orientation": self._turn,
             "side_streams": [describe_side(s) for s in self._sides],

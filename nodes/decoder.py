@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import zmq
 
-from ..media.frames import Frame, Packet, SourceError
+from ..media import colors
+from ..media.frames import IMAGE_EXTENSIONS, Frame, Packet, SourceError
 from ..media.inputs import open_input
 from ..media.limits import FileLimits
 from ..media.live_spec import LiveOptions
@@ -60,7 +62,7 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
             forced = (cfg.get("live_settings") or {}).get("live")
             # --live: treat any input as a camera (e.g. a FIFO or a scheme we do not recognise)
             src_cm = open_input(cfg["input"], threads=cfg.get("threads", 0), live=_live_options(cfg),
-                                stop=lambda: stop.set, force_live=bool(forced))
+                                stop=lambda: stop.set, force_live=bool(forced), planes=_planes_out(cfg["output"]))
             src = src_cm.__enter__()
         except SourceError as exc:
             raise NodeError(str(exc), exitcodes.INPUT) from None
@@ -220,6 +222,12 @@ def _stats(src: Any, limits: FileLimits | None) -> dict | None:
     return stats
 
 
+def _planes_out(output: str) -> bool:
+    """Whether frames travel as YUV planes: for video outputs (encoded from them as they are); an image output is
+    written from RGB, so its frames travel as RGB, converted once, here."""
+    return Path(output).suffix.lower() not in IMAGE_EXTENSIONS
+
+
 def _frame_message(seq: int, frame: Frame, plan: FramePlan) -> list[Any]:
     tb = frame.time_base
     header = protocol.FrameHeader(seq=seq, pts=frame.pts, time_base=tb, width=0, height=0)
@@ -230,11 +238,20 @@ def _frame_message(seq: int, frame: Frame, plan: FramePlan) -> list[Any]:
         extra["seg"] = True
     if frame.duration is not None:
         extra["dur"] = frame.duration
+    yuv = frame.planes  # YUV 4:2:0 travels as its planes (protocol v2), anything else as RGB
+    width, height = (yuv.width, yuv.height) if yuv is not None else (frame.rgb.shape[1], frame.rgb.shape[0])
     try:  # the output size (--outscale / --size) and --compare, for this frame's size
-        extra.update(plan.fields(frame.rgb.shape[1], frame.rgb.shape[0]))
+        extra.update(plan.fields(width, height))
     except SizeError as exc:  # a live input whose new size cannot be made
         raise NodeError(str(exc), exitcodes.USAGE) from None
-    return protocol.pack_frame(header, frame.rgb, extra or None)
+    if yuv is None:
+        return protocol.pack_frame(header, frame.rgb, extra or None)
+    header.pix_fmt, header.matrix, header.color_range = yuv.fmt, yuv.matrix, yuv.color_range
+    out_w, out_h = extra.get("out") or (4 * width, 4 * height)
+    answer = {"mx": colors.output_matrix(out_w, out_h, yuv.matrix), "rng": 1}  # what the encoder writes
+    if (answer["mx"], answer["rng"]) != (yuv.matrix, yuv.color_range):
+        header.color_out = answer
+    return protocol.pack_frame(header, yuv.data, extra or None)
 
 
 def _live_options(cfg: dict) -> LiveOptions:

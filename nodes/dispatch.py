@@ -140,6 +140,10 @@ class Dispatcher:
         if not known:
             if (worker in self.departed and not hello) or worker in self.banned or len(self.credits) >= MAX_WORKERS:
                 return  # a dropped worker must start over on a fresh connection (it will: we stay silent)
+            if h["v"] != protocol.PROTOCOL_VERSION:  # it could not read our frames (YUV planes): never registered
+                self.drops(f"worker {_name(worker)} speaks protocol version {h['v']}; this dispatcher sends version "
+                           f"{protocol.PROTOCOL_VERSION} frames: upgrade that gfn-worker")
+                return
             self.departed.pop(worker, None)
             self.credits[worker] = 0
             self.heard[worker] = time.monotonic()

@@ -16,9 +16,11 @@ import time
 from collections import deque
 from typing import Any, Callable
 
+import numpy as np
 import zmq
 
-from ..media.frames import Packet
+from ..media import planes
+from ..media.frames import Packet, Planes
 from ..media.sink import EncodeOptions, ImageSink, SinkError, VideoSink, open_sink
 from ..transport import protocol
 from ..transport.status import Closed, Every, Progress, Push, Segment
@@ -180,10 +182,27 @@ def _report_outputs(reporter: Reporter, sink: Any, segments: deque[Any], push_du
 
 
 def _write(sink: Any, fh: protocol.FrameHeader, img: Any) -> None:
-    """Every sink (file, image, segments, push) takes the same write_frame call."""
+    """Every sink (file, image, segments, push) takes the same write_frame call. A video file takes YUV planes
+    as they come (media/sink.py); the others, and deep RGB, get 8-bit RGB."""
     extra = fh.extra
-    sink.write_frame(img, fh.pts, fh.time_base, extra.get("dur"), new_segment=bool(extra.get("seg")),
-                     wallclock=extra.get("wall"))
+    sink.write_frame(_picture(sink, fh, img), fh.pts, fh.time_base, extra.get("dur"),
+                     new_segment=bool(extra.get("seg")), wallclock=extra.get("wall"))
+
+
+def _picture(sink: Any, fh: protocol.FrameHeader, img: Any) -> Any:
+    if fh.pix_fmt in protocol.YUV_FORMATS:
+        picture = Planes(fh.pix_fmt, list(img), fh.matrix, fh.color_range)
+        if isinstance(sink, VideoSink):
+            return picture
+        img = planes.to_rgb(picture)
+        if img.dtype == np.uint8:
+            return img
+        img = img * 255.0
+    elif fh.pix_fmt == "rgb48le":
+        img = img / 257.0
+    else:
+        return img
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
 def main(cfg: dict) -> None:

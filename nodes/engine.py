@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import zmq
 
-from ..media.compose import finish
 from ..transport import protocol
+from .pictures import PictureWork
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,12 @@ logger = logging.getLogger(__name__)
 class Job:
     reply_to: Any  # router mode: the client's routing id; dealer mode: None
     header: protocol.FrameHeader
-    image: np.ndarray  # H x W x 3 view on the received zmq frame (kept alive by this reference)
+    image: Any  # H x W x 3 view, or a list of plane views, on the received zmq frames (kept alive by this)
+
+    @property
+    def key(self) -> tuple:
+        """Frames of one key share a batch: the same format and size."""
+        return (self.header.pix_fmt, self.header.width, self.header.height)
 
 
 class Engine:
@@ -38,7 +43,9 @@ class Engine:
         self, ctx: zmq.Context, enhancer: Any, batch: int, wait_s: float, delay_s: float = 0.0,
         hang_after: int | None = None,
     ):
-        self.enhancer, self.batch, self.wait_s, self.delay_s = enhancer, batch, wait_s, delay_s
+        # nodes/pictures.py's PictureWork (a bare enhancer with enhance_batch, RGB only, is wrapped in one)
+        self.enhancer = enhancer if hasattr(enhancer, "run") else PictureWork(enhancer)
+        self.batch, self.wait_s, self.delay_s = batch, wait_s, delay_s
         self.hang_after = hang_after  # tests only: the model hangs once this many frames are done
         self.frames_done = 0
         self.batch_started: float | None = None  # when the running batch started (None: idle)
@@ -48,7 +55,7 @@ class Engine:
         self.cond = threading.Condition()
         self.pending: deque[Job] = deque()
         self.running = 0
-        self.finished: deque[tuple[list[Job], list[np.ndarray] | None]] = deque()
+        self.finished: deque[tuple[list[Job], list[Any] | None]] = deque()
         self.error: BaseException | None = None
         self._stop = False
         addr = f"inproc://gfn-engine-{id(self):x}"
@@ -103,7 +110,7 @@ class Engine:
             self.pending.clear()
             return n
 
-    def collect(self) -> list[tuple[list[Job], list[np.ndarray] | None]]:
+    def collect(self) -> list[tuple[list[Job], list[Any] | None]]:
         while True:
             try:
                 self.wake.recv(zmq.NOBLOCK)
@@ -136,9 +143,9 @@ class Engine:
                         break
                 if not self.pending:
                     continue
-                size = self.pending[0].image.shape
+                size = self.pending[0].key
                 take: list[Job] = []
-                while self.pending and len(take) < self.batch and self.pending[0].image.shape == size:
+                while self.pending and len(take) < self.batch and self.pending[0].key == size:
                     take.append(self.pending.popleft())
                 self.running = len(take)
                 self.batch_started = started = time.monotonic()
@@ -146,8 +153,7 @@ class Engine:
             try:
                 if self.hang_after is not None and self.frames_done >= self.hang_after:
                     threading.Event().wait()  # tests: a model that never returns
-                outs = self.enhancer.enhance_batch([j.image for j in take])
-                outs = [_finish(j, o) for j, o in zip(take, outs)]
+                outs = self.enhancer.run(take)  # nodes/pictures.py: [(answer header, picture)]
                 if self.delay_s:
                     time.sleep(self.delay_s)
             except BaseException as exc:  # reported by the I/O loop as the worker's failure
@@ -166,15 +172,6 @@ class Engine:
                 return
             if self.error is not None:
                 return
-
-
-def _finish(job: Job, out: np.ndarray) -> np.ndarray:
-    """The network's 4x output as the frame asked for it: resampled to its `out` size, a split screen (`cmp`)."""
-    extra = job.header.extra
-    if "out" not in extra and not extra.get("cmp"):
-        return out
-    size = tuple(extra["out"]) if "out" in extra else None
-    return finish(job.image, out, size, compare=bool(extra.get("cmp")))
 
 
 class Outbox:

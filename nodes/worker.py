@@ -43,34 +43,25 @@ def serve(
 ) -> WorkerStats:
     """Load the model once and serve frames until `stop` is set. `on_ready(url)` runs once the socket is up
     (the bound address for router+bind, e.g. with a `*` port resolved); `stats` is kept up to date."""
-    from ..models.enhancer import Enhancer
-    from ..models.weights import WeightsError
+    from .pictures import PictureWork
 
     try:
         ep = settings.check()
     except ValueError as exc:
         raise NodeError(f"{settings.name}: {exc}", exitcodes.USAGE) from None
-    if settings.threads:
+    if settings.threads and settings.model != "bicubic":  # plain bicubic never imports torch (startup time)
         import torch
 
         torch.set_num_threads(settings.threads)
     try:
-        enhancer = Enhancer(
-            settings.weights,
-            model=settings.model,
-            device=settings.device,
-            precision=settings.precision,
-            tile=settings.tile,
-            tile_overlap=settings.tile_overlap,
-            backend=settings.backend,
-            cache_dir=settings.cache_dir,
-        )
-    except (WeightsError, ValueError, RuntimeError, OSError) as exc:
+        work = PictureWork.load(settings)
+    except (ValueError, RuntimeError, OSError) as exc:  # models.weights.WeightsError is a ValueError
         raise NodeError(f"{settings.name}: cannot load the model: {exc}", exitcodes.USAGE) from None
+    model = work.info
     if reporter is not None:
-        reporter.status(Ready(device=str(enhancer.device), precision=enhancer.precision, model=enhancer.kind))
-    logger.info("%s: %s on %s (%s), serving %s", settings.name, enhancer.kind, enhancer.device, enhancer.precision, ep)
-    engine = Engine(ctx, enhancer, max(1, settings.batch), settings.batch_wait_ms / 1000, settings.delay_ms / 1000,
+        reporter.status(Ready(device=model.device, precision=model.precision, model=model.kind))
+    logger.info("%s: %s on %s (%s), serving %s", settings.name, model.kind, model.device, model.precision, ep)
+    engine = Engine(ctx, work, max(1, settings.batch), settings.batch_wait_ms / 1000, settings.delay_ms / 1000,
                     hang_after=settings.hang_after)
     stats = stats if stats is not None else WorkerStats()
     try:

@@ -184,9 +184,7 @@ class DealerLoop(Loop):
         for jobs, outs in self.engine.collect():
             if outs is None:
                 return  # the engine failed: check_engine() reports it
-            for job, out in zip(jobs, outs):
-                fh = job.header
-                header = protocol.FrameHeader(fh.seq, fh.pts, fh.time_base, 0, 0, extra=fh.extra)
+            for header, out in outs:  # nodes/pictures.py: the answer's header and picture
                 self.outbox.put(self.push or self.sock, protocol.pack_frame(header, out))
             self.stats.frames += len(jobs)
             credit = 0 if stopping else len(jobs)
@@ -283,9 +281,7 @@ class RouterLoop(Loop):
         for jobs, outs in self.engine.collect():
             if outs is None:
                 return
-            for job, out in zip(jobs, outs):
-                fh = job.header
-                header = protocol.FrameHeader(fh.seq, fh.pts, fh.time_base, 0, 0, extra=fh.extra)
+            for job, (header, out) in zip(jobs, outs):
                 self.outbox.put(self.sock, [job.reply_to, *protocol.pack_frame(header, out)])
             self.stats.frames += len(jobs)
 
@@ -300,8 +296,8 @@ class RouterLoop(Loop):
             if not parts:
                 continue
             kind = _peek_kind(parts)
-            if kind == protocol.HEARTBEAT and _valid(parts):
-                _send_now(self.sock, [client, *protocol.pack(protocol.HEARTBEAT)])
+            if kind == protocol.HEARTBEAT and _valid(parts):  # answered in the client's version
+                _send_now(self.sock, [client, *protocol.pack(protocol.HEARTBEAT, version=_peek_version(parts))])
                 continue
             if self.stopping_since is not None:
                 reason = "the worker is stopping"
@@ -310,7 +306,7 @@ class RouterLoop(Loop):
             if reason is not None:
                 self.drop(reason)
                 fields = {"message": reason, "code": exitcodes.USAGE, "seq": _peek_seq(parts)}
-                _send_now(self.sock, [client, *protocol.pack(protocol.ERROR, fields)])
+                _send_now(self.sock, [client, *protocol.pack(protocol.ERROR, fields, version=_peek_version(parts))])
 
 
 def _send_now(sock: zmq.Socket, parts: list[Any]) -> None:
@@ -348,6 +344,12 @@ def _peek_header(parts: list[Any]) -> dict:
 def _peek_kind(parts: list[Any]) -> str | None:
     kind = _peek_header(parts).get("kind")
     return kind if isinstance(kind, str) else None
+
+
+def _peek_version(parts: list[Any]) -> int:
+    """The version a client speaks (answers go back in it), this node's own when it is not one we speak."""
+    v = _peek_header(parts).get("v")
+    return v if type(v) is int and v in protocol.VERSIONS else protocol.PROTOCOL_VERSION
 
 
 def _peek_seq(parts: list[Any]) -> int | None:

@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crf", type=int, help="constant quality (default 18 for the codecs that have a crf)")
     p.add_argument("--bitrate", help="target bitrate, e.g. 8M (instead of crf)")
     p.add_argument("--preset", help="encoder preset: x264 names (default medium); SVT-AV1 also 0-13, VP9 0-8")
-    p.add_argument("--pix-fmt", dest="pix_fmt", help="output pixel format (default yuv420p)")
+    p.add_argument("--pix-fmt", dest="pix_fmt",
+                   help="output pixel format (default auto: yuv420p, or yuv420p10le for an input of more than 8 bits)")
     pic = p.add_argument_group("output picture (the network makes 4x; a smaller size is resampled once)")
     pic.add_argument("--outscale", type=float, metavar="S", help="final size = S x input, 1 <= S <= 4 (default 4)")
     pic.add_argument("--size", metavar="WxH", help="final size in pixels, e.g. 1920x1080")

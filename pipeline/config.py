@@ -46,7 +46,7 @@ class EncodeSettings:
     crf: int | None = None  # None: 18 for the codecs that have a crf (not ffv1, ...) unless a bitrate is given
     bitrate: str | None = None  # e.g. "8M"; replaces crf
     preset: str | int | None = "medium"  # x264 names for every codec, or SVT-AV1 0-13 / VP9, AOM cpu-used 0-8
-    pix_fmt: str = "yuv420p"
+    pix_fmt: str = "auto"  # "auto": yuv420p, or yuv420p10le when the input has more than 8 bits
     tune: str | None = None  # x264/x265 tune; live runs default to "zerolatency"
     keyint: int | None = None  # keyframe interval in frames (None: the encoder's default)
 

@@ -30,12 +30,12 @@ def main() -> None:
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(url)
-    sock.send_multipart([json.dumps({"v": 1, "kind": "ready", "credit": 64, "done": [], "hello": True}).encode()])
+    sock.send_multipart([json.dumps({"v": 2, "kind": "ready", "credit": 64, "done": [], "hello": True}).encode()])
     t0 = last_beat = time.monotonic()
     got = 0
     while not stop and time.monotonic() - t0 < seconds:
         if time.monotonic() - last_beat > 0.3:
-            sock.send_multipart([b'{"v":1,"kind":"heartbeat"}'])
+            sock.send_multipart([b'{"v":2,"kind":"heartbeat"}'])
             last_beat = time.monotonic()
             if mode == "junk":
                 _junk(sock)
@@ -56,20 +56,33 @@ def main() -> None:
                 r["seq"] = h["seq"] + 1000
             elif mode == "wrongpts":
                 r["pts"] = (h["pts"] or 0) + 1
-            r["strides"] = [3 * r["w"]]
-            sock.send_multipart([json.dumps(r).encode(), bytes(3 * r["w"] * r["h"])])
-        sock.send_multipart([json.dumps({"v": 1, "kind": "ready", "credit": 1, "done": [h["seq"]]}).encode()])
+            sock.send_multipart([json.dumps(r).encode(), *_planes(r)])
+        sock.send_multipart([json.dumps({"v": 2, "kind": "ready", "credit": 1, "done": [h["seq"]]}).encode()])
     print(f"evil worker {mode} received {got} frame(s)", flush=True)
     sock.close()
     ctx.term()
 
 
+def _planes(r: dict) -> list[bytes]:
+    """Zeroed, tightly packed planes of the result's format (sets its strides; a YUV answer keeps the colour
+    asked for)."""
+    if r["fmt"] in ("yuv420p", "yuv420p10le"):
+        bps = 1 if r["fmt"] == "yuv420p" else 2
+        cw, ch = (r["w"] + 1) // 2, (r["h"] + 1) // 2
+        r["strides"] = [bps * r["w"], bps * cw, bps * cw]
+        r.update(r.pop("ocol", None) or {})
+        return [bytes(bps * r["w"] * r["h"]), bytes(bps * cw * ch), bytes(bps * cw * ch)]
+    bps = 3 if r["fmt"] == "rgb24" else 6
+    r["strides"] = [bps * r["w"]]
+    return [bytes(bps * r["w"] * r["h"])]
+
+
 def _junk(sock: zmq.Socket) -> None:
-    frame = {"v": 1, "kind": "frame", "seq": 2, "pts": 2, "tb": [1, 25], "w": 128, "h": 96, "fmt": "rgb24",
+    frame = {"v": 2, "kind": "frame", "seq": 2, "pts": 2, "tb": [1, 25], "w": 128, "h": 96, "fmt": "rgb24",
              "strides": [384]}
-    for parts in ([b"garbage"], [b"[]"], [b'{"v":1,"kind":"eos","frames":0}'],
+    for parts in ([b"garbage"], [b"[]"], [b'{"v":2,"kind":"eos","frames":0}'],
                   [json.dumps(frame).encode(), bytes(384 * 96)],
-                  [b'{"v":1,"kind":"ready","credit":0,"done":[0,1,2,3,4,5,6,7]}']):
+                  [b'{"v":2,"kind":"ready","credit":0,"done":[0,1,2,3,4,5,6,7]}']):
         sock.send_multipart(parts)
 
 

@@ -25,15 +25,15 @@ def example(name: str) -> str:
 def frame_from_doc() -> list[bytes]:
     header = example("frame-header").encode("utf-8")
     plane = bytes.fromhex(example("frame-plane").replace("\n", " "))
-    assert header == b'{"v":1,"kind":"frame","seq":0,"pts":0,"tb":[1,25],"w":2,"h":2,"fmt":"rgb24","strides":[6]}'
+    assert header == b'{"v":2,"kind":"frame","seq":0,"pts":0,"tb":[1,25],"w":2,"h":2,"fmt":"rgb24","strides":[6]}'
     assert len(plane) == 12
     return [header, plane]
 
 
-def check_answer(parts: list[bytes]) -> None:
+def check_answer(parts: list[bytes], version: int = 2) -> None:
     assert len(parts) == 2
     header = json.loads(parts[0].decode("utf-8"))
-    assert header["v"] == 1 and header["kind"] == "frame"
+    assert header["v"] == version and header["kind"] == "frame"
     assert (header["seq"], header["pts"], header["tb"]) == (0, 0, [1, 25])
     assert (header["w"], header["h"], header["fmt"]) == (8, 8, "rgb24")
     stride = header["strides"][0]
@@ -55,8 +55,13 @@ def test_a_client_built_from_the_document_gets_an_answer():
         check_answer(sock.recv_multipart())
         sock.send_multipart([b'{"v":1,"kind":"heartbeat"}'])  # heartbeat in, heartbeat out
         assert sock.poll(5_000) and json.loads(sock.recv_multipart()[0]) == {"v": 1, "kind": "heartbeat"}
+        old = json.loads(example("frame-header"))
+        old["v"] = 1  # a version-1 client: served, in version 1
+        sock.send_multipart([json.dumps(old).encode(), frame_from_doc()[1]])
+        assert sock.poll(20_000)
+        check_answer(sock.recv_multipart(), version=1)
         header = json.loads(example("frame-header"))
-        header["v"] = 2  # another version: refused with an error naming the seq
+        header["v"] = 3  # another version: refused with an error naming the seq
         sock.send_multipart([json.dumps(header).encode(), frame_from_doc()[1]])
         assert sock.poll(5_000)
         error = json.loads(sock.recv_multipart()[0])
@@ -75,7 +80,7 @@ def test_a_dispatcher_built_from_the_document_gets_hello_result_and_credit():
         assert ident2 == ident
         check_answer(answer)
         _, ready = _next(disp)
-        assert json.loads(ready[0]) == {"v": 1, "kind": "ready", "credit": 1, "done": [0]}
+        assert json.loads(ready[0]) == {"v": 2, "kind": "ready", "credit": 1, "done": [0]}
     disp.close()
 
 
@@ -86,3 +91,23 @@ def _next(disp: FakeDispatcher) -> tuple[bytes, list[bytes]]:
         ident, *parts = disp.sock.recv_multipart()
         if json.loads(parts[0]).get("kind") != "heartbeat":
             return ident, parts
+
+
+def test_a_yuv_frame_from_the_document_gets_planes_in_the_colour_it_asks_for():
+    header = example("yuv-header").encode("utf-8")
+    planes = [bytes.fromhex(line) for line in example("yuv-planes").splitlines()]
+    planes = [planes[0] + planes[1], planes[2], planes[3]]  # Y is two rows
+    ctx = zmq.Context()
+    with WorkerNode("router+bind:tcp://127.0.0.1:*", model="bicubic") as node:
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(node.endpoint)
+        sock.send_multipart([header, *planes])
+        assert sock.poll(20_000)
+        parts = sock.recv_multipart()
+        answer = json.loads(parts[0])
+        assert (answer["v"], answer["fmt"], answer["w"], answer["h"]) == (2, "yuv420p", 8, 8)
+        assert (answer["strides"], answer["mx"], answer["rng"]) == ([8, 4, 4], 1, 1)
+        assert [len(p) for p in parts[1:]] == [64, 16, 16]
+        sock.close()
+    ctx.term()

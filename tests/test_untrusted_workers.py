@@ -52,6 +52,27 @@ def test_result_check_accepts_only_the_answer_to_the_frame_sent():
     assert "stride 100" in mismatch(sent, protocol.unpack(padded))
 
 
+def test_result_check_of_yuv_planes_wants_the_format_size_and_colour_asked_for():
+    y, c = np.zeros((6, 8), np.uint8), np.zeros((3, 4), np.uint8)
+    header = protocol.FrameHeader(5, 5, Fraction(1, 25), 0, 0, pix_fmt="yuv420p", matrix=6, color_range=1,
+                                  color_out={"mx": 1, "rng": 1})
+    sent = protocol.pack_frame(header, [y, c, c])[0]
+
+    def answer(fmt="yuv420p", mx=1):
+        big, small = np.zeros((24, 32), np.uint8), np.zeros((12, 16), np.uint8)
+        fh = protocol.FrameHeader(5, 5, Fraction(1, 25), 0, 0, pix_fmt="yuv420p", matrix=mx, color_range=1)
+        if fmt == "rgb24":
+            return protocol.unpack(protocol.pack_frame(fh, np.zeros((24, 32, 3), np.uint8)))
+        return protocol.unpack(protocol.pack_frame(fh, [big, small, small]))
+
+    assert mismatch(sent, answer()) is None
+    assert "colour mx 6" in mismatch(sent, answer(mx=6))  # the input's matrix, not the one asked for
+    assert "pixel format 'rgb24'" in mismatch(sent, answer(fmt="rgb24"))
+    fields = {k: v for k, v in json.loads(_result(5)[0]).items() if k not in ("v", "kind")}
+    old = protocol.pack(protocol.FRAME, fields, [bytes(3 * 32 * 24)], version=1)  # a version-1 answer
+    assert "version 1" in mismatch(_frame_parts(5)[0], protocol.unpack(old))
+
+
 def test_dispatcher_takes_a_remote_frame_as_done_only_from_its_valid_result():
     d = Dispatcher(8, 32)
     claims, botches, stranger = REMOTE + b"claims", REMOTE + b"botches", REMOTE + b"stranger"

@@ -71,7 +71,7 @@ def test_worker_as_seen_by_a_dispatcher_credit_results_heartbeats_reconnect():
     try:
         first, hello = disp.recv()
         assert hello.kind == protocol.READY
-        assert hello.header == {"v": 1, "kind": "ready", "credit": 4, "done": [], "hello": True}
+        assert hello.header == {"v": protocol.PROTOCOL_VERSION, "kind": "ready", "credit": 4, "done": [], "hello": True}
         disp.send(first, protocol.pack(protocol.HEARTBEAT))
         imgs = []
         for seq in (7, 8):

@@ -4,6 +4,10 @@ Frame 0 of every message is a UTF-8 JSON object (at most MAX_HEADER_BYTES) with 
     {"v": PROTOCOL_VERSION, "kind": <one of KINDS>}
 and the kind's own fields; frames 1.. are raw buffers (pixel planes, packet payloads). See docs/protocol.md.
 
+Version 2 carries pictures as their native planes (yuv420p, yuv420p10le: 16-bit little-endian samples, and the
+rgb48le fallback for other deep inputs) besides rgb24; version 1 (rgb24 only) is still read, and a worker
+answers a version-1 frame in version 1, so old 8-bit clients keep working.
+
 Everything received is validated here: unknown kinds, wrong versions, missing or wrongly typed fields,
 dimensions out of bounds and buffers whose sizes disagree with the header raise ProtocolError, which a
 node counts and logs; it never crashes a node.
@@ -18,7 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+VERSIONS = (1, 2)  # read; a FRAME in version 1 is rgb24 only
 MAX_HEADER_BYTES = 64 * 1024
 MAX_DIM = 16384  # largest accepted width or height
 MAX_BATCH_CREDIT = 1024
@@ -35,10 +40,20 @@ PACKET = "packet"  # decoder → encoder: one compressed non-video packet for re
 STATUS = "status"  # node → launcher: lifecycle and progress events (`node`, `event`, event fields)
 KINDS = frozenset({READY, FRAME, EOS, HEARTBEAT, ERROR, BYE, STREAM_INFO, PACKET, STATUS})
 
-# Pixel formats a FRAME may carry: name → (planes, bytes per pixel of each plane, plane subsampling)
-PIXEL_FORMATS: dict[str, tuple[int, ...]] = {
-    "rgb24": (3,),  # one packed plane, H x W x 3 uint8
+# Pixel formats a FRAME may carry: name → its planes, each (bytes per sample, channels, x and y subsampling).
+# A subsampled plane is ceil(w / sx) x ceil(h / sy). 16-bit samples are little-endian.
+PIXEL_FORMATS: dict[str, tuple[tuple[int, int, int, int], ...]] = {
+    "rgb24": ((1, 3, 1, 1),),  # one packed plane, H x W x 3 uint8, full range
+    "rgb48le": ((2, 3, 1, 1),),  # one packed plane, H x W x 3 uint16, full range 0..65535
+    "yuv420p": ((1, 1, 1, 1), (1, 1, 2, 2), (1, 1, 2, 2)),  # Y, U (Cb), V (Cr), 8 bits
+    "yuv420p10le": ((2, 1, 1, 1), (2, 1, 2, 2), (2, 1, 2, 2)),  # the same, 10 bits in uint16 (0..1023)
 }
+YUV_FORMATS = frozenset({"yuv420p", "yuv420p10le"})  # carry "mx" (AVColorSpace id) and "rng" (1 tv, 2 pc)
+
+
+def plane_shapes(fmt: str, width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """(rows, columns, channels, bytes per sample) of each plane of a `fmt` picture of width x height."""
+    return [(-(-height // sy), -(-width // sx), ch, bps) for bps, ch, sx, sy in PIXEL_FORMATS[fmt]]
 
 
 # Optional FRAME fields that travel with a frame through a worker unchanged (validated like the rest):
@@ -59,12 +74,19 @@ class Message:
     header: dict[str, Any]
     buffers: list[memoryview] = field(default_factory=list)
 
+    @property
+    def version(self) -> int:
+        return self.header["v"]
 
-def pack(kind: str, fields: dict[str, Any] | None = None, buffers: Sequence[Any] = ()) -> list[Any]:
+
+def pack(kind: str, fields: dict[str, Any] | None = None, buffers: Sequence[Any] = (),
+         version: int = PROTOCOL_VERSION) -> list[Any]:
     """Build a multipart message: [JSON header, *buffers]. Buffers go out as-is (zero-copy with copy=False)."""
     if kind not in KINDS:
         raise ProtocolError(f"unknown message kind {kind!r}")
-    header = {"v": PROTOCOL_VERSION, "kind": kind}
+    if version not in VERSIONS:
+        raise ProtocolError(f"unknown protocol version {version!r}")
+    header = {"v": version, "kind": kind}
     if fields:
         header.update(fields)
     raw = json.dumps(header, separators=(",", ":")).encode()
@@ -87,8 +109,9 @@ def unpack(parts: Sequence[Any]) -> Message:
     if not isinstance(header, dict):
         raise ProtocolError("header is not a JSON object")
     version = header.get("v")
-    if type(version) is not int or version != PROTOCOL_VERSION:  # true == 1 == 1.0 in Python; not on the wire
-        raise ProtocolError(f"unsupported protocol version {version!r} (this node speaks {PROTOCOL_VERSION})")
+    if type(version) is not int or version not in VERSIONS:  # true == 1 == 1.0 in Python; not on the wire
+        raise ProtocolError(f"unsupported protocol version {version!r} (this node speaks "
+                            f"{' and '.join(map(str, VERSIONS))})")
     kind = header.get("kind")
     if kind not in KINDS:
         raise ProtocolError(f"unknown message kind {kind!r}")
@@ -101,7 +124,12 @@ def unpack(parts: Sequence[Any]) -> Message:
 # ---------------------------------------------------------------------------------------------- frames
 @dataclass
 class FrameHeader:
-    """What travels with each picture. pts is in time_base units (None where the source had none)."""
+    """What travels with each picture. pts is in time_base units (None where the source had none).
+
+    YUV pictures also carry their matrix (`matrix`, an AVColorSpace id) and range (`color_range`: 1 tv, 2 pc);
+    `color_out` asks a worker for the colour of its answer (field "ocol": {"mx": id, "rng": 1|2}; default: the
+    picture's own).
+    `version`: the protocol version the message is written in (a worker answers in the frame's)."""
 
     seq: int
     pts: int | None
@@ -111,9 +139,13 @@ class FrameHeader:
     pix_fmt: str = "rgb24"
     strides: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # PASS_THROUGH fields a worker copies to its result
+    matrix: int | None = None
+    color_range: int | None = None
+    color_out: dict[str, int] | None = None
+    version: int = PROTOCOL_VERSION
 
     def fields(self) -> dict[str, Any]:
-        return {
+        f = {
             "seq": self.seq,
             "pts": self.pts,
             "tb": [self.time_base.numerator, self.time_base.denominator],
@@ -123,25 +155,52 @@ class FrameHeader:
             "strides": list(self.strides),
             **{k: v for k, v in self.extra.items() if k in PASS_THROUGH},
         }
+        if self.pix_fmt in YUV_FORMATS:
+            f["mx"], f["rng"] = self.matrix, self.color_range
+            if self.color_out is not None:
+                f["ocol"] = dict(self.color_out)
+        return f
 
 
-def pack_frame(header: FrameHeader, image: np.ndarray, extra: dict[str, Any] | None = None) -> list[Any]:
-    """A FRAME message for an H x W x 3 uint8 RGB image (sent without copying when C-contiguous)."""
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ProtocolError(f"frame must be HxWx3 uint8, got {image.dtype} {image.shape}")
-    if not image.flags.c_contiguous:
-        image = np.ascontiguousarray(image)
-    header.height, header.width = image.shape[:2]
-    header.pix_fmt = "rgb24"
-    header.strides = (image.strides[0],)
+def pack_frame(header: FrameHeader, picture: np.ndarray | Sequence[np.ndarray],
+               extra: dict[str, Any] | None = None) -> list[Any]:
+    """A FRAME message. `picture`: an H x W x 3 uint8 RGB image (rgb24), an H x W x 3 uint16 one (rgb48le), or
+    the 2-D planes of header.pix_fmt (yuv420p: uint8, yuv420p10le: uint16). Planes whose rows are contiguous
+    go out without a copy; header size, format (for images) and strides are set from the picture."""
+    if isinstance(picture, np.ndarray):
+        if picture.ndim != 3 or picture.shape[2] != 3 or picture.dtype not in (np.uint8, np.uint16):
+            raise ProtocolError(f"an image must be HxWx3 uint8 or uint16, got {picture.dtype} {picture.shape}")
+        header.pix_fmt = "rgb24" if picture.dtype == np.uint8 else "rgb48le"
+        planes: Sequence[np.ndarray] = [picture]
+        header.height, header.width = picture.shape[:2]
+    else:
+        planes = list(picture)
+        if header.pix_fmt not in YUV_FORMATS:
+            raise ProtocolError(f"planes need a YUV pixel format, not {header.pix_fmt!r}")
+        header.height, header.width = planes[0].shape[:2]
+    if header.version == 1 and header.pix_fmt != "rgb24":
+        raise ProtocolError(f"protocol version 1 carries rgb24 only, not {header.pix_fmt}")
+    shapes = plane_shapes(header.pix_fmt, header.width, header.height)
+    buffers, strides = [], []
+    for plane, (rows, cols, ch, bps) in zip(planes, shapes, strict=True):
+        want = (rows, cols, ch) if ch > 1 else (rows, cols)
+        if plane.shape != want or plane.dtype.itemsize != bps:
+            raise ProtocolError(f"{header.pix_fmt}: a plane must be {want} of {8 * bps}-bit samples, got "
+                                f"{plane.dtype} {plane.shape}")
+        if plane.dtype.byteorder == ">" or not plane.flags.c_contiguous:
+            plane = np.ascontiguousarray(plane, dtype=plane.dtype.newbyteorder("<"))
+        buffers.append(plane.data)
+        strides.append(plane.strides[0])
+    header.strides = tuple(strides)
     fields = header.fields()
     if extra:
         fields.update(extra)
-    return pack(FRAME, fields, [image.data])
+    return pack(FRAME, fields, buffers, version=header.version)
 
 
-def unpack_frame(msg: Message) -> tuple[FrameHeader, np.ndarray]:
-    """(header, H x W x 3 uint8 view on the received buffer) from a validated FRAME message."""
+def unpack_frame(msg: Message) -> tuple[FrameHeader, np.ndarray | list[np.ndarray]]:
+    """(header, picture) from a validated FRAME message: an H x W x 3 view (rgb24 uint8, rgb48le uint16) or a
+    list of 2-D plane views (YUV formats), all on the received buffers."""
     h = msg.header
     fh = FrameHeader(
         seq=h["seq"],
@@ -152,10 +211,18 @@ def unpack_frame(msg: Message) -> tuple[FrameHeader, np.ndarray]:
         pix_fmt=h["fmt"],
         strides=tuple(h["strides"]),
         extra={k: h[k] for k in PASS_THROUGH if k in h},
+        matrix=h.get("mx"),
+        color_range=h.get("rng"),
+        color_out=dict(h["ocol"]) if "ocol" in h else None,
+        version=msg.version,
     )
-    buf = msg.buffers[0]
-    image = np.ndarray((fh.height, fh.width, 3), dtype=np.uint8, buffer=buf, strides=(fh.strides[0], 3, 1))
-    return fh, image
+    planes = []
+    for (rows, cols, ch, bps), stride, buf in zip(plane_shapes(fh.pix_fmt, fh.width, fh.height), fh.strides,
+                                                  msg.buffers):
+        dtype = np.uint8 if bps == 1 else np.dtype("<u2")
+        shape, steps = ((rows, cols, ch), (stride, ch * bps, bps)) if ch > 1 else ((rows, cols), (stride, bps))
+        planes.append(np.ndarray(shape, dtype=dtype, buffer=buf, strides=steps))
+    return fh, planes[0] if fh.pix_fmt not in YUV_FORMATS else planes
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -224,18 +291,32 @@ def _validate_frame(msg: Message) -> None:
     if w < 1 or hh < 1:
         raise ProtocolError(f"frame: bad size {w}x{hh}")
     fmt = _need(h, "fmt", str)
-    if fmt not in PIXEL_FORMATS:
-        raise ProtocolError(f"frame: unsupported pixel format {fmt!r}")
+    if fmt not in PIXEL_FORMATS or (msg.version == 1 and fmt != "rgb24"):
+        raise ProtocolError(f"frame: unsupported pixel format {fmt!r} in protocol version {msg.version}")
+    if fmt in YUV_FORMATS:
+        _colour(h, h)
+        ocol = _need(h, "ocol", dict, optional=True)
+        if ocol is not None:
+            _colour(h, ocol)
     strides = _need(h, "strides", list)
-    planes = PIXEL_FORMATS[fmt]
-    if len(strides) != len(planes) or len(msg.buffers) != len(planes):
-        raise ProtocolError(f"frame: {fmt} needs {len(planes)} plane(s) and stride(s)")
-    for stride, bpp, buf in zip(strides, planes, msg.buffers):
-        if not isinstance(stride, int) or isinstance(stride, bool) or stride < w * bpp or stride > w * bpp + 4096:
+    shapes = plane_shapes(fmt, w, hh)
+    if len(strides) != len(shapes) or len(msg.buffers) != len(shapes):
+        raise ProtocolError(f"frame: {fmt} needs {len(shapes)} plane(s) and stride(s)")
+    for stride, (rows, cols, ch, bps), buf in zip(strides, shapes, msg.buffers):
+        row = cols * ch * bps
+        if (not isinstance(stride, int) or isinstance(stride, bool) or stride < row or stride > row + 4096
+                or stride % bps):
             raise ProtocolError(f"frame: bad stride {stride!r} for width {w}")
-        need = stride * (hh - 1) + w * bpp
-        if buf.nbytes < need or buf.nbytes > stride * hh:
+        need = stride * (rows - 1) + row
+        if buf.nbytes < need or buf.nbytes > stride * rows:
             raise ProtocolError(f"frame: plane of {buf.nbytes} bytes does not fit {w}x{hh} stride {stride}")
+
+
+def _colour(h: dict, where: dict) -> None:
+    """`mx` (an AVColorSpace id, 0..255) and `rng` (1 tv, 2 pc) of a YUV frame or of its `ocol` request."""
+    mx, rng = where.get("mx"), where.get("rng")
+    if type(mx) is not int or not 0 <= mx <= 255 or type(rng) is not int or rng not in (1, 2):
+        raise ProtocolError(f"frame: a {h['fmt']} frame needs 'mx' (0..255) and 'rng' (1 or 2)")
 
 
 def _validate_ready(msg: Message) -> None:

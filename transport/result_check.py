@@ -30,12 +30,21 @@ def mismatch(sent_header: Any, result: protocol.Message) -> str | None:
     got = result.header
     if (got["w"], got["h"]) != (want_w, want_h):
         return f"{got['w']}x{got['h']}, not {want_w}x{want_h}"
-    if got["fmt"] != "rgb24":
-        return f"pixel format {got['fmt']!r}, not 'rgb24'"
-    stride = 3 * want_w
-    if got["strides"] != [stride] or result.buffers[0].nbytes != stride * want_h:
-        return (f"a plane of {result.buffers[0].nbytes} bytes with stride {got['strides'][0]}, "
-                f"not {stride * want_h} bytes with stride {stride}")
+    if got["v"] != sent.get("v"):
+        return f"protocol version {got['v']}, not {sent.get('v')}"
+    if got["fmt"] != sent.get("fmt"):
+        return f"pixel format {got['fmt']!r}, not {sent.get('fmt')!r}"
+    shapes = protocol.plane_shapes(got["fmt"], want_w, want_h)
+    strides = [cols * ch * bps for _, cols, ch, bps in shapes]
+    sizes = [s * rows for s, (rows, *_) in zip(strides, shapes)]
+    if got["strides"] != strides or [b.nbytes for b in result.buffers] != sizes:
+        join = lambda xs: "/".join(map(str, xs))  # noqa: E731
+        return (f"a plane of {join(b.nbytes for b in result.buffers)} bytes with stride {join(got['strides'])}, "
+                f"not {join(sizes)} bytes with stride {join(strides)}")
+    if got["fmt"] in protocol.YUV_FORMATS:
+        want = sent.get("ocol") or sent
+        if (got["mx"], got["rng"]) != (want.get("mx"), want.get("rng")):
+            return f"colour mx {got['mx']} rng {got['rng']}, not mx {want.get('mx')} rng {want.get('rng')}"
     for name in COPIED:
         if sent.get(name) != got.get(name):  # absent on both sides is equal
             return f"{name} {got.get(name)!r}, not {sent.get(name)!r}"

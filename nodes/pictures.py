@@ -1,0 +1,144 @@
+"""What a worker does to the pictures of a batch, around the model: the colour conversions and resampling that
+used to be the decoder's and the encoder's, done once, here (docs/protocol.md, "Pixel formats").
+
+    work = PictureWork.load(settings)          # bicubic: no torch imported; gfn: models.enhancer.Enhancer
+    answers = work.run(jobs)                   # [(answer header, picture)] in the order of the jobs
+
+- rgb24 / rgb48le frames: RGB in, RGB out (rgb48le through the model as float32, never 8 bits).
+- yuv420p / yuv420p10le with --model bicubic and no --outscale / --compare: the planes are resampled directly by
+  swscale (what ffmpeg's scale filter does), written with the colour the frame asks for (`ocol`).
+- otherwise the planes become RGB at the small size (8-bit: swscale, as the source reads video; 10-bit: float32),
+  go through the model (and media.compose.finish for --outscale / --compare), and become planes again in the
+  colour asked for (8-bit: swscale; 10-bit: float32 rounded once to 10 bits).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..media import planes as yuv
+from ..media.compose import finish
+from ..media.frames import Planes
+from ..transport import protocol
+
+logger = logging.getLogger(__name__)
+SCALE = 4
+
+
+@dataclass
+class Loaded:
+    """What serve() reports about the model."""
+
+    kind: str
+    device: str
+    precision: str
+
+
+class PictureWork:
+    """The worker's per-batch work; `enhancer` is None for plain bicubic (no torch in the process)."""
+
+    def __init__(self, enhancer: Any | None):
+        self.enhancer = enhancer
+        self.info = (Loaded("bicubic", "cpu", "fp32") if enhancer is None else
+                     Loaded(getattr(enhancer, "kind", "gfn"), str(getattr(enhancer, "device", "cpu")),
+                            getattr(enhancer, "precision", "fp32")))
+
+    @classmethod
+    def load(cls, settings: Any) -> PictureWork:
+        if settings.model == "bicubic":
+            return cls(None)
+        from ..models.enhancer import Enhancer
+
+        return cls(Enhancer(settings.weights, model=settings.model, device=settings.device,
+                            precision=settings.precision, tile=settings.tile, tile_overlap=settings.tile_overlap,
+                            **_backend_args(settings)))
+
+    def enhance_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """4x RGB (uint8, or float32 in [0, 1]) of RGB frames of one size."""
+        if self.enhancer is None:
+            return [_bicubic(i) for i in images]
+        return self.enhancer.enhance_batch(images)
+
+    def run(self, jobs: list[Any]) -> list[tuple[protocol.FrameHeader, Any]]:
+        """The answers to a batch of engine Jobs (header, picture), in order."""
+        answers: list[Any] = [None] * len(jobs)
+        through_rgb = []
+        for i, job in enumerate(jobs):
+            fh = job.header
+            if fh.pix_fmt in protocol.YUV_FORMATS and self.enhancer is None and not _reshaped(fh):
+                mx, rng = _colour_out(fh)
+                big = yuv.resample(_planes(job), SCALE * fh.width, SCALE * fh.height, matrix=mx, color_range=rng)
+                answers[i] = (_answer_header(fh, mx, rng), big.data)
+            else:
+                through_rgb.append(i)
+        if through_rgb:
+            small = [_rgb_in(jobs[i]) for i in through_rgb]
+            for i, lr, sr in zip(through_rgb, small, self.enhance_batch(small)):
+                answers[i] = _rgb_out(jobs[i].header, finish(lr, sr, _out_size(jobs[i].header),
+                                                             compare=bool(jobs[i].header.extra.get("cmp"))))
+        return answers
+
+
+def _backend_args(settings: Any) -> dict[str, Any]:
+    """backend / cache_dir where the worker settings have them (models/backends.py)."""
+    return {k: getattr(settings, k) for k in ("backend", "cache_dir") if getattr(settings, k, None) is not None}
+
+
+def _bicubic(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    big = cv2.resize(image, (SCALE * w, SCALE * h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(big, 0, 1, out=big) if big.dtype == np.float32 else big
+
+
+def _reshaped(fh: protocol.FrameHeader) -> bool:
+    """--outscale / --size / --compare: the 4x picture is finished in RGB (media/compose.py)."""
+    return "out" in fh.extra or bool(fh.extra.get("cmp"))
+
+
+def _out_size(fh: protocol.FrameHeader) -> tuple[int, int] | None:
+    return tuple(fh.extra["out"]) if "out" in fh.extra else None
+
+
+def _colour_out(fh: protocol.FrameHeader) -> tuple[int, int]:
+    want = fh.color_out or {"mx": fh.matrix, "rng": fh.color_range}
+    return want["mx"], want["rng"]
+
+
+def _planes(job: Any) -> Planes:
+    fh = job.header
+    return Planes(fh.pix_fmt, list(job.image), fh.matrix, fh.color_range)
+
+
+def _rgb_in(job: Any) -> np.ndarray:
+    """The model's input: uint8 RGB for 8-bit frames, float32 in [0, 1] for deeper ones."""
+    fh = job.header
+    if fh.pix_fmt in protocol.YUV_FORMATS:
+        return yuv.to_rgb(_planes(job))
+    if fh.pix_fmt == "rgb48le":
+        return job.image.astype(np.float32) / 65535.0
+    return job.image
+
+
+def _rgb_out(fh: protocol.FrameHeader, rgb: np.ndarray) -> tuple[protocol.FrameHeader, Any]:
+    """The answer in the frame's own format (YUV: the colour it asks for)."""
+    if fh.pix_fmt in protocol.YUV_FORMATS:
+        mx, rng = _colour_out(fh)
+        if rgb.dtype != np.uint8 or fh.pix_fmt != "yuv420p" or rng != 1:
+            rgb = rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb
+            out = yuv.from_float(np.clip(rgb, 0, 1), fh.pix_fmt, mx, rng)
+        else:
+            out = yuv.from_rgb(rgb, fh.pix_fmt, mx)
+        return _answer_header(fh, mx, rng), out.data
+    if fh.pix_fmt == "rgb48le":
+        rgb = np.clip(np.rint(rgb * 65535.0), 0, 65535).astype(np.uint16)
+    return _answer_header(fh, None, None), rgb
+
+
+def _answer_header(fh: protocol.FrameHeader, mx: int | None, rng: int | None) -> protocol.FrameHeader:
+    return protocol.FrameHeader(fh.seq, fh.pts, fh.time_base, 0, 0, pix_fmt=fh.pix_fmt, extra=fh.extra,
+                                matrix=mx, color_range=rng, version=fh.version)
