@@ -9,9 +9,10 @@ from tqdm import tqdm
 
 
 class Progress:
-    def __init__(self, quiet: bool, desc: str = "gfn-stream"):
+    def __init__(self, quiet: bool, desc: str = "gfn-stream", position: int | None = None):
         self.quiet = quiet
         self.desc = desc
+        self.position = position  # a batch's file bar sits under its total bar (position 1)
         self.bar: tqdm | None = None
         self.total: int | None = None
         self.done = 0
@@ -28,7 +29,8 @@ class Progress:
             return
         if self.bar is None and not self.quiet:
             self.bar = tqdm(
-                total=self.total, desc=self.desc, unit="frame", file=sys.stderr, dynamic_ncols=True, leave=False
+                total=self.total, desc=self.desc, unit="frame", file=sys.stderr, dynamic_ncols=True, leave=False,
+                position=self.position,
             )
         if self.bar is not None:
             self.bar.update(frames - self.done)
