@@ -130,16 +130,16 @@ def photo_clip(tmp_path_factory):
                      image=lambda i: cv2.resize(demo[i], (64, 48), interpolation=cv2.INTER_AREA))
 
 
-@pytest.mark.parametrize("scale", ["2", "2.5"])
-def test_outscale_is_the_4x_output_resampled(tmp_path, photo_clip, scale):
-    """The shipped weights at 4x, resampled here, against the same run with --outscale (resampled on the
-    worker, 4:2:0 on the wire both ways): the same picture but for rounding."""
+@pytest.mark.parametrize("request_, size", [(("--outscale", "2"), (128, 96)), (("--outscale", "2.5"), (160, 120)),
+                                            (("--size", "100x76"), (100, 76))])
+def test_outscale_is_the_4x_output_resampled(tmp_path, photo_clip, request_, size):
+    """The shipped weights at 4x, resampled here, against the same run with --outscale / --size (resampled on
+    the worker, 4:2:0 on the wire both ways): the same picture but for rounding."""
     args = ("--device", "cpu", "-q", *EXACT)
     r4 = run_cli(photo_clip.path, tmp_path / "x4.mkv", *args)
-    rs = run_cli(photo_clip.path, tmp_path / "xs.mkv", "--outscale", scale, *args)
+    rs = run_cli(photo_clip.path, tmp_path / "xs.mkv", *request_, *args)
     assert r4.returncode == 0 and rs.returncode == 0, r4.stderr + rs.stderr
     x4, xs = frames_of(tmp_path / "x4.mkv"), frames_of(tmp_path / "xs.mkv")
-    size = {"2": (128, 96), "2.5": (160, 120)}[scale]
     assert len(xs) == len(x4) == 4
     for a, b in zip(x4, xs):
         assert a.shape == (192, 256, 3) and b.shape == (size[1], size[0], 3)
