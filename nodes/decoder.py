@@ -56,6 +56,7 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
     waiting = _NoWorkerClock(cfg)
     plan: FramePlan = cfg["plan"]  # the output size and --compare, stamped on every frame
     seq = 0
+    skipped = 0
     eos_sent = False
     try:
         try:
@@ -128,6 +129,11 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                         continue
                     if isinstance(item, Packet):
                         to_encoder.send_multipart(_packet_message(item), copy=False)
+                        continue
+                    if skipped < cfg["skip_frames"]:  # --resume: a frame of a chunk that is done already
+                        skipped += 1
+                        if skipped % 64 == 0:
+                            break  # heartbeats go on while a long resume reads past what is done
                         continue
                     links.send_frame(seq, _frame_message(seq, item, plan))
                     seq += 1

@@ -20,6 +20,7 @@ import numpy as np
 import zmq
 
 from ..media import planes
+from ..media.chunk_sink import ChunkSink, open_chunk_sink
 from ..media.frames import Packet, Planes
 from ..media.sink import EncodeOptions, ImageSink, SinkError, VideoSink, open_sink
 from ..transport import protocol
@@ -127,6 +128,10 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     )
         if interrupted and (expected is None or next_seq < expected):
             return exitcodes.INTERRUPTED
+        if isinstance(sink, ChunkSink):  # --resume: the job is done only when the input was read to its end
+            if interrupted:
+                return exitcodes.INTERRUPTED
+            sink.finish()  # the last chunk, the join into the output, the chunk folder removed
         complete = True
         return exitcodes.OK
     except SinkError as exc:  # writing the output failed (disk full, ...): one line, exit 4
@@ -160,6 +165,9 @@ def _open_output(cfg: dict, info: dict, side_buffers: list[bytes], options: Enco
     `on_segment`, from the sink's closing thread) or a push URL."""
     output, overwrite = cfg["output"], cfg.get("overwrite", False)
     segment_s = cfg.get("segment_s")
+    if cfg["resume"]:  # --resume: closed-GOP chunks in the job's folder, joined at the end
+        return open_chunk_sink(output, info, side_buffers, options, cfg["resume"], cfg["resume_done"],
+                               overwrite=overwrite)
     if "://" in output:
         from ..media.live_sink import open_live_sink
 

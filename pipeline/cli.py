@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a JSON run report (frames, time, fps, peak memory per process)")
     p.add_argument("--start-number", dest="start_number", type=int, metavar="N",
                    help="first number of an image-sequence output (default: the input sequence's, else 1)")
+    p.add_argument("--resume", action="store_true",
+                   help="a resumable job: continue an interrupted one (frame-exact), or start one (video file outputs)")
     p.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument(
@@ -93,6 +95,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg = load_toml(args.config) if args.config else RunConfig()
     cfg.input, cfg.output = args.input, args.output
     cfg.overwrite, cfg.quiet, cfg.start_number = args.overwrite, args.quiet, args.start_number
+    cfg.resume = args.resume
     if args.log_level:
         cfg.log_level = args.log_level
     for key in ("model", "weights", "device", "precision", "backend", "batch", "tile"):
@@ -131,6 +134,8 @@ def _validate(cfg: RunConfig) -> None:
         raise ConfigError("--start-number must be 0 or more")
     if cfg.pipeline.max_inflight < 1:
         raise ConfigError("max_inflight must be at least 1")
+    if cfg.pipeline.resume_chunk < 1:
+        raise ConfigError("resume_chunk must be at least 1 frame")
     lv = cfg.live
     for name in ("max_latency_s", "max_fps", "duration_s", "segment_s", "stall_timeout_s", "retry_max_s",
                  "give_up_after_s", "open_timeout_s", "read_timeout_s"):
@@ -210,7 +215,11 @@ def check_paths(cfg: RunConfig) -> None:
         elif cfg.live.segment_s:
             check_output_path(time.strftime(cfg.output), overwrite=True)  # names change every segment
         else:
-            check_output_path(cfg.output, cfg.overwrite)
+            from .resume import check_output
+
+            check_output(cfg)  # --resume: a video file; without: no interrupted resumable job in the way
+            if not cfg.resume:
+                check_output_path(cfg.output, cfg.overwrite)
     except SinkError as exc:
         raise PathError(str(exc), exitcodes.OUTPUT) from None
 

@@ -69,10 +69,13 @@ def check_output(cfg: RunConfig) -> None:
                         "--live or a stream URL)")
     if Path(out).suffix.lower() not in VIDEO_CONTAINERS or "%" in Path(out).name:
         raise SinkError(f"--resume needs a video file output ({', '.join(VIDEO_CONTAINERS)}), not {out}")
+    has_journal = os.path.exists(os.path.join(chunk_folder(out), JOURNAL))
     if os.path.exists(out) and not cfg.overwrite:
+        if has_journal:  # the final join finished, the clean-up was cut short (or another file took the name)
+            raise SinkError(f"{out} exists beside {chunk_folder(out)}: if it is this job's finished output, remove "
+                            "that folder; pass -y to write the output from the chunks again")
         raise SinkError(f"refusing to overwrite {out} (it exists: a finished job leaves no {chunk_folder(out)} "
                         "to resume); pass overwrite to replace")
-    has_journal = os.path.exists(os.path.join(chunk_folder(out), JOURNAL))
     check_output_path(out, overwrite=cfg.overwrite or has_journal)
 
 

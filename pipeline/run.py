@@ -24,6 +24,7 @@ from .picture import frame_plan
 from .processes import cuda_device_count, default_workers, start, worker_devices, worker_process
 from .progress import Progress
 from .report import RunResult, held_output, live_summary
+from .resume import ResumePlan
 from .signals import closing
 from .supervise import RunFailed, RunState, stop_all, stop_for_interrupt, supervise
 from .tempdirs import run_dir
@@ -33,11 +34,19 @@ logger = logging.getLogger(__name__)
 
 def run(cfg: RunConfig) -> RunResult:
     """Run one job to completion. Never raises for run failures: see RunResult.code."""
+    from ..media.resume_journal import FolderBusy, ResumeError
+    from . import resume
+
+    try:  # --resume: the job's journal, created or checked against this command (pipeline/resume.py)
+        resumed = resume.prepare(cfg)
+    except ResumeError as exc:
+        return RunResult(exitcodes.OUTPUT if isinstance(exc, FolderBusy) else exitcodes.USAGE, str(exc))
     with run_dir() as tmp:  # private, locked while we run; those of dead runs are removed (pipeline/tempdirs.py)
-        return _run(cfg, str(tmp))
+        result = _run(cfg, str(tmp), resumed)
+    return resume.conclude(cfg, resumed, result)
 
 
-def _run(cfg: RunConfig, tmp: str) -> RunResult:
+def _run(cfg: RunConfig, tmp: str, resumed: ResumePlan | None = None) -> RunResult:
     endpoints = {name: f"ipc://{tmp}/{name}" for name in ("work", "results", "control")}
     ctx = zmq.Context()
     control = ctx.socket(zmq.PULL)
@@ -57,7 +66,7 @@ def _run(cfg: RunConfig, tmp: str) -> RunResult:
             except OSError as exc:
                 raise RunFailed(f"cannot serve metrics on port {cfg.live.metrics_port}: {exc.strerror}",
                                 exitcodes.USAGE)
-        procs = _start_nodes(cfg, endpoints, state.live, state.worker_cfgs)
+        procs = _start_nodes(cfg, endpoints, state.live, state.worker_cfgs, resumed)
         supervise(cfg, control, procs, progress, state)
         closing()  # the output is complete: a Ctrl-C from now on changes nothing
         seconds = progress.elapsed()
@@ -110,7 +119,8 @@ def is_live_run(cfg: RunConfig) -> bool:
 
 
 def _start_nodes(
-    cfg: RunConfig, ep: dict[str, str], live: bool = False, worker_cfgs: dict[str, dict] | None = None
+    cfg: RunConfig, ep: dict[str, str], live: bool = False, worker_cfgs: dict[str, dict] | None = None,
+    resumed: ResumePlan | None = None,
 ) -> dict[str, mp.process.BaseProcess]:
     """Start encoder, workers and decoder; `worker_cfgs` gets each local worker's settings (for restarts)."""
     spawn = mp.get_context("spawn")
@@ -133,6 +143,8 @@ def _start_nodes(
         "start_number": cfg.start_number,
         "eos_grace_s": cfg.pipeline.eos_grace_s,
         "segment_s": cfg.live.segment_s,
+        "resume": resumed.folder if resumed else None,  # --resume: the chunk folder (media/chunk_sink.py)
+        "resume_done": resumed.done_frames if resumed else 0,
     }
     procs["encoder"] = spawn.Process(target=encoder.main, args=(enc_cfg,), name="gfn-encoder", daemon=True)
     devices = worker_devices(cfg.model.device, n_workers)
@@ -164,6 +176,7 @@ def _start_nodes(
                                                  "answer_timeout_s", "answer_factor")},
         "local_workers": n_workers,
         "plan": frame_plan(cfg),
+        "skip_frames": resumed.done_frames if resumed else 0,  # --resume: the frames of the finished chunks
     }
     procs["decoder"] = spawn.Process(target=decoder.main, args=(dec_cfg,), name="gfn-decoder", daemon=True)
     start(procs)
