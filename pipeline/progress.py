@@ -16,10 +16,11 @@ class Progress:
         self.bar: tqdm | None = None
         self.total: int | None = None
         self.done = 0
+        self.skip = 0  # frames a resumed job (--resume) had done before: the bar counts what is left
         self.started = time.monotonic()
 
     def set_total(self, total: int | None) -> None:
-        self.total = total or None
+        self.total = max(total - self.skip, 0) if total else None
         if self.bar is not None:
             self.bar.total = self.total
             self.bar.refresh()

@@ -54,6 +54,7 @@ def _run(cfg: RunConfig, tmp: str, resumed: ResumePlan | None = None) -> RunResu
     control.bind(endpoints["control"])
     procs: dict[str, mp.process.BaseProcess] = {}
     progress = Progress(cfg.quiet)
+    progress.skip = resumed.done_frames if resumed else 0
     state = RunState(live=is_live_run(cfg))
     metrics_server = None
     try:
