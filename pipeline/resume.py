@@ -18,6 +18,7 @@ import dataclasses
 import importlib.util
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ MAX_THREADS = 16
 # sections of RunConfig that never change the output's bits (how work is spread, live-camera behaviour, tests)
 _NEUTRAL = ("pipeline", "live", "faults")
 _NEUTRAL_MODEL = ("weights", "batch_wait_ms")  # weights count by content; batch_wait_ms is timing only
+_HELD = re.compile(r"; (\S+ holds \d+ frame\(s\)|what was written is in \S+)$")
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,8 @@ def conclude(cfg: RunConfig, plan: ResumePlan | None, result: Any) -> Any:
             "run the same command with --resume to continue")
     if result.message.startswith("interrupted"):
         message = f"interrupted: {kept}"
-    else:
-        message = f"{result.message}; {kept}"
+    else:  # what the output "holds" (report.held_output) is the chunks here: said once, above
+        message = f"{_HELD.sub('', result.message)}; {kept}"
     return dataclasses.replace(result, message=message)
 
 

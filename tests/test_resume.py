@@ -131,6 +131,29 @@ def test_journal_refuses_another_input_settings_or_weights(tmp_path):
         Journal.load(str(tmp_path / "o.mp4.resume"))
 
 
+def test_a_failed_resumable_run_says_what_is_kept_and_how_to_go_on(tmp_path):
+    from gfn_stream.media.resume_journal import Chunk
+    from gfn_stream.pipeline.config import RunConfig
+    from gfn_stream.pipeline.report import RunResult
+    from gfn_stream.pipeline.resume import ResumePlan, conclude
+
+    out = tmp_path / "out.mp4"
+    journal = Journal.create(chunk_folder(out), {"input": {}, "settings": {}, "weights": None}, threads=1,
+                             chunk_frames=CHUNK)
+    plan = ResumePlan(chunk_folder(out), 0, 0)
+    cfg = RunConfig(input="in.mp4", output=str(out), resume=True)
+    failed = RunResult(5, f"worker 1 died; {out} holds 9 frame(s)")
+    assert conclude(cfg, plan, failed).message == failed.message  # nothing done: the empty folder goes
+    assert not os.path.exists(chunk_folder(out))
+    journal = Journal.create(chunk_folder(out), {"input": {}, "settings": {}, "weights": None}, threads=1,
+                             chunk_frames=CHUNK)
+    journal.record(Chunk("chunk-000000.mp4", 0, CHUNK, 1, "x", 0, 5, 1, [1, 25]))
+    assert conclude(cfg, plan, failed).message == (
+        f"worker 1 died; {CHUNK} frame(s) are done in {chunk_folder(out)} (1 chunk(s)); run the same command with "
+        "--resume to continue")
+    assert conclude(cfg, plan, RunResult(130, "interrupted: x")).message.startswith(f"interrupted: {CHUNK} frame(s)")
+
+
 # ---------------------------------------------------------------------------------------------- real processes
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
