@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -27,136 +28,125 @@ from ..media.out_size import FramePlan, SizeError
 from ..media.size_limits import FrameTooLarge, check_for_output
 from ..media.timeline import Timeline
 from ..transport import protocol
-from ..transport.liveness import HEARTBEAT_S, LIVENESS
 from ..transport.status import Decoded, Every, Inflight, Info, Live
 from . import exitcodes
 from .dispatch import Dispatcher, WorkerLinks
 from .node import NodeError, Reporter, StopFlag, node_main, socket
+from .settings import DecoderSettings, NodeSettings
 
 logger = logging.getLogger(__name__)
 
 
-def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> int:
-    to_encoder = socket(ctx, zmq.PUSH, hwm=cfg.get("side_hwm", 256))
-    to_encoder.connect(cfg["results"])
-    disp = Dispatcher(
-        cfg.get("max_inflight", 8),
-        cfg.get("window", 32),
-        heartbeat_s=cfg.get("heartbeat_s", HEARTBEAT_S),
-        liveness=cfg.get("liveness", LIVENESS),
-        retain=cfg.get("retain", 16),
-        answer_s=cfg["answer_timeout_s"],
-        answer_factor=cfg["answer_factor"],
-    )
-    try:
-        links = WorkerLinks(ctx, disp, cfg)
-    except BaseException:
-        to_encoder.close()
-        raise
-    waiting = _NoWorkerClock(cfg)
-    plan: FramePlan = cfg["plan"]  # the output size and --compare, stamped on every frame
+def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: DecoderSettings) -> int:
+    with ExitStack() as sockets:
+        to_encoder = socket(ctx, zmq.PUSH, hwm=settings.side_hwm)
+        sockets.callback(to_encoder.close)
+        to_encoder.connect(settings.links.results)
+        links = WorkerLinks(ctx, Dispatcher.from_settings(settings.credits), settings.links)
+        sockets.callback(links.close)
+        return _decode(reporter, stop, settings, to_encoder, links)
+
+
+def _decode(reporter: Reporter, stop: StopFlag, settings: DecoderSettings, to_encoder: zmq.Socket,
+            links: WorkerLinks) -> int:
+    disp = links.disp
+    waiting = _NoWorkerClock(settings)
+    plan: FramePlan = settings.plan  # the output size and --compare, stamped on every frame
     seq = 0
     skipped = 0
     eos_sent = False
-    try:
+    forced = settings.force_live  # --live: treat any input as a camera (e.g. a FIFO or a scheme we do not know)
+    with ExitStack() as reading:
         try:
-            forced = (cfg.get("live_settings") or {}).get("live")
-            # --live: treat any input as a camera (e.g. a FIFO or a scheme we do not recognise)
-            src_cm = open_input(cfg["input"], threads=cfg.get("threads", 0), live=_live_options(cfg),
-                                stop=lambda: stop.set, force_live=bool(forced), planes=_planes_out(cfg["output"]))
-            src = src_cm.__enter__()
+            src = reading.enter_context(open_input(settings.input, threads=settings.threads, live=settings.live,
+                                                   stop=lambda: stop.set, force_live=bool(forced),
+                                                   planes=_planes_out(settings.output)))
         except SourceError as exc:
             raise NodeError(str(exc), exitcodes.INPUT) from None
-        try:
-            try:  # before any frame is sent: an 8192x8192 input must not fill the memory first
-                out = plan.out_size(src.info["width"], src.info["height"])
-                check_for_output(src.info["width"], src.info["height"], cfg["output"], cfg["codec"], out=out)
-            except FrameTooLarge as exc:
-                raise NodeError(str(exc), exitcodes.INPUT) from None
-            except SizeError as exc:
-                raise NodeError(str(exc), exitcodes.USAGE) from None
-            reporter.status(Info(info=src.info))
-            to_encoder.send_multipart(protocol.pack(protocol.STREAM_INFO, {"info": src.info}, src.side_buffers))
-            live_src = bool(getattr(src, "is_live", False))
-            # a finite "live" input (a file over HTTP, HLS VOD) is read like a file, every frame, unless --live
-            live = live_src and forced is not False and not (src.info.get("finite") and forced is not True)
-            items = None if live else src.items()
-            limits = None if live_src else _file_limits(cfg, src.info)  # live sources apply their own
-            max_latency = cfg.get("max_latency_s") or float("inf")
-            latency_drops = 0
-            next_report = 0.0
-            every = Every()  # the periodic in-flight report
-            exhausted = False
-            # Runs until the launcher stops us, also after end of stream: frames a worker loses late are re-sent,
-            # and ZeroMQ drops messages still queued towards a peer when the sending process exits.
-            while not stop.set:
-                sendable = (not exhausted and disp.can_send_new(seq)) or (bool(disp.retry) and disp.has_credit())
-                links.pump(0 if sendable else 100)
-                while disp.has_credit():
-                    old = disp.next_retry()
-                    if old is None:
-                        break
-                    links.send_frame(old, disp.inflight[old][1])
-                if live:
-                    try:
-                        for pkt in src.take_packets():  # audio never waits for worker credit
-                            to_encoder.send_multipart(_packet_message(pkt), copy=False)
-                        while not exhausted and disp.can_send_new(seq) and not stop.set:
-                            frame = src.latest(timeout=0.02)  # the newest frame; older ones count as dropped
-                            if frame is None:
-                                exhausted = src.ended
-                                break
-                            if time.monotonic() - frame.wallclock > max_latency:
-                                latency_drops += 1  # waited too long for a worker: would break the latency bound
-                                continue
-                            links.send_frame(seq, _frame_message(seq, frame, plan))
-                            seq += 1
-                    except SourceError as exc:
-                        raise NodeError(str(exc), exitcodes.INPUT) from None
-                while items is not None and not exhausted and disp.can_send_new(seq) and not stop.set:
-                    try:
-                        item = next(items)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    except SourceError as exc:
-                        raise NodeError(str(exc), exitcodes.INPUT) from None
-                    verdict = "keep" if limits is None else limits.take(item)
-                    if verdict == "stop":  # --duration reached: the end of this input
-                        exhausted = True
-                        break
-                    if verdict == "drop":  # --max-fps, or a packet past --duration
-                        continue
-                    if isinstance(item, Packet):
-                        to_encoder.send_multipart(_packet_message(item), copy=False)
-                        continue
-                    if skipped < cfg["skip_frames"]:  # --resume: a frame of a chunk that is done already
-                        skipped += 1
-                        if skipped % 64 == 0:
-                            break  # heartbeats go on while a long resume reads past what is done
-                        continue
-                    links.send_frame(seq, _frame_message(seq, item, plan))
-                    seq += 1
-                if live_src and time.monotonic() >= next_report:  # live inputs, read as cameras or like files
-                    next_report = time.monotonic() + 0.5
-                    reporter.status(Live(**src.stats(), latency_dropped=latency_drops, sent=seq))
-                if exhausted and not eos_sent and not disp.busy():
-                    eos_sent = True
-                    _end_of_stream(to_encoder, reporter, disp, seq, False, _warnings(src, limits), _stats(src, limits))
-                waiting.check(disp, busy=not exhausted or disp.busy(), frames=seq)
-                if every.due():
-                    reporter.status(Inflight(frames=len(disp.inflight), workers=len(disp.credits)))
-            warnings, stats = _warnings(src, limits), _stats(src, limits)
-        finally:
-            src_cm.__exit__(None, None, None)
-        if live_src:
-            reporter.status(Live(**src.stats(), latency_dropped=latency_drops, sent=seq, final=True))
-        if not eos_sent:  # stopped before the end of the input
-            _end_of_stream(to_encoder, reporter, disp, seq, True, warnings, stats)
-        return exitcodes.OK
-    finally:
-        links.close()
-        to_encoder.close()
+        try:  # before any frame is sent: an 8192x8192 input must not fill the memory first
+            out = plan.out_size(src.info["width"], src.info["height"])
+            check_for_output(src.info["width"], src.info["height"], settings.output, settings.codec, out=out)
+        except FrameTooLarge as exc:
+            raise NodeError(str(exc), exitcodes.INPUT) from None
+        except SizeError as exc:
+            raise NodeError(str(exc), exitcodes.USAGE) from None
+        reporter.status(Info(info=src.info))
+        to_encoder.send_multipart(protocol.pack(protocol.STREAM_INFO, {"info": src.info}, src.side_buffers))
+        live_src = bool(getattr(src, "is_live", False))
+        # a finite "live" input (a file over HTTP, HLS VOD) is read like a file, every frame, unless --live
+        live = live_src and forced is not False and not (src.info.get("finite") and forced is not True)
+        items = None if live else src.items()
+        limits = None if live_src else _file_limits(settings.live, src.info)  # live sources apply their own
+        max_latency = settings.max_latency_s or float("inf")
+        latency_drops = 0
+        next_report = 0.0
+        every = Every()  # the periodic in-flight report
+        exhausted = False
+        # Runs until the launcher stops us, also after end of stream: frames a worker loses late are re-sent,
+        # and ZeroMQ drops messages still queued towards a peer when the sending process exits.
+        while not stop.set:
+            sendable = (not exhausted and disp.can_send_new(seq)) or (bool(disp.retry) and disp.has_credit())
+            links.pump(0 if sendable else 100)
+            while disp.has_credit():
+                old = disp.next_retry()
+                if old is None:
+                    break
+                links.send_frame(old, disp.inflight[old][1])
+            if live:
+                try:
+                    for pkt in src.take_packets():  # audio never waits for worker credit
+                        to_encoder.send_multipart(_packet_message(pkt), copy=False)
+                    while not exhausted and disp.can_send_new(seq) and not stop.set:
+                        frame = src.latest(timeout=0.02)  # the newest frame; older ones count as dropped
+                        if frame is None:
+                            exhausted = src.ended
+                            break
+                        if time.monotonic() - frame.wallclock > max_latency:
+                            latency_drops += 1  # waited too long for a worker: would break the latency bound
+                            continue
+                        links.send_frame(seq, _frame_message(seq, frame, plan))
+                        seq += 1
+                except SourceError as exc:
+                    raise NodeError(str(exc), exitcodes.INPUT) from None
+            while items is not None and not exhausted and disp.can_send_new(seq) and not stop.set:
+                try:
+                    item = next(items)
+                except StopIteration:
+                    exhausted = True
+                    break
+                except SourceError as exc:
+                    raise NodeError(str(exc), exitcodes.INPUT) from None
+                verdict = "keep" if limits is None else limits.take(item)
+                if verdict == "stop":  # --duration reached: the end of this input
+                    exhausted = True
+                    break
+                if verdict == "drop":  # --max-fps, or a packet past --duration
+                    continue
+                if isinstance(item, Packet):
+                    to_encoder.send_multipart(_packet_message(item), copy=False)
+                    continue
+                if skipped < settings.skip_frames:  # --resume: a frame of a chunk that is done already
+                    skipped += 1
+                    if skipped % 64 == 0:
+                        break  # heartbeats go on while a long resume reads past what is done
+                    continue
+                links.send_frame(seq, _frame_message(seq, item, plan))
+                seq += 1
+            if live_src and time.monotonic() >= next_report:  # live inputs, read as cameras or like files
+                next_report = time.monotonic() + 0.5
+                reporter.status(Live(**src.stats(), latency_dropped=latency_drops, sent=seq))
+            if exhausted and not eos_sent and not disp.busy():
+                eos_sent = True
+                _end_of_stream(to_encoder, reporter, disp, seq, False, _warnings(src, limits), _stats(src, limits))
+            waiting.check(disp, busy=not exhausted or disp.busy(), frames=seq)
+            if every.due():
+                reporter.status(Inflight(frames=len(disp.inflight), workers=len(disp.credits)))
+        warnings, stats = _warnings(src, limits), _stats(src, limits)
+    if live_src:
+        reporter.status(Live(**src.stats(), latency_dropped=latency_drops, sent=seq, final=True))
+    if not eos_sent:  # stopped before the end of the input
+        _end_of_stream(to_encoder, reporter, disp, seq, True, warnings, stats)
+    return exitcodes.OK
 
 
 def _end_of_stream(
@@ -175,11 +165,10 @@ class _NoWorkerClock:
     """Fails the job when frames are waiting and no worker has been there for `worker_wait_s` (longer at the
     start, while local workers load their model)."""
 
-    def __init__(self, cfg: dict):
-        self.wait_s = cfg.get("worker_wait_s", 30.0)
-        local = cfg.get("local_workers", 1)
-        self.start_s = max(self.wait_s, cfg.get("startup_wait_s", 300.0)) if local else self.wait_s
-        self.listen = cfg.get("listen")
+    def __init__(self, settings: DecoderSettings):
+        self.wait_s = settings.worker_wait_s
+        self.start_s = max(self.wait_s, settings.startup_wait_s) if settings.local_workers else self.wait_s
+        self.listen = settings.links.listen
         self.since: float | None = None
         self.ever = False
 
@@ -201,13 +190,12 @@ class _NoWorkerClock:
             )
 
 
-def _file_limits(cfg: dict, info: dict) -> FileLimits | None:
+def _file_limits(live: LiveOptions, info: dict) -> FileLimits | None:
     """--max-fps / --duration for a file input (None when neither is set)."""
-    lv = cfg["live_settings"]
-    if not (lv["max_fps"] or lv["duration_s"]):
+    if not (live.max_fps or live.duration_s):
         return None
     origin = Timeline.from_info(info, keep=[s["index"] for s in info["side_streams"]]).origin
-    return FileLimits(lv["max_fps"], lv["duration_s"], float(origin))
+    return FileLimits(live.max_fps, live.duration_s, float(origin))
 
 
 def _warnings(src: Any, limits: FileLimits | None) -> list[str]:
@@ -260,29 +248,10 @@ def _frame_message(seq: int, frame: Frame, plan: FramePlan) -> list[Any]:
     return protocol.pack_frame(header, yuv.data, extra or None)
 
 
-def _live_options(cfg: dict) -> LiveOptions:
-    """LiveOptions for a live input from the run's [live] settings (file inputs ignore them)."""
-    lv = cfg.get("live_settings") or {}
-    return LiveOptions(
-        transport=lv.get("transport", "tcp"),
-        open_timeout_s=lv.get("open_timeout_s", 5.0),
-        read_timeout_s=lv.get("read_timeout_s", 3.0),
-        stall_timeout_s=lv.get("stall_timeout_s", 5.0),
-        retry_max_s=lv.get("retry_max_s", 10.0),
-        max_retries=lv.get("max_retries"),
-        give_up_after_s=lv.get("give_up_after_s"),
-        drop_old=lv.get("live") is not False,
-        finite_as_file=lv.get("live") is not True,
-        max_fps=lv.get("max_fps"),
-        duration_s=lv.get("duration_s"),
-        on_resize="segment" if lv.get("segment_s") else "scale",
-    )
-
-
 def _packet_message(pkt: Packet) -> list[Any]:
     return protocol.pack(protocol.PACKET, pkt.fields(), [pkt.data])
 
 
-def main(cfg: dict) -> None:
+def main(node: NodeSettings, settings: DecoderSettings) -> None:
     """Process entry (spawned by the launcher)."""
-    node_main("decoder", lambda ctx, rep, stop: decode(ctx, rep, stop, cfg), cfg)
+    node_main("decoder", lambda ctx, rep, stop: decode(ctx, rep, stop, settings), node)

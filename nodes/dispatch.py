@@ -32,6 +32,7 @@ from ..transport.result_check import mismatch
 from . import exitcodes
 from .answer_clock import AnswerClock
 from .node import NodeError, socket
+from .settings import CreditSettings, LinkSettings
 
 logger = logging.getLogger(__name__)
 LOCAL, REMOTE = b"L", b"R"  # first byte of a worker key: which ROUTER it came in on
@@ -70,6 +71,11 @@ class Dispatcher:
         self.duplicates = 0
         self.lost_workers = 0
         self.overdue_workers = 0  # remote workers that held frames past their deadline
+
+    @classmethod
+    def from_settings(cls, c: CreditSettings) -> "Dispatcher":
+        return cls(c.max_inflight, c.window, heartbeat_s=c.heartbeat_s, liveness=c.liveness, retain=c.retain,
+                   answer_s=c.answer_s, answer_factor=c.answer_factor)
 
     @property
     def bad_messages(self) -> int:
@@ -256,34 +262,34 @@ class WorkerLinks:
     """The sockets workers join: the local ROUTER, the optional --listen ROUTER (CurveZMQ when keys are given),
     and the PUSH that forwards remote results to the encoder. Heartbeats go to every registered worker."""
 
-    def __init__(self, ctx: zmq.Context, disp: Dispatcher, cfg: dict):
+    def __init__(self, ctx: zmq.Context, disp: Dispatcher, settings: LinkSettings):
         self.disp = disp
-        self.interval = cfg.get("heartbeat_s", HEARTBEAT_S)
+        self.interval = settings.heartbeat_s
         self.next_beat = time.monotonic() + self.interval
         self.routers: dict[bytes, zmq.Socket] = {}
         self.auth = None
         self.forwarder = None
         local = socket(ctx, zmq.ROUTER, linger=0)
         local.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        local.bind(cfg["work"])
+        local.bind(settings.work)
         self.routers[LOCAL] = local
-        if cfg.get("listen"):
-            ep = parse(cfg["listen"], kind="router", mode="bind", allowed=("router+bind",))
+        if settings.listen:
+            ep = parse(settings.listen, kind="router", mode="bind", allowed=("router+bind",))
             remote = socket(ctx, zmq.ROUTER, hwm=256, linger=0)
             remote.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
             remote.setsockopt(zmq.ROUTER_MANDATORY, 1)
             try:
-                keys.require_keys(ep, cfg.get("key"), cfg.get("allow"), "--allow")
-                if cfg.get("key"):
-                    self.auth = keys.server_socket(ctx, remote, cfg["key"], cfg["allow"])
+                keys.require_keys(ep, settings.key, settings.allow, "--allow")
+                if settings.key:
+                    self.auth = keys.server_socket(ctx, remote, settings.key, settings.allow)
                 remote.bind(ep.url)
             except (keys.SecurityError, zmq.ZMQError) as exc:
                 remote.close()
                 self.close()
                 raise NodeError(f"cannot listen on {ep.url}: {exc}", exitcodes.USAGE) from None
             self.routers[REMOTE] = remote
-            self.forwarder = socket(ctx, zmq.PUSH, hwm=cfg.get("result_hwm", 4))
-            self.forwarder.connect(cfg["results"])
+            self.forwarder = socket(ctx, zmq.PUSH, hwm=settings.result_hwm)
+            self.forwarder.connect(settings.results)
             logger.info("listening for workers on %s%s", ep.url, " (CurveZMQ)" if self.auth else "")
 
     def pump(self, timeout_ms: int) -> None:

@@ -14,6 +14,7 @@ import logging
 import sys
 import time
 from collections import deque
+from contextlib import ExitStack
 from typing import Any, Callable
 
 import numpy as np
@@ -22,30 +23,31 @@ import zmq
 from ..media import planes
 from ..media.chunk_sink import ChunkSink, open_chunk_sink
 from ..media.frames import Packet, Planes
-from ..media.sink import EncodeOptions, ImageSink, SinkError, VideoSink, open_sink
+from ..media.sink import ImageSink, SinkError, VideoSink, open_sink
 from ..transport import protocol
 from ..transport.status import Closed, Every, Progress, Push, Segment
 from . import exitcodes
 from .node import NodeError, Reporter, StopFlag, node_main, socket
+from .reorder import ReorderBuffer
+from .settings import EncoderSettings, NodeSettings
 
 logger = logging.getLogger(__name__)
 MAX_EARLY_PACKETS = 4096  # side packets held while waiting for the stream description
 
 
-def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> int:
-    inbox = socket(ctx, zmq.PULL, hwm=cfg.get("result_hwm", 4), linger=0)
-    inbox.bind(cfg["results"])
-    options = EncodeOptions(**cfg.get("encode", {}))
-    reorder: dict[int, tuple[protocol.FrameHeader, Any]] = {}
+def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: EncoderSettings) -> int:
+    inbox = socket(ctx, zmq.PULL, hwm=settings.result_hwm, linger=0)
+    inbox.bind(settings.results)
+    reorder: ReorderBuffer[tuple[protocol.FrameHeader, Any]] = ReorderBuffer()  # results by seq, written in order
     early_packets: list[Packet] = []
-    next_seq = 0
     expected: int | None = None
     eos_at = 0.0
     interrupted = False
-    bad = duplicates = 0
-    sink_cm = sink = None
+    bad = 0
+    sink = None
+    output = ExitStack()  # closes the output once it is open
     last_report = 0.0
-    grace = cfg.get("eos_grace_s", 10.0)
+    grace = settings.eos_grace_s
     complete = False
     latencies: list[float] = []  # capture → written, seconds (live inputs)
     segments: deque[Any] = deque()  # SegmentInfo of closed segments (appended by the sink's closing threads)
@@ -67,17 +69,13 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     fh, img = protocol.unpack_frame(msg)
                     if expected is not None:
                         eos_at = time.monotonic()  # the grace counts from the last result, not from EOS
-                    if fh.seq < next_seq or fh.seq in reorder:
-                        duplicates += 1  # a re-sent frame whose first copy arrived after all
-                    else:
-                        reorder[fh.seq] = (fh, img)
+                    reorder.add(fh.seq, (fh, img))  # a re-sent frame whose first copy came after all: counted
                 elif msg.kind == protocol.STREAM_INFO and sink is None:
                     try:
-                        sink_cm = _open_output(cfg, msg.header["info"], [bytes(b) for b in msg.buffers], options,
+                        opened = _open_output(settings, msg.header["info"], [bytes(b) for b in msg.buffers],
                                                segments.append)
-                        sink = sink_cm.__enter__()
+                        sink = output.enter_context(opened)
                     except SinkError as exc:
-                        sink_cm = None
                         raise NodeError(str(exc), exitcodes.OUTPUT) from None
                     for pkt in early_packets:
                         sink.write_packet(pkt)
@@ -89,7 +87,7 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     elif len(early_packets) < MAX_EARLY_PACKETS:
                         early_packets.append(pkt)
                 elif msg.kind == protocol.EOS:
-                    logger.debug("end of stream: %s frames (written %d)", msg.header["frames"], next_seq)
+                    logger.debug("end of stream: %s frames (written %d)", msg.header["frames"], reorder.next_seq)
                     expected = msg.header["frames"]
                     eos_at = time.monotonic()
                     interrupted = bool(msg.header.get("interrupted"))
@@ -97,36 +95,34 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
                     bad += 1
                     logger.warning("unexpected %s message", msg.kind)
             if sink is not None:
-                while next_seq in reorder:
-                    fh, img = reorder.pop(next_seq)
+                for fh, img in reorder.ready():
                     try:
                         _write(sink, fh, img)
                     except SinkError as exc:
                         raise NodeError(str(exc), exitcodes.OUTPUT) from None
                     if "wall" in fh.extra:
                         latencies.append(round(time.monotonic() - fh.extra["wall"], 4))
-                    next_seq += 1
                 now = time.monotonic()
                 if now - last_report > 0.25:
-                    reporter.status(Progress(frames=next_seq, reorder=len(reorder), latency_s=latencies[-256:]))
+                    reporter.status(Progress(frames=reorder.next_seq, reorder=len(reorder), latency_s=latencies[-256:]))
                     latencies.clear()
                     last_report = now
                 _report_outputs(reporter, sink, segments, push_every.due())
             if expected is not None:
-                if next_seq >= expected:
+                if reorder.next_seq >= expected:
                     break
                 if time.monotonic() - eos_at > grace:
-                    missing = [s for s in range(next_seq, expected) if s not in reorder]
+                    missing = reorder.missing(expected)
                     raise NodeError(
                         # the decoder sends EOS only once workers reported every frame done: the result is
                         # late or lost between a worker and here (eos_grace_s), not unprocessed
                         f"frame {missing[0]} of {expected} was finished by the workers but its result did not "
                         f"arrive within {grace:g} s of the last one (pipeline.eos_grace_s)"
                         + (f" ({len(missing)} frames missing)" if len(missing) > 1 else "")
-                        + f"; the output holds the first {next_seq} frames",
+                        + f"; the output holds the first {reorder.next_seq} frames",
                         exitcodes.WORKER,
                     )
-        if interrupted and (expected is None or next_seq < expected):
+        if interrupted and (expected is None or reorder.next_seq < expected):
             return exitcodes.INTERRUPTED
         if isinstance(sink, ChunkSink):  # --resume: the job is done only when the input was read to its end
             if interrupted:
@@ -140,18 +136,17 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
         failing = sys.exc_info()[0] is not None
         written = sink.frames_written if sink is not None else 0
         close_error = None
-        if sink_cm is not None:
-            try:
-                sink_cm.__exit__(None, None, None)
-            except Exception as exc:  # noqa: BLE001 - a failed close (disk full at the trailer) fails the run
-                close_error = str(exc) if isinstance(exc, SinkError) else f"closing the output failed: {exc}"
-                complete = False
-                if failing:  # the first error is the one reported (a full disk fails the close again)
-                    logger.debug("closing the output after an error: %s", close_error)
+        try:
+            output.close()  # __exit__(None, None, None) also after an error: the sink still finishes its file
+        except Exception as exc:  # noqa: BLE001 - a failed close (disk full at the trailer) fails the run
+            close_error = str(exc) if isinstance(exc, SinkError) else f"closing the output failed: {exc}"
+            complete = False
+            if failing:  # the first error is the one reported (a full disk fails the close again)
+                logger.debug("closing the output after an error: %s", close_error)
         warnings = list(sink.warnings) if sink is not None else []
         _report_outputs(reporter, sink, segments, True)  # the last segment closed above, the push's last state
         reporter.status(Closed(
-            frames=written, complete=complete, interrupted=interrupted, bad_messages=bad, duplicates=duplicates,
+            frames=written, complete=complete, interrupted=interrupted, bad_messages=bad, duplicates=reorder.duplicates,
             warnings=warnings, output=sink.written_to if isinstance(sink, (VideoSink, ImageSink)) else None,
         ))
         inbox.close()
@@ -159,14 +154,13 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, cfg: dict) -> i
             raise NodeError(close_error, exitcodes.OUTPUT)
 
 
-def _open_output(cfg: dict, info: dict, side_buffers: list[bytes], options: EncodeOptions,
+def _open_output(settings: EncoderSettings, info: dict, side_buffers: list[bytes],
                  on_segment: Callable[[Any], None]) -> Any:
     """A plain file / image / image sequence; for live runs also segments (--segment, each closed one goes to
     `on_segment`, from the sink's closing thread) or a push URL."""
-    output, overwrite = cfg["output"], cfg.get("overwrite", False)
-    segment_s = cfg.get("segment_s")
-    if cfg["resume"]:  # --resume: closed-GOP chunks in the job's folder, joined at the end
-        return open_chunk_sink(output, info, side_buffers, options, cfg["resume"], cfg["resume_done"],
+    output, overwrite, segment_s, options = settings.output, settings.overwrite, settings.segment_s, settings.encode
+    if settings.resume:  # --resume: closed-GOP chunks in the job's folder, joined at the end
+        return open_chunk_sink(output, info, side_buffers, options, settings.resume, settings.resume_done,
                                overwrite=overwrite)
     if "://" in output:
         from ..media.live_sink import open_live_sink
@@ -177,7 +171,7 @@ def _open_output(cfg: dict, info: dict, side_buffers: list[bytes], options: Enco
 
         return open_segment_sink(output, segment_s, info, side_buffers, options, overwrite=overwrite,
                                  on_segment=on_segment)
-    return open_sink(output, info, side_buffers, options, overwrite=overwrite, start_number=cfg["start_number"])
+    return open_sink(output, info, side_buffers, options, overwrite=overwrite, start_number=settings.start_number)
 
 
 def _report_outputs(reporter: Reporter, sink: Any, segments: deque[Any], push_due: bool) -> None:
@@ -213,5 +207,6 @@ def _picture(sink: Any, fh: protocol.FrameHeader, img: Any) -> Any:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def main(cfg: dict) -> None:
-    node_main("encoder", lambda ctx, rep, stop: encode(ctx, rep, stop, cfg), cfg)
+def main(node: NodeSettings, settings: EncoderSettings) -> None:
+    """Process entry (spawned by the launcher)."""
+    node_main("encoder", lambda ctx, rep, stop: encode(ctx, rep, stop, settings), node)

@@ -16,6 +16,7 @@ from ..transport import protocol
 from ..transport.status import Event, encode
 from . import exitcodes
 from .parent_watch import LAUNCHER_GONE, die_with_parent
+from .settings import NodeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -84,18 +85,19 @@ def configure_logging(level: str) -> None:
     )
 
 
-def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int], cfg: dict) -> None:
-    """Entry point of a node process: signals, context, reporter, error → exit code. Never returns."""
+def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int], node: NodeSettings) -> None:
+    """Entry point of a node process (`name`: its role, for logs): signals, context, reporter, error → exit code.
+    Never returns."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop)
-    configure_logging(cfg.get("log_level", "warning"))
-    if cfg.get("control"):  # a pipeline node: never outlive the launcher (e.g. when it is SIGKILLed)
+    configure_logging(node.log_level)
+    if node.control:  # a pipeline node: never outlive the launcher (e.g. when it is SIGKILLed)
         stop.parent = os.getppid()
         die_with_parent(stop, exitcodes.INTERRUPTED)
     code = 0
     ctx = zmq.Context()
-    reporter = Reporter(ctx, cfg.get("control"), cfg.get("name", name))
+    reporter = Reporter(ctx, node.control, node.name)
     try:
         code = body(ctx, reporter, stop)
     except NodeError as exc:
@@ -105,7 +107,7 @@ def node_main(name: str, body: Callable[[zmq.Context, Reporter, StopFlag], int],
     except Exception as exc:  # report, never die silently
         logger.debug("%s: unexpected failure", name, exc_info=True)
         reporter.error(f"{name}: {type(exc).__name__}: {exc}", 1)
-        if cfg.get("log_level") == "debug":
+        if node.log_level == "debug":
             traceback.print_exc()
         code = 1
     finally:

@@ -18,7 +18,6 @@ See docs/protocol.md.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Callable
 
 import zmq
@@ -27,6 +26,7 @@ from ..transport.status import Ready, Stopped
 from . import exitcodes
 from .engine import Engine
 from .node import NodeError, Reporter, StopFlag, node_main
+from .settings import NodeSettings
 from .worker_loops import DealerLoop, RouterLoop
 from .worker_settings import WorkerSettings, WorkerStats
 
@@ -61,8 +61,9 @@ def serve(
     if reporter is not None:
         reporter.status(Ready(device=model.device, precision=model.precision, model=model.kind))
     logger.info("%s: %s on %s (%s), serving %s", settings.name, model.kind, model.device, model.precision, ep)
-    engine = Engine(ctx, work, max(1, settings.batch), settings.batch_wait_ms / 1000, settings.delay_ms / 1000,
-                    hang_after=settings.hang_after)
+    faults = settings.faults
+    engine = Engine(ctx, work, max(1, settings.batch), settings.batch_wait_ms / 1000, faults.delay_ms / 1000,
+                    hang_after=faults.hang_after)
     stats = stats if stats is not None else WorkerStats()
     try:
         loop = DealerLoop if ep.kind == "dealer" else RouterLoop
@@ -74,20 +75,11 @@ def serve(
     return stats
 
 
-def main(cfg: dict) -> None:
+def main(node: NodeSettings, settings: WorkerSettings) -> None:
     """Process entry of a launcher-spawned worker (ipc:// endpoints, results PUSHed to the encoder)."""
 
     def body(ctx: zmq.Context, reporter: Reporter, stop: StopFlag) -> int:
-        settings = WorkerSettings.from_cfg(cfg)
-        value = os.environ.get("GFN_STREAM_TEST_WORKER_EXIT_AFTER")  # tests: die abruptly after N frames
-        settings.exit_after = int(value) if value else None
-        settings.delay_ms = int(os.environ.get("GFN_STREAM_TEST_WORKER_DELAY_MS", "0"))  # tests: slow down
-        value = os.environ.get("GFN_STREAM_TEST_WORKER_HANG_AFTER")  # tests: "N" or "N:W" (worker W only)
-        if value:
-            after, _, which = value.partition(":")
-            if not which or settings.name == f"worker {which}":
-                settings.hang_after = int(after)
         serve(ctx, stop, settings, reporter)
         return exitcodes.OK
 
-    node_main("worker", body, cfg)
+    node_main("worker", body, node)

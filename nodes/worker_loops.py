@@ -190,7 +190,7 @@ class DealerLoop(Loop):
             credit = 0 if stopping else len(jobs)
             ready = {"credit": credit, "done": [j.header.seq for j in jobs]}
             self.outbox.put(self.sock, protocol.pack(protocol.READY, ready))
-            if self.s.exit_after is not None and self.stats.frames >= self.s.exit_after:
+            if self.s.faults.exit_after is not None and self.stats.frames >= self.s.faults.exit_after:
                 self.outbox.flush()
                 time.sleep(0.05)
                 os._exit(70)

@@ -11,7 +11,6 @@ program, in a thread or a child process).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import multiprocessing as mp
 import signal
@@ -119,7 +118,7 @@ class WorkerNode:
         spawn = mp.get_context("spawn")
         here, there = spawn.Pipe(duplex=False)
         self._proc = spawn.Process(
-            target=_process_main, args=(dataclasses.asdict(self.settings), there), name=f"gfn-{self.settings.name}",
+            target=_process_main, args=(self.settings, there), name=f"gfn-{self.settings.name}",
             daemon=True,
         )
         self._proc.start()
@@ -137,13 +136,13 @@ class WorkerNode:
         self.endpoint = value
 
 
-def _process_main(fields: dict, pipe: Any) -> None:
+def _process_main(settings: WorkerSettings, pipe: Any) -> None:
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     ctx = zmq.Context()
     try:
-        serve(ctx, stop, WorkerSettings(**fields), on_ready=lambda url: pipe.send(("ready", url)))
+        serve(ctx, stop, settings, on_ready=lambda url: pipe.send(("ready", url)))
     except BaseException as exc:
         try:
             pipe.send(("error", str(exc)))
@@ -162,27 +161,32 @@ def build_parser() -> argparse.ArgumentParser:
         "(router+bind:URL) until stopped (SIGTERM / Ctrl-C: finish held frames, say BYE, leave).",
     )
     p.add_argument("endpoint", help="dealer+connect:tcp://HOST:PORT (default form) or router+bind:tcp://ADDR:PORT")
-    p.add_argument("--model", choices=("gfn", "bicubic"), default="gfn", help="gfn (default) or plain 4x bicubic")
+    d = WorkerSettings  # the defaults, stated once there
+    p.add_argument("--model", choices=("gfn", "bicubic"), default=d.model, help="gfn (default) or plain 4x bicubic")
     p.add_argument("--weights", metavar="FILE", help="GFN weights (.safetensors); default: the shipped weights")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    p.add_argument("--device", default=d.device, help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=d.precision)
     p.add_argument("--backend", choices=("auto", "torch", "openvino", "tensorrt"), default="torch",
                    help="runtime of the model: torch (default), openvino (CPU), tensorrt (CUDA), auto")
     p.add_argument("--cache-dir", dest="cache_dir", metavar="DIR",
                    help="compiled models (default: $GFN_CACHE_DIR, else ~/.cache/gfn-stream)")
-    p.add_argument("--batch", type=int, default=4, metavar="N", help="frames per forward pass (default 4)")
+    p.add_argument("--batch", type=int, default=d.batch, metavar="N",
+                   help=f"frames per forward pass (default {d.batch})")
     p.add_argument("--tile", type=int, metavar="PX", help="LR tile side for large frames (0 = never tile)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: all cores)")
     p.add_argument("--key", metavar="FILE", help="this worker's CurveZMQ secret key (NAME.key_secret from gfn-keygen)")
     p.add_argument("--server-key", dest="server_key", metavar="FILE",
                    help="dealer+connect: the dispatcher's public key")
     p.add_argument("--allow", metavar="DIR", help="router+bind: directory of allowed client public keys")
-    p.add_argument("--heartbeat", type=float, default=1.0, metavar="S", help="heartbeat interval (default 1 s)")
-    p.add_argument("--liveness", type=int, default=3, metavar="N", help="silent intervals before the peer is dead (3)")
-    p.add_argument("--stall-timeout", type=float, default=60.0, metavar="S",
+    p.add_argument("--heartbeat", type=float, default=d.heartbeat_s, metavar="S",
+                   help=f"heartbeat interval (default {d.heartbeat_s:g} s)")
+    p.add_argument("--liveness", type=int, default=d.liveness, metavar="N",
+                   help=f"silent intervals before the peer is dead ({d.liveness})")
+    p.add_argument("--stall-timeout", type=float, default=d.stall_s, metavar="S",
                    help="a batch running longer than max(S, --stall-factor x the slowest so far) means a hung model: "
-                        "exit (code 5) so the dispatcher re-sends its frames (default 60; 0 = never)")
-    p.add_argument("--stall-factor", type=float, default=20.0, metavar="K", help="see --stall-timeout (default 20)")
+                        f"exit (code 5) so the dispatcher re-sends its frames (default {d.stall_s:g}; 0 = never)")
+    p.add_argument("--stall-factor", type=float, default=d.stall_factor, metavar="K",
+                   help=f"see --stall-timeout (default {d.stall_factor:g})")
     p.add_argument("-q", "--quiet", action="store_true", help="no start and summary lines")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     return p

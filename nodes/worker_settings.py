@@ -1,22 +1,22 @@
-"""What a worker is told: WorkerSettings (the launcher, gfn-worker and WorkerNode each build one) and the
-WorkerStats it keeps while it serves."""
+"""What a worker is told: WorkerSettings (the launcher, pipeline/node_settings.py, gfn-worker and WorkerNode each
+build one) and the WorkerStats it keeps while it serves."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..transport import keys
 from ..transport.endpoints import Endpoint, parse
 from ..transport.liveness import HEARTBEAT_S, LIVENESS
+from .faults import WorkerFaults
 
 logger = logging.getLogger(__name__)
 
 ENDPOINT_FORMS = ("dealer+connect", "router+bind")
 
 
-@dataclass
+@dataclass(frozen=True)
 class WorkerSettings:
     """Everything a worker needs; the launcher, gfn-worker and WorkerNode all build one of these."""
 
@@ -45,17 +45,7 @@ class WorkerSettings:
     stall_factor: float = 20.0
     result_hwm: int = 4
     name: str = "worker"
-    exit_after: int | None = None  # tests only: exit abruptly (code 70) once this many frames went out
-    hang_after: int | None = None  # tests only: the model hangs once this many frames are done
-    delay_ms: int = 0  # tests only: extra time per batch, so a test can act mid-run
-
-    @classmethod
-    def from_cfg(cls, cfg: dict) -> "WorkerSettings":
-        names = {f.name for f in dataclasses.fields(cls)}
-        s = cls(**{k: v for k, v in cfg.items() if k in names})
-        if not s.endpoint and cfg.get("work"):
-            s.endpoint = f"dealer+connect:{cfg['work']}"
-        return s
+    faults: WorkerFaults = field(default_factory=WorkerFaults)  # tests only: slow, hang or die (nodes/faults.py)
 
     def check(self) -> Endpoint:
         """The parsed endpoint; raises EndpointError / SecurityError for bad or insecure settings."""

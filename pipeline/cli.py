@@ -15,7 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+from .. import fromdict
 from ..nodes import exitcodes
+from ..nodes.faults import WorkerFaults
 from .config import ConfigError, RunConfig, load_toml
 from .picture import picture_from_args, validate_picture
 
@@ -88,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--log-level", default=None, choices=("debug", "info", "warning", "error"), help="default: warning"
     )
+    # tests only, never in a real run: slow, hang or kill the local workers (nodes/faults.py), e.g. delay_ms=150
+    p.add_argument("--test-fault", dest="test_faults", action="append", default=[], metavar="NAME=N",
+                   help=argparse.SUPPRESS)
     return p
 
 
@@ -95,6 +100,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg = load_toml(args.config) if args.config else RunConfig()
     cfg.input, cfg.output = args.input, args.output
     cfg.overwrite, cfg.quiet, cfg.start_number = args.overwrite, args.quiet, args.start_number
+    cfg.faults = _faults(args.test_faults)
     cfg.resume = args.resume
     if args.log_level:
         cfg.log_level = args.log_level
@@ -118,6 +124,18 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     picture_from_args(cfg, args)
     _validate(cfg)
     return cfg
+
+
+def _faults(specs: list[str]) -> WorkerFaults:
+    """--test-fault NAME=N (tests only): delay_ms, exit_after, hang_after, hang_worker (nodes/faults.py)."""
+    values = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        try:
+            values[name] = int(value)
+        except ValueError:
+            raise ConfigError(f"--test-fault {spec}: expected NAME=N (N an integer)") from None
+    return fromdict.build(WorkerFaults, values, "--test-fault", ConfigError)
 
 
 def _validate(cfg: RunConfig) -> None:

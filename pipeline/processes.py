@@ -9,6 +9,8 @@ import os
 import signal
 
 from ..nodes import worker
+from ..nodes.settings import NodeSettings
+from ..nodes.worker_settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +40,11 @@ def worker_devices(device: str, n: int) -> list[str]:
     return [device] * n
 
 
-def worker_process(w_cfg: dict) -> mp.process.BaseProcess:
-    number = w_cfg["name"].split()[-1]
-    return mp.get_context("spawn").Process(target=worker.main, args=(w_cfg,), name=f"gfn-worker-{number}", daemon=True)
+def worker_process(node: NodeSettings, settings: WorkerSettings) -> mp.process.BaseProcess:
+    """A local worker's process (not started); its settings travel to it as they are (spawn pickles them)."""
+    number = node.name.split()[-1]
+    return mp.get_context("spawn").Process(target=worker.main, args=(node, settings), name=f"gfn-worker-{number}",
+                                           daemon=True)
 
 
 def start(procs: dict[str, mp.process.BaseProcess]) -> None:

@@ -10,21 +10,19 @@ The first failure stops the run: its one-line message and exit code become the r
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import multiprocessing as mp
-import os
 
 import zmq
 
 from ..nodes import decoder, encoder, exitcodes
 from ..nodes.node import peak_rss_mb
 from .config import RunConfig
-from .picture import frame_plan
-from .processes import cuda_device_count, default_workers, start, worker_devices, worker_process
+from .node_settings import LocalWorker, plan
+from .processes import start, worker_process
 from .progress import Progress
 from .report import RunResult, held_output, live_summary
-from .resume import ResumePlan
+from .resume import ResumePlan, with_resume
 from .signals import closing
 from .supervise import RunFailed, RunState, stop_all, stop_for_interrupt, supervise
 from .tempdirs import run_dir
@@ -120,66 +118,22 @@ def is_live_run(cfg: RunConfig) -> bool:
 
 
 def _start_nodes(
-    cfg: RunConfig, ep: dict[str, str], live: bool = False, worker_cfgs: dict[str, dict] | None = None,
+    cfg: RunConfig, ep: dict[str, str], live: bool = False, workers: dict[str, LocalWorker] | None = None,
     resumed: ResumePlan | None = None,
 ) -> dict[str, mp.process.BaseProcess]:
-    """Start encoder, workers and decoder; `worker_cfgs` gets each local worker's settings (for restarts)."""
+    """Start encoder, workers and decoder with their settings (pipeline/node_settings.py); `workers` gets each
+    local worker's (for restarts)."""
     spawn = mp.get_context("spawn")
-    common = {"control": ep["control"], "log_level": cfg.log_level}
-    n_workers = default_workers() if cfg.pipeline.workers is None else cfg.pipeline.workers
-    encode = dataclasses.asdict(cfg.encode)
-    max_inflight = cfg.pipeline.max_inflight
-    if live:
-        # latency over throughput: a frame waits in no queue but the camera's newest-frame slot
-        max_inflight = max(1, min(max_inflight, max(1, n_workers) * cfg.model.batch))
-        if encode.get("tune") is None and encode["codec"] in ("libx264", "libx265"):
-            encode["tune"] = "zerolatency"
+    nodes = with_resume(plan(cfg, ep, live), resumed)
     procs: dict[str, mp.process.BaseProcess] = {}
-    enc_cfg = {
-        **common,
-        "results": ep["results"],
-        "output": cfg.output,
-        "overwrite": cfg.overwrite,
-        "encode": {**encode, "quiet": cfg.quiet},
-        "start_number": cfg.start_number,
-        "eos_grace_s": cfg.pipeline.eos_grace_s,
-        "segment_s": cfg.live.segment_s,
-        "resume": resumed.folder if resumed else None,  # --resume: the chunk folder (media/chunk_sink.py)
-        "resume_done": resumed.done_frames if resumed else 0,
-    }
-    procs["encoder"] = spawn.Process(target=encoder.main, args=(enc_cfg,), name="gfn-encoder", daemon=True)
-    devices = worker_devices(cfg.model.device, n_workers)
-    cpu_threads = None  # several CPU workers share the cores instead of each spinning on all of them
-    if n_workers > 1 and (cfg.model.device == "cpu" or (cfg.model.device == "auto" and cuda_device_count() == 0)):
-        cpu_threads = max(1, (os.cpu_count() or 1) // n_workers)
-    for i in range(n_workers):
-        w_cfg = {**common, "work": ep["work"], "results": ep["results"], **dataclasses.asdict(cfg.model)}
-        w_cfg["device"] = devices[i]
-        w_cfg["name"] = f"worker {i + 1}"
-        w_cfg.update(heartbeat_s=cfg.pipeline.heartbeat_s, liveness=cfg.pipeline.liveness, drain_s=1.0,
-                     threads=cpu_threads, stall_s=cfg.pipeline.stall_s, stall_factor=cfg.pipeline.stall_factor)
-        procs[f"worker {i + 1}"] = worker_process(w_cfg)
-        if worker_cfgs is not None:
-            worker_cfgs[w_cfg["name"]] = w_cfg
-    dec_cfg = {
-        **common,
-        "work": ep["work"],
-        "results": ep["results"],
-        "input": cfg.input,
-        "output": cfg.output,  # with the codec: how large a frame the output can take (media/size_limits.py)
-        "codec": cfg.encode.codec,
-        "max_inflight": max_inflight,
-        "window": max(cfg.pipeline.window, max_inflight),
-        "live_settings": {**dataclasses.asdict(cfg.live), "live": cfg.live.live},
-        "max_latency_s": cfg.live.max_latency_s if live else None,
-        "threads": cfg.pipeline.threads,
-        **{k: getattr(cfg.pipeline, k) for k in ("listen", "key", "allow", "heartbeat_s", "liveness", "worker_wait_s",
-                                                 "answer_timeout_s", "answer_factor")},
-        "local_workers": n_workers,
-        "plan": frame_plan(cfg),
-        "skip_frames": resumed.done_frames if resumed else 0,  # --resume: the frames of the finished chunks
-    }
-    procs["decoder"] = spawn.Process(target=decoder.main, args=(dec_cfg,), name="gfn-decoder", daemon=True)
+    procs["encoder"] = spawn.Process(target=encoder.main, args=(nodes.node("encoder"), nodes.encoder),
+                                     name="gfn-encoder", daemon=True)
+    for w in nodes.workers:
+        procs[w.node.name] = worker_process(w.node, w.settings)
+        if workers is not None:
+            workers[w.node.name] = w
+    procs["decoder"] = spawn.Process(target=decoder.main, args=(nodes.node("decoder"), nodes.decoder),
+                                     name="gfn-decoder", daemon=True)
     start(procs)
     return procs
 

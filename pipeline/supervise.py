@@ -20,6 +20,7 @@ import zmq
 from ..nodes import exitcodes
 from ..transport import protocol, status
 from .config import RunConfig
+from .node_settings import LocalWorker
 from .processes import send_signal, start, worker_process
 from .progress import Progress
 from .worker_report import dispatch_warnings
@@ -52,7 +53,7 @@ class RunState:
     lost_workers: set[str] = field(default_factory=set)  # local workers that died while others went on
     # a local worker's own last words (message, exit code) for a failure other workers can take over from
     worker_errors: dict[str, tuple[str, int]] = field(default_factory=dict)
-    worker_cfgs: dict[str, dict] = field(default_factory=dict)  # how each local worker was started
+    worker_cfgs: dict[str, LocalWorker] = field(default_factory=dict)  # how each local worker was started
     restarts: dict[str, deque] = field(default_factory=dict)  # live mode: when each local worker was restarted
     worker_restarts: int = 0
     live: bool = False
@@ -62,21 +63,27 @@ class RunState:
     metrics: Any = None
 
 
-def can_restart(state: RunState, name: str) -> bool:
+def can_restart(state: RunState, name: str, now: float | None = None) -> bool:
     """Live mode restarts a dead local worker, at most RESTARTS_MAX times in RESTARTS_WINDOW_S."""
     if not state.live or name not in state.worker_cfgs:
         return False
-    recent = state.restarts.setdefault(name, deque())
-    while recent and time.monotonic() - recent[0] > RESTARTS_WINDOW_S:
+    return restart_allowed(state.restarts.setdefault(name, deque()), time.monotonic() if now is None else now)
+
+
+def restart_allowed(recent: deque, now: float, most: int = RESTARTS_MAX, window_s: float = RESTARTS_WINDOW_S) -> bool:
+    """Fewer than `most` restarts within `window_s` before `now` (`recent`: their times, oldest first; the ones
+    that left the window are forgotten)."""
+    while recent and now - recent[0] > window_s:
         recent.popleft()
-    return len(recent) < RESTARTS_MAX
+    return len(recent) < most
 
 
 def restart_worker(procs: dict, state: RunState, name: str, died: str) -> None:
     state.restarts[name].append(time.monotonic())
     state.worker_restarts += 1
     state.worker_errors.pop(name, None)
-    procs[name] = worker_process(state.worker_cfgs[name])
+    worker = state.worker_cfgs[name]
+    procs[name] = worker_process(worker.node, worker.settings)
     start({name: procs[name]})
     logger.warning("%s; restarted it (%d restart(s) in this run)", died, state.worker_restarts)
 

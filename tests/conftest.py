@@ -1,16 +1,64 @@
-"""Suite-wide reporting: skipped RTSP tests are not a quiet "s" in a row of dots. When any test was skipped
-for want of the RTSP test camera (tests/rtsp_server.py), the end of the run says how many, why, and how to
-get them run (scripts/test.sh installs the packages on a root machine with apt-get: scripts/rtsp_deps.sh)."""
+"""Shared fixtures and suite-wide reporting.
+
+Fixtures: `tiny_config` / `tiny_weights` (the smallest GFN and a weights file of it, seed 0, made once per run),
+`cli` (run gfn-stream in a subprocess, one torch thread per process) and `free_port` (an unused loopback port).
+Helpers that are not fixtures live beside them: tests/media.py (clips, images), tests/workers_kit.py (processes,
+frames, fake dispatchers), tests/rtsp_server.py (the test camera).
+
+Reporting: skipped RTSP tests are not a quiet "s" in a row of dots. When any test was skipped for want of the
+RTSP test camera (tests/rtsp_server.py), the end of the run says how many, why, and how to get them run
+(scripts/test.sh installs the packages on a root machine with apt-get: scripts/rtsp_deps.sh)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import subprocess
+from pathlib import Path
+from typing import Callable
 
 import pytest
+from workers_kit import STREAM, run
+from workers_kit import free_port as _free_port
 
 logger = logging.getLogger(__name__)
 RTSP_SKIP = "no RTSP test server"
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """The smallest GFN: 8 channels, one residual block per stage (fast to build, run and save)."""
+    from gfn_stream.models.gfn import GFNConfig
+
+    return GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory, tiny_config) -> Path:
+    """A weights file of the tiny GFN with seed-0 random weights."""
+    import torch
+
+    from gfn_stream.models.gfn import GFN
+    from gfn_stream.models.weights import save_weights
+
+    torch.manual_seed(0)
+    return save_weights(GFN(tiny_config), tmp_path_factory.mktemp("tiny") / "tiny.safetensors")
+
+
+@pytest.fixture()
+def cli() -> Callable[..., subprocess.CompletedProcess]:
+    """cli(IN, OUT, *options, timeout=, env=): gfn-stream run to the end, output captured (text)."""
+
+    def run_cli(*args, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+        return run(STREAM, *args, timeout=timeout, env=env)
+
+    return run_cli
+
+
+@pytest.fixture()
+def free_port() -> Callable[[], int]:
+    """free_port(): a loopback TCP port nothing listens on (now)."""
+    return _free_port
 
 
 def rtsp_skips(skipped: list) -> tuple[int, set[str]]:

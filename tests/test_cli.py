@@ -13,24 +13,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 
-from gfn_stream.models.gfn import GFN, GFNConfig
-from gfn_stream.models.weights import save_weights
 from media import make_audio, make_clip, make_image, make_sequence, truncate
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "gfn_stream.pipeline.cli"]
-
-
-def run_cli(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def leftovers(tmpdir: Path) -> tuple[list[str], list[int]]:
@@ -64,19 +51,12 @@ def packets(path: Path, kind: str) -> list[bytes]:
         return [bytes(p) for p in c.demux(streams[0]) if p.size]
 
 
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    net = GFN(GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1))
-    return save_weights(net, tmp_path_factory.mktemp("w") / "tiny.safetensors")
-
-
-def test_bicubic_video_with_audio(tmp_path):
+def test_bicubic_video_with_audio(tmp_path, cli):
     clip = make_clip(tmp_path / "in.mp4", width=32, height=24, frames=12, audio="aac")
     out = tmp_path / "out.mp4"
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    r = run_cli(clip.path, out, "--model", "bicubic", "--preset", "ultrafast", env={"TMPDIR": str(tmpdir)})
+    r = cli(clip.path, out, "--model", "bicubic", "--preset", "ultrafast", env={"TMPDIR": str(tmpdir)})
     assert r.returncode == 0, r.stderr
     assert leftovers(tmpdir) == ([], [])
     frames, pts, tb = video_frames(out)
@@ -87,23 +67,23 @@ def test_bicubic_video_with_audio(tmp_path):
     assert "12 frames" in r.stderr
 
 
-def test_vfr_timestamps_survive(tmp_path):
+def test_vfr_timestamps_survive(tmp_path, cli):
     pts = [0, 1, 2, 5, 6, 10, 11, 30]
     clip = make_clip(tmp_path / "vfr.mkv", pts=pts, time_base=Fraction(1, 25))
     out = tmp_path / "vfr_out.mkv"
-    r = run_cli(clip.path, out, "--model", "bicubic", "--preset", "ultrafast")
+    r = cli(clip.path, out, "--model", "bicubic", "--preset", "ultrafast")
     assert r.returncode == 0, r.stderr
     _, out_pts, tb = video_frames(out)
     assert [float(p * tb) for p in out_pts] == pytest.approx([float(p * clip.time_base) for p in pts], abs=1e-3)
 
 
-def test_odd_size_gfn_two_workers_match_one(tmp_path, tiny_weights):
+def test_odd_size_gfn_two_workers_match_one(tmp_path, tiny_weights, cli):
     clip = make_clip(tmp_path / "odd.mkv", width=33, height=17, frames=9, pix_fmt="yuv444p")
     outs = []
     for workers, batch in ((1, 1), (2, 3)):
         out_dir = tmp_path / f"w{workers}"
         out_dir.mkdir()
-        r = run_cli(clip.path, out_dir / "f_%04d.png", "--weights", tiny_weights, "--workers", workers,
+        r = cli(clip.path, out_dir / "f_%04d.png", "--weights", tiny_weights, "--workers", workers,
                     "--batch", batch, "--device", "cpu", "-q")
         assert r.returncode == 0, r.stderr
         files = sorted(out_dir.glob("f_*.png"))
@@ -114,18 +94,18 @@ def test_odd_size_gfn_two_workers_match_one(tmp_path, tiny_weights):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
-def test_image_in_image_out(tmp_path):
+def test_image_in_image_out(tmp_path, cli):
     rgb = np.random.default_rng(0).integers(0, 256, (10, 14, 3), dtype=np.uint8)
     src = make_image(tmp_path / "in.png", rgb)
-    r = run_cli(src, tmp_path / "out.png", "--model", "bicubic")
+    r = cli(src, tmp_path / "out.png", "--model", "bicubic")
     assert r.returncode == 0, r.stderr
     with av.open(str(tmp_path / "out.png")) as c:
         assert next(c.decode(video=0)).to_ndarray(format="rgb24").shape == (40, 56, 3)
 
 
-def test_image_sequence_in_video_out(tmp_path):
+def test_image_sequence_in_video_out(tmp_path, cli):
     make_sequence(tmp_path / "f_%03d.png", 5, width=16, height=12)
-    r = run_cli(tmp_path / "f_%03d.png", tmp_path / "seq.mp4", "--model", "bicubic", "--preset", "ultrafast")
+    r = cli(tmp_path / "f_%03d.png", tmp_path / "seq.mp4", "--model", "bicubic", "--preset", "ultrafast")
     assert r.returncode == 0, r.stderr
     frames, _, _ = video_frames(tmp_path / "seq.mp4")
     assert len(frames) == 5 and frames[0].shape == (48, 64, 3)
@@ -141,9 +121,9 @@ def test_image_sequence_in_video_out(tmp_path):
     ],
     ids=["missing", "zero-byte", "not-video", "no-video-stream"],
 )
-def test_bad_inputs_fail_in_one_line(tmp_path, make, code, words):
+def test_bad_inputs_fail_in_one_line(tmp_path, make, code, words, cli):
     src = make(tmp_path)
-    r = run_cli(src, tmp_path / "o.mp4", "--model", "bicubic")
+    r = cli(src, tmp_path / "o.mp4", "--model", "bicubic")
     assert r.returncode == code, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and words in lines[0].lower() and "Traceback" not in r.stderr
@@ -155,7 +135,7 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-def test_bad_outputs_are_refused_before_work(tmp_path):
+def test_bad_outputs_are_refused_before_work(tmp_path, cli):
     clip = make_clip(tmp_path / "in.mp4", frames=2)
     cases = [
         (tmp_path / "nodir" / "o.mp4", [], "folder does not exist"),
@@ -165,28 +145,28 @@ def test_bad_outputs_are_refused_before_work(tmp_path):
     (tmp_path / "exists.mp4").write_bytes(b"keep me")
     cases.append((tmp_path / "exists.mp4", [], "exists"))
     for out, extra, words in cases:
-        r = run_cli(clip.path, out, "--model", "bicubic", *extra, timeout=60)
+        r = cli(clip.path, out, "--model", "bicubic", *extra, timeout=60)
         assert r.returncode == 4, (out, r.stderr)
         assert words in r.stderr.lower() and "Traceback" not in r.stderr, r.stderr
     assert (tmp_path / "exists.mp4").read_bytes() == b"keep me"
 
 
-def test_truncated_input_processes_what_decodes(tmp_path):
+def test_truncated_input_processes_what_decodes(tmp_path, cli):
     clip = make_clip(tmp_path / "long.mkv", width=32, height=24, frames=60, faststart=False)
     cut = truncate(clip.path, 0.5, tmp_path / "cut.mkv")
-    r = run_cli(cut, tmp_path / "cut_out.mkv", "--model", "bicubic", "--preset", "ultrafast")
+    r = cli(cut, tmp_path / "cut_out.mkv", "--model", "bicubic", "--preset", "ultrafast")
     assert r.returncode == 0, r.stderr
     frames, _, _ = video_frames(tmp_path / "cut_out.mkv")
     assert 0 < len(frames) < 60
     assert "trunc" in r.stderr.lower()
 
 
-def test_worker_death_stops_the_run_with_its_name(tmp_path):
+def test_worker_death_stops_the_run_with_its_name(tmp_path, cli):
     clip = make_clip(tmp_path / "in.mp4", frames=30)
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    r = run_cli(clip.path, tmp_path / "o.mp4", "--model", "bicubic", "--batch", "1",
-                env={"GFN_STREAM_TEST_WORKER_EXIT_AFTER": "3", "TMPDIR": str(tmpdir)}, timeout=90)
+    r = cli(clip.path, tmp_path / "o.mp4", "--model", "bicubic", "--batch", "1", "--test-fault", "exit_after=3",
+                env={"TMPDIR": str(tmpdir)}, timeout=90)
     assert r.returncode == 5, r.stderr
     assert "worker 1" in r.stderr and "Traceback" not in r.stderr
     assert leftovers(tmpdir) == ([], [])  # no sockets, no orphans

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gfn_stream.models.gfn import GFN, GFNConfig
+from gfn_stream.models.gfn import GFN
 from gfn_stream.models.weights import DEFAULT_WEIGHTS, save_weights
 from gfn_stream.train.dataset import read_rgb, write_rgb
 from gfn_stream.train.evaluate import bicubic_up, evaluate, main, montage
@@ -43,15 +43,13 @@ def test_ssim_known_cases():
     assert 0.0 < ssim(noisy, img) < 0.99
 
 
-def test_gfn_eval_on_a_tiny_folder(tmp_path, capsys):
+def test_gfn_eval_on_a_tiny_folder(tmp_path, capsys, tiny_weights):
     rng = np.random.default_rng(1)
     for i in range(2):
         hr = (rng.random((48, 40, 3)) * 255).astype(np.uint8)
         write_rgb(tmp_path / "set" / "HR" / f"{i}.png", hr)
         write_rgb(tmp_path / "set" / "LR_Blur" / f"{i}.png", hr[::4, ::4])
-    torch.manual_seed(0)
-    weights = save_weights(GFN(GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)),
-                           tmp_path / "w.safetensors")
+    weights = tiny_weights
     result = evaluate(tmp_path / "set", weights, precision="fp32", montage_dir=tmp_path / "m", threads=1)
     assert result["images"] == 2 and set(result["mean"]) == {"gfn", "bicubic", "bicubic_matlab"}
     lr = read_rgb(tmp_path / "set" / "LR_Blur" / "0.png")
@@ -69,7 +67,7 @@ def test_gfn_eval_on_a_tiny_folder(tmp_path, capsys):
     assert json.loads((tmp_path / "r.json").read_text())["images"] == 2
 
 
-def test_gfn_eval_runs_the_workers_inference_path(tmp_path):
+def test_gfn_eval_runs_the_workers_inference_path(tmp_path, tiny_config):
     """gfn-eval's numbers are the Enhancer's outputs: the same bytes gfn-stream's workers produce."""
     from gfn_stream.models.enhancer import Enhancer
 
@@ -78,8 +76,7 @@ def test_gfn_eval_runs_the_workers_inference_path(tmp_path):
     write_rgb(tmp_path / "set" / "HR" / "0.png", hr)
     write_rgb(tmp_path / "set" / "LR_Blur" / "0.png", hr[::4, ::4])
     torch.manual_seed(1)
-    weights = save_weights(GFN(GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)),
-                           tmp_path / "w.safetensors")
+    weights = save_weights(GFN(tiny_config), tmp_path / "w.safetensors")
     result = evaluate(tmp_path / "set", weights, precision="fp32")
     out = Enhancer(str(weights), precision="fp32").enhance(hr[::4, ::4])
     assert result["per_image"][0]["gfn"]["psnr"] == pytest.approx(psnr(out, hr), abs=1e-9)

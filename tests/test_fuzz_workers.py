@@ -14,6 +14,7 @@ import pytest
 import zmq
 from workers_kit import STREAM, FakeDispatcher, Proc, assert_same_frames, free_port, png_frames, reference_bicubic
 
+from gfn_stream.nodes.faults import WorkerFaults
 from gfn_stream.nodes.worker_node import WorkerNode
 from gfn_stream.transport import protocol
 from media import make_clip
@@ -174,7 +175,7 @@ def test_fuzz_the_pipeline_listen_endpoint(tmp_path):
     out.mkdir()
     url = f"tcp://127.0.0.1:{free_port()}"
     p = Proc(STREAM, clip, out / "f_%04d.png", "--model", "bicubic", "--workers", 0, "--listen", url,
-             "--worker-wait", 60, "-q", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "20"})
+             "--worker-wait", 60, "-q", "--test-fault", "delay_ms=20")
     ctx = zmq.Context()
     sock = _flood_socket(ctx, url)
     node = None
@@ -182,7 +183,8 @@ def test_fuzz_the_pipeline_listen_endpoint(tmp_path):
         for parts in malformed(4, N):
             sock.send_multipart(parts)
         p.wait_for(f"{N} so far", timeout=60)  # the dispatcher has seen (and dropped) every one
-        node = WorkerNode(f"dealer+connect:{url}", model="bicubic", batch=1, delay_ms=20).start()
+        node = WorkerNode(f"dealer+connect:{url}", model="bicubic", batch=1,
+                          faults=WorkerFaults(delay_ms=20)).start()
         for parts in malformed(5, 2000):  # and more while it serves
             sock.send_multipart(parts)
         assert p.wait() == 0, p.stderr

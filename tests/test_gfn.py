@@ -4,8 +4,6 @@ import torch
 from gfn_stream.models.gfn import GFN, GFNConfig, count_parameters
 from gfn_stream.models.precision import autocast, cpu_has_bf16, prepare_model, resolve_precision
 
-TINY = GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)
-
 
 def test_paper_network_has_exactly_the_reference_parameter_count():
     net = GFN()
@@ -34,17 +32,17 @@ def test_reference_layer_details():
 
 
 @pytest.mark.parametrize("h,w", [(37, 53), (1, 1), (2, 3), (4, 4), (17, 33)])
-def test_any_input_size_gives_exactly_4x(h, w):
-    net = GFN(TINY).eval()
+def test_any_input_size_gives_exactly_4x(h, w, tiny_config):
+    net = GFN(tiny_config).eval()
     with torch.no_grad():
         hr, lr = net.forward_train(torch.rand(2, 3, h, w))
     assert hr.shape == (2, 3, 4 * h, 4 * w)
     assert lr.shape == (2, 3, h, w)
 
 
-def test_gate_switch_changes_fusion_not_the_signature():
+def test_gate_switch_changes_fusion_not_the_signature(tiny_config):
     torch.manual_seed(0)
-    net = GFN(TINY).eval()
+    net = GFN(tiny_config).eval()
     x = torch.rand(1, 3, 16, 12)
     with torch.no_grad():
         gated = net(x)
@@ -68,15 +66,15 @@ def test_config_rejects_unknown_or_bad_keys():
         GFNConfig.from_dict({"channels": "8"})
 
 
-def test_rejects_bad_input_shape():
+def test_rejects_bad_input_shape(tiny_config):
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
-        GFN(TINY)(torch.rand(1, 4, 8, 8))
+        GFN(tiny_config)(torch.rand(1, 4, 8, 8))
 
 
 @pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16")
-def test_bf16_channels_last_cpu_close_to_fp32():
+def test_bf16_channels_last_cpu_close_to_fp32(tiny_config):
     torch.manual_seed(0)
-    net = GFN(TINY).eval()
+    net = GFN(tiny_config).eval()
     x = torch.rand(1, 3, 24, 20)
     with torch.no_grad():
         ref = net(x)
@@ -89,9 +87,9 @@ def test_bf16_channels_last_cpu_close_to_fp32():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_fp16_cuda_close_to_fp32():
+def test_fp16_cuda_close_to_fp32(tiny_config):
     torch.manual_seed(0)
-    net = GFN(TINY).eval()
+    net = GFN(tiny_config).eval()
     x = torch.rand(1, 3, 24, 20)
     with torch.no_grad():
         ref = net(x)

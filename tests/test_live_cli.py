@@ -131,7 +131,7 @@ def test_slow_worker_keeps_latency_bounded_and_counts_drops(tmp_path):
         out = tmp_path / "slow.mkv"
         # the worker needs 250 ms a frame (4 fps) for a 15 fps camera
         p = start(cam.url, out, "--model", "bicubic", "--batch", "1", "--duration", "5", "--max-latency", "1.0",
-                  "--report", tmp_path / "r.json", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "250"})
+                  "--report", tmp_path / "r.json", "--test-fault", "delay_ms=250")
         _, err = p.communicate(timeout=90)
     assert p.returncode == 0, err
     live = json.loads((tmp_path / "r.json").read_text())["live"]

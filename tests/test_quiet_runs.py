@@ -25,7 +25,7 @@ def test_a_clean_quiet_run_prints_nothing(tmp_path):
 def test_sigterm_gives_exactly_one_line(tmp_path):
     clip = make_clip(tmp_path / "in.mp4", frames=300).path  # about 12 s at 4 frames per 150 ms
     out = tmp_path / "out.mp4"
-    p = Proc(STREAM, clip, out, "--model", "bicubic", "-q", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "150"})
+    p = Proc(STREAM, clip, out, "--model", "bicubic", "-q", "--test-fault", "delay_ms=150")
     try:
         time.sleep(4)  # started, frames going through
         p.p.send_signal(signal.SIGTERM)

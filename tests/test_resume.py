@@ -29,7 +29,7 @@ from gfn_stream.models.weights import save_weights
 from media import make_clip
 
 CHUNK = 6
-SLOW = {"GFN_STREAM_TEST_WORKER_DELAY_MS": "120"}  # the job lasts long enough to be killed mid-way
+SLOW = ("--test-fault", "delay_ms=120")  # the job lasts long enough to be killed mid-way
 
 
 def streams(path: Path) -> dict:
@@ -174,8 +174,7 @@ def job(tmp_path_factory):
 def _kill_after(clip, out: Path, args: list, chunks: int, tmp: Path, everything: bool = False) -> None:
     """Start the job (or go on with it) and SIGKILL the launcher once the journal lists `chunks` chunks
     (everything: every process of the run at once, as a power cut would: no clean-up code runs anywhere)."""
-    p = Proc(STREAM, clip.path, out, *args, env={"TMPDIR": str(tmp), **SLOW},
-             start_new_session=everything)
+    p = Proc(STREAM, clip.path, out, *args, *SLOW, env={"TMPDIR": str(tmp)}, start_new_session=everything)
     try:
         deadline = time.monotonic() + 180
         while journal_chunks(out) < chunks and p.p.poll() is None and time.monotonic() < deadline:
@@ -226,7 +225,7 @@ def test_every_process_killed_at_once_leaves_a_journal_that_resumes_identically(
 def test_resume_with_other_settings_or_input_is_refused(job, tmp_path):
     clip, args, _, d = job
     out = tmp_path / "out.mp4"
-    p = Proc(STREAM, clip.path, out, *args, env={"TMPDIR": str(tmp_path), **SLOW})
+    p = Proc(STREAM, clip.path, out, *args, *SLOW, env={"TMPDIR": str(tmp_path)})
     try:
         deadline = time.monotonic() + 180
         while journal_chunks(out) < 1 and p.p.poll() is None and time.monotonic() < deadline:

@@ -17,12 +17,12 @@ from workers_kit import QUICK_ENV, STREAM, Proc
 from gfn_stream.pipeline import tempdirs
 from media import make_clip
 
-SLOW = {"GFN_STREAM_TEST_WORKER_DELAY_MS": "150"}  # 4 frames per 150 ms: the run is still going when we act
+SLOW = ("--test-fault", "delay_ms=150")  # 4 frames per 150 ms: the run is still going when we act
 
 
 def _env(tmp: Path, **more) -> dict:
     tmp.mkdir(exist_ok=True)
-    return {"TMPDIR": str(tmp), **SLOW, **more}
+    return {"TMPDIR": str(tmp), **more}
 
 
 def _run_dirs(tmp: Path) -> list[str]:
@@ -58,7 +58,7 @@ def test_ctrl_c_twice_closes_the_output_and_leaves_no_temp_dir(tmp_path, gap_s):
     clip = make_clip(tmp_path / "in.mp4", frames=150).path
     out = tmp_path / "out.mp4"
     tmp = tmp_path / "tmp"
-    p = Proc(STREAM, clip, out, "--model", "bicubic", "--preset", "ultrafast", "--log-level", "info",
+    p = Proc(STREAM, clip, out, "--model", "bicubic", "--preset", "ultrafast", "--log-level", "info", *SLOW,
              env=_env(tmp), start_new_session=True)
     try:
         p.wait_for("joined with", timeout=60)
@@ -81,7 +81,7 @@ def test_ctrl_c_twice_closes_the_output_and_leaves_no_temp_dir(tmp_path, gap_s):
 def test_kill_9_of_the_launcher_the_nodes_go_at_once_and_the_next_run_sweeps_its_dir(tmp_path):
     clip = make_clip(tmp_path / "in.mp4", frames=150).path
     tmp = tmp_path / "tmp"
-    p = Proc(STREAM, clip, tmp_path / "a.mp4", "--model", "bicubic", "--log-level", "info", env=_env(tmp))
+    p = Proc(STREAM, clip, tmp_path / "a.mp4", "--model", "bicubic", "--log-level", "info", *SLOW, env=_env(tmp))
     try:
         p.wait_for("joined with", timeout=60)
         kids = _children(p.p.pid)

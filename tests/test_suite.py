@@ -5,11 +5,8 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from gfn_stream.models.enhancer import Enhancer
-from gfn_stream.models.gfn import GFN, GFNConfig
-from gfn_stream.models.weights import save_weights
 from gfn_stream.train.evaluate import main
 from gfn_stream.train.imresize import imresize, to_uint8
 from gfn_stream.train.metrics import psnr
@@ -23,7 +20,7 @@ def _texture(h, w, seed):
 
 
 @pytest.fixture(scope="module")
-def material(tmp_path_factory):
+def material(tmp_path_factory, tiny_weights):
     root = tmp_path_factory.mktemp("suite_material")
     for i in range(3):
         cv2.imwrite(str(root / f"photo{i}.png"), _texture(96, 128, i)[..., ::-1])
@@ -32,10 +29,7 @@ def material(tmp_path_factory):
                      image=lambda i: big[:, 3 * i : 3 * i + 96]).path
     suite = build_suite(root / "suite", [str(root)], ["photo0", "photo2"], str(clip), str(clip), video_frames=6,
                         blur_start=2)
-    torch.manual_seed(0)
-    weights = save_weights(GFN(GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)),
-                           root / "w.safetensors")
-    return root, suite, weights
+    return root, suite, tiny_weights
 
 
 def test_build_writes_every_condition_from_the_held_out_material(material):

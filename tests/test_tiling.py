@@ -2,19 +2,18 @@ import pytest
 import torch
 
 from gfn_stream.models import tiling
-from gfn_stream.models.gfn import GFN, GFNConfig
+from gfn_stream.models.gfn import GFN
 from gfn_stream.models.tiling import auto_tile_side, enhance_tiled, pixel_budget, tile_plan
 
-TINY = GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)
 TINY_OVERLAP = 32  # the tiny net's outputs move by >= 1/255 up to ~26 LR px from a window edge (random init)
 
 
 @pytest.fixture(scope="module")
-def tiny():
+def tiny(tiny_config):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # many small convs: oversubscribing a shared 2-core box costs more than it gives
     torch.manual_seed(0)
-    yield GFN(TINY).eval()
+    yield GFN(tiny_config).eval()
     torch.set_num_threads(threads)
 
 

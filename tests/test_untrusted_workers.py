@@ -25,7 +25,7 @@ from gfn_stream.transport.result_check import mismatch
 from media import make_clip
 
 EVIL = Path(__file__).with_name("evil_worker.py")
-SLOW_LOCAL = {"GFN_STREAM_TEST_WORKER_DELAY_MS": "40"}  # the run lasts long enough for the evil worker to matter
+SLOW_LOCAL = ("--test-fault", "delay_ms=40")  # the run lasts long enough for the evil worker to matter
 
 
 def _frame_parts(seq: int, w: int = 8, h: int = 6, **extra) -> list:
@@ -134,7 +134,7 @@ def _listening_run(tmp_path: Path, mode: str, *, config: str = "", evil_s: float
     evil = subprocess.Popen([sys.executable, str(EVIL), url, mode, str(evil_s)], stdout=subprocess.PIPE, text=True)
     try:
         t0 = time.monotonic()
-        p = Proc(STREAM, *args, env=SLOW_LOCAL)
+        p = Proc(STREAM, *args, *SLOW_LOCAL)
         try:
             rc = p.wait(timeout=90)
         finally:

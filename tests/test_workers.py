@@ -13,9 +13,10 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pytest
-from workers_kit import STREAM, FakeDispatcher, Proc, assert_same_frames, free_port, png_frames, reference_bicubic, run
+from workers_kit import STREAM, FakeDispatcher, Proc, assert_same_frames, png_frames, reference_bicubic, run
 
 from gfn_stream.nodes.client import WorkerClient
+from gfn_stream.nodes.faults import WorkerFaults
 from gfn_stream.nodes.worker_node import WorkerNode
 from gfn_stream.transport import protocol
 from gfn_stream.transport.endpoints import EndpointError, parse
@@ -117,7 +118,8 @@ def test_worker_as_seen_by_a_dispatcher_credit_results_heartbeats_reconnect():
 
 def test_sigterm_finishes_held_frames_then_says_bye():
     disp = FakeDispatcher()
-    node = WorkerNode(f"dealer+connect:{disp.url}", process=True, model="bicubic", batch=1, delay_ms=300).start()
+    node = WorkerNode(f"dealer+connect:{disp.url}", process=True, model="bicubic", batch=1,
+                      faults=WorkerFaults(delay_ms=300)).start()
     try:
         ident, hello = disp.recv(timeout=60)
         for seq in (0, 1):
@@ -152,7 +154,7 @@ def test_kill_9_one_of_two_workers_output_is_frame_identical(tmp_path, clip):
     out = tmp_path / "out"
     out.mkdir()
     p = Proc(STREAM, path, out / "f_%04d.png", "--model", "bicubic", "--workers", 2, "--batch", 1,
-             "--log-level", "info", env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "30"})
+             "--log-level", "info", "--test-fault", "delay_ms=30")
     try:
         victim = int(p.wait_for(r"started worker 2 \(pid (\d+)\)")[1])
         deadline = time.monotonic() + 60
@@ -169,18 +171,18 @@ def test_kill_9_one_of_two_workers_output_is_frame_identical(tmp_path, clip):
 
 
 @pytest.mark.slow
-def test_remote_worker_joins_and_leaves_mid_run(tmp_path, clip):
+def test_remote_worker_joins_and_leaves_mid_run(tmp_path, clip, free_port):
     path, want = clip
     out = tmp_path / "out"
     out.mkdir()
     port = free_port()
     p = Proc(STREAM, path, out / "f_%04d.png", "--model", "bicubic", "--workers", 1, "--batch", 1,
-             "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info",
-             env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "40"})
+             "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info", "--test-fault", "delay_ms=40")
     node = None
     try:
         p.wait_for("listening for workers")
-        node = WorkerNode(f"dealer+connect:tcp://127.0.0.1:{port}", model="bicubic", batch=1, delay_ms=40).start()
+        node = WorkerNode(f"dealer+connect:tcp://127.0.0.1:{port}", model="bicubic", batch=1,
+                          faults=WorkerFaults(delay_ms=40)).start()
         deadline = time.monotonic() + 30
         while node.stats.frames < 8 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -196,17 +198,15 @@ def test_remote_worker_joins_and_leaves_mid_run(tmp_path, clip):
 
 
 @contextlib.contextmanager
-def _listening_run(tmp_path, path):
+def _listening_run(tmp_path, path, port: int):
     """gfn-stream with one slow local worker, listening for remote ones, quick heartbeats (0.25 s x 3). Yields
     (output folder, the run, join): join(**settings) starts a remote worker process; all are stopped on exit."""
     out = tmp_path / "out"
     out.mkdir()
     config = tmp_path / "hb.toml"
     config.write_text("[pipeline]\nheartbeat_s = 0.25\nliveness = 3\n")
-    port = free_port()
     p = Proc(STREAM, path, out / "f_%04d.png", "--config", config, "--model", "bicubic", "--workers", 1, "--batch", 1,
-             "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info",
-             env={"GFN_STREAM_TEST_WORKER_DELAY_MS": "60"})
+             "--listen", f"tcp://127.0.0.1:{port}", "--log-level", "info", "--test-fault", "delay_ms=60")
     nodes: list[WorkerNode] = []
 
     def join(**settings) -> WorkerNode:
@@ -224,10 +224,10 @@ def _listening_run(tmp_path, path):
 
 
 @pytest.mark.slow
-def test_a_stalled_worker_loses_its_frames_and_rejoins_when_it_returns(tmp_path, clip):
+def test_a_stalled_worker_loses_its_frames_and_rejoins_when_it_returns(tmp_path, clip, free_port):
     path, want = clip
-    with _listening_run(tmp_path, path) as (out, p, join):
-        node = join(delay_ms=60)
+    with _listening_run(tmp_path, path, free_port()) as (out, p, join):
+        node = join(faults=WorkerFaults(delay_ms=60))
         p.wait_for(r"worker remote \w+ joined")
         time.sleep(0.3)
         os.kill(node._proc.pid, signal.SIGSTOP)  # stalled: holds frames, says nothing
@@ -278,11 +278,11 @@ def test_engine_reports_a_batch_that_overruns_its_limit():
 
 
 @pytest.mark.slow
-def test_a_hung_remote_worker_leaves_and_its_frames_are_sent_again(tmp_path, clip):
+def test_a_hung_remote_worker_leaves_and_its_frames_are_sent_again(tmp_path, clip, free_port):
     path, want = clip
-    with _listening_run(tmp_path, path) as (out, p, join):
+    with _listening_run(tmp_path, path, free_port()) as (out, p, join):
         # its model hangs after 3 frames while its heartbeats go on: only the stall limit can catch it
-        node = join(delay_ms=20, hang_after=3, stall_s=0.5, stall_factor=2)
+        node = join(faults=WorkerFaults(delay_ms=20, hang_after=3), stall_s=0.5, stall_factor=2)
         assert p.wait() == 0, p.stderr
         node._proc.join(10)
         assert node._proc.exitcode == 5
@@ -298,7 +298,7 @@ def test_a_hung_local_worker_is_replaced_by_the_other(tmp_path, clip):
     config = tmp_path / "stall.toml"
     config.write_text("[pipeline]\nheartbeat_s = 0.25\nliveness = 3\nstall_s = 0.5\nstall_factor = 2.0\n")
     r = run(STREAM, path, out / "f_%04d.png", "--config", config, "--model", "bicubic", "--workers", 2, "--batch", 1,
-            env={"GFN_STREAM_TEST_WORKER_HANG_AFTER": "3:2", "GFN_STREAM_TEST_WORKER_DELAY_MS": "20"})
+            "--test-fault", "hang_after=3", "--test-fault", "hang_worker=2", "--test-fault", "delay_ms=20")
     assert r.returncode == 0, r.stderr
     assert_same_frames(png_frames(out), want)
     assert "worker 2: inference stalled" in r.stderr and "its frames went to the other workers" in r.stderr, r.stderr
@@ -309,7 +309,7 @@ def test_a_hung_only_worker_ends_the_run_in_one_line(tmp_path, clip):
     config = tmp_path / "stall.toml"
     config.write_text("[pipeline]\nstall_s = 0.5\nstall_factor = 2.0\n")
     r = run(STREAM, path, tmp_path / "o.mp4", "--config", config, "--model", "bicubic", "--batch", 1, "-q",
-            env={"GFN_STREAM_TEST_WORKER_HANG_AFTER": "3"})
+            "--test-fault", "hang_after=3")
     assert r.returncode == 5, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "worker 1: inference stalled" in lines[0] and "seems hung" in lines[0], r.stderr
@@ -349,14 +349,14 @@ def test_a_file_over_http_keeps_every_frame_and_live_mode_restarts_dead_workers(
     out2 = tmp_path / "out2"
     out2.mkdir()
     r = run(STREAM, url, out2 / "f_%04d.png", "--model", "bicubic", "--batch", 1,
-            env={"GFN_STREAM_TEST_WORKER_EXIT_AFTER": "25"})
+            "--test-fault", "exit_after=25")
     assert r.returncode == 0, r.stderr
     assert_same_frames(png_frames(out2), want)
     assert "restarted it" in r.stderr and "worker restarts: " in r.stderr, r.stderr
 
 
 @pytest.mark.slow
-def test_no_worker_at_all_fails_after_the_wait(tmp_path, clip):
+def test_no_worker_at_all_fails_after_the_wait(tmp_path, clip, free_port):
     path, _ = clip
     r = run(STREAM, path, tmp_path / "o.mp4", "--model", "bicubic", "--workers", 0,
             "--listen", f"tcp://127.0.0.1:{free_port()}", "--worker-wait", "1.5", "-q")
