@@ -42,3 +42,28 @@ def test_cli_overrides_config(tmp_path):
     assert cfg.encode.bitrate == "2M" and cfg.encode.crf is None
     with pytest.raises(ConfigError):
         config_from_args(build_parser().parse_args(["a", "b", "--workers", "0"]))
+
+
+def test_the_shared_loader_checks_every_name_and_type():
+    """fromdict.py: the one dict -> dataclass loader of the run settings, gfn-train's config and GFNConfig."""
+    from dataclasses import dataclass, field
+
+    from gfn_stream import fromdict
+
+    @dataclass
+    class Section:
+        rate: float = 1.0
+        count: int | None = None
+        flag: bool = False
+        pair: tuple[int, int] = (1, 2)
+        names: list[str] = field(default_factory=list)
+
+    s = fromdict.build(Section, {"rate": 2, "count": 3, "pair": [4, 5], "names": ["a"]}, "[s]")
+    assert s == Section(rate=2.0, count=3, pair=(4, 5), names=["a"]) and isinstance(s.rate, float)
+    assert fromdict.build(Section, {"count": None}, "[s]").count is None
+    for bad, words in [({"rate": "2"}, "rate must be float"), ({"count": True}, "count must be int or nothing"),
+                       ({"flag": 1}, "flag must be bool"), ({"pair": [1]}, "pair must be 2 values"),
+                       ({"names": [1]}, "names must be a list of str"), ({"nmes": []}, "unknown key 'nmes'")]:
+        with pytest.raises(ConfigError, match=words):
+            fromdict.build(Section, bad, "[s]", ConfigError)
+    assert fromdict.replace(Section(flag=True), {"rate": 3}, "[s]") == Section(rate=3.0, flag=True)

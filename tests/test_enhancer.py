@@ -3,16 +3,7 @@ import pytest
 import torch
 
 from gfn_stream.models.enhancer import Enhancer
-from gfn_stream.models.gfn import GFN, GFNConfig
-from gfn_stream.models.weights import save_weights
-
-TINY = GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    return save_weights(GFN(TINY), tmp_path_factory.mktemp("w") / "tiny.safetensors")
+from gfn_stream.models.gfn import GFN
 
 
 def frames(*shapes, seed=0):
@@ -20,8 +11,8 @@ def frames(*shapes, seed=0):
     return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes]
 
 
-def test_batch_equals_one_by_one_and_keeps_order(weights):
-    enh = Enhancer(str(weights), device="cpu", precision="fp32")
+def test_batch_equals_one_by_one_and_keeps_order(tiny_weights):
+    enh = Enhancer(str(tiny_weights), device="cpu", precision="fp32")
     imgs = frames((12, 16), (9, 7), (12, 16), (12, 16))
     together = enh.enhance_batch(imgs)
     alone = [enh.enhance(f) for f in imgs]
@@ -30,11 +21,11 @@ def test_batch_equals_one_by_one_and_keeps_order(weights):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
-def test_fp32_output_matches_the_network(weights):
-    enh = Enhancer(str(weights), device="cpu", precision="fp32")
+def test_fp32_output_matches_the_network(tiny_weights, tiny_config):
+    enh = Enhancer(str(tiny_weights), device="cpu", precision="fp32")
     (img,) = frames((10, 14))
     out = enh.enhance(img)
-    net = GFN(TINY)
+    net = GFN(tiny_config)
     net.load_state_dict(enh.net.state_dict())
     with torch.no_grad():
         ref = net(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)[0]
@@ -48,19 +39,19 @@ def test_bicubic_model_needs_no_weights():
     assert enh.enhance(img).shape == (20, 24, 3)
 
 
-def test_bad_frames_and_settings_are_refused(weights):
+def test_bad_frames_and_settings_are_refused(tiny_weights):
     enh = Enhancer(model="bicubic")
     with pytest.raises(ValueError, match="uint8"):
         enh.enhance(np.zeros((4, 4, 3), np.float64))
     with pytest.raises(ValueError, match="unknown model"):
         Enhancer(model="esrgan")
     with pytest.raises(ValueError):
-        Enhancer(str(weights), device="cpu", precision="fp16")
+        Enhancer(str(tiny_weights), device="cpu", precision="fp16")
 
 
-def test_float_frames_keep_more_than_8_bits(weights):
+def test_float_frames_keep_more_than_8_bits(tiny_weights):
     """Deep video (10 bits) goes through the model as float32 in [0, 1] and comes back unrounded."""
-    enh = Enhancer(str(weights), device="cpu", precision="fp32")
+    enh = Enhancer(str(tiny_weights), device="cpu", precision="fp32")
     ramp = np.linspace(0.2, 0.3, 16 * 16 * 3, dtype=np.float32).reshape(16, 16, 3)
     out = enh.enhance(ramp)
     assert out.dtype == np.float32 and out.shape == (64, 64, 3)
@@ -71,9 +62,9 @@ def test_float_frames_keep_more_than_8_bits(weights):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_pinned_path_matches_cpu(weights):
-    gpu = Enhancer(str(weights), device="cuda", precision="fp16")
-    cpu = Enhancer(str(weights), device="cpu", precision="fp32")
+def test_cuda_pinned_path_matches_cpu(tiny_weights):
+    gpu = Enhancer(str(tiny_weights), device="cuda", precision="fp16")
+    cpu = Enhancer(str(tiny_weights), device="cpu", precision="fp32")
     imgs = frames((12, 16), (12, 16))
     for a, b in zip(gpu.enhance_batch(imgs), cpu.enhance_batch(imgs)):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 2
