@@ -152,3 +152,18 @@ def test_online_config_errors():
         config_from_dict({"degrade": {"crf": [30, 20]}, "stage": [{"steps": 2}]})
     with pytest.raises(ValueError, match="source"):
         config_from_dict({"data": {"source": "web"}, "stage": [{"steps": 2}]})
+
+
+def test_a_truth_is_yuv_quantized_exactly_when_its_input_went_through_yuv():
+    # a flat saturated colour: an 8-bit YUV round trip moves it by a level (a fixed function of the colour)
+    flat = np.zeros((200, 240, 3), np.uint8) + np.array((200, 30, 10), np.uint8)
+    quantized = yuv420_roundtrip(flat[:16, :16])[8, 8]
+    assert tuple(quantized) != (200, 30, 10)
+    rng = np.random.default_rng(0)
+    for params, via_yuv in ((replace(CLEAN, yuv420_prob=1.0), True), (replace(CLEAN, h264_prob=1.0), True),
+                            (CLEAN, False), (replace(CLEAN, yuv420_prob=1.0, yuv_truth=False), False)):
+        lr, _, hr, how = photo_sample(flat, 64, params, rng)
+        centre = tuple(int(v) for v in hr[32, 32])
+        assert centre == (tuple(int(v) for v in quantized) if via_yuv else (200, 30, 10)), how
+        # input and truth agree on the colour, so nothing teaches the network to move it
+        assert np.abs(lr[8, 8].astype(int) - hr[32, 32].astype(int)).max() <= (0 if via_yuv else 1), how

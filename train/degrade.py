@@ -60,6 +60,11 @@ class DegradeParams:
     jpeg_prob: float = 0.1
     jpeg_quality: tuple[int, int] = (40, 95)
     yuv420_prob: float = 0.6  # of the samples left uncompressed: the 4:2:0 chroma round trip
+    # true: when the input went through YUV (H.264, the 4:2:0 round trip) the truth gets an 8-bit YUV 4:4:4 round
+    # trip. An 8-bit YUV round trip moves a flat colour by up to 1 level per channel, a fixed function of the
+    # colour; trained against unquantized truths the network learns to undo it and then shifts the colours of RGB
+    # input (chroma error 6x bicubic's on smooth photos). Video truth is YUV-quantized anyway.
+    yuv_truth: bool = True
     seq_len: int = 3  # LR frames encoded together (the last is the input)
     max_pan: int = 2  # photos: LR px the crop moves per frame of the sequence
 
@@ -167,6 +172,11 @@ def yuv420_roundtrip(frame: np.ndarray) -> np.ndarray:
     return to_rgb(from_rgb(np.ascontiguousarray(frame), "yuv420p", BT601), BT601, 1)
 
 
+def yuv444_roundtrip(frame: np.ndarray) -> np.ndarray:
+    """8-bit YUV quantization without chroma subsampling (tv range, BT.601, as the YUV paths use)."""
+    return to_rgb(from_rgb(np.ascontiguousarray(frame), "yuv444p", BT601), BT601, 1)
+
+
 def jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
@@ -206,6 +216,13 @@ def _finish(hr_seq: list[np.ndarray], p: DegradeParams, rng: np.random.Generator
     return lr, f"{kind}/noise{sigma:.3f}/{how}"
 
 
+def _truth(truth: np.ndarray, how: str, p: DegradeParams) -> np.ndarray:
+    """The uint8 HR target: YUV-quantized like the input when the input went through YUV (see yuv_truth)."""
+    if p.yuv_truth and (how.endswith("/yuv420") or "/h264-" in how):
+        return yuv444_roundtrip(truth)
+    return np.ascontiguousarray(truth)
+
+
 def photo_sample(photo: np.ndarray, size: int, p: DegradeParams, rng: np.random.Generator):
     """(LR input uint8, LR sharp uint8, HR uint8, description) from a uint8 RGB photo.
 
@@ -240,7 +257,7 @@ def photo_sample(photo: np.ndarray, size: int, p: DegradeParams, rng: np.random.
     truth = region[oy : oy + size, ox : ox + size]
     lr, how = _finish(hr_seq, p, rng)
     lr_sharp = to_uint8(imresize(truth, output_shape=(lr_size, lr_size), dtype=np.float32))
-    return lr, lr_sharp, to_uint8(truth), f"photo/{blurred_kind}/{how}"
+    return lr, lr_sharp, _truth(to_uint8(truth), how, p), f"photo/{blurred_kind}/{how}"
 
 
 def video_sample(frames: np.ndarray, size: int, p: DegradeParams, rng: np.random.Generator):
@@ -277,4 +294,4 @@ def video_sample(frames: np.ndarray, size: int, p: DegradeParams, rng: np.random
     lr, how = _finish(hr_seq, p, rng)
     lr_sharp = to_uint8(imresize(truth.astype(np.float32) / 255.0, output_shape=(lr_size, lr_size),
                                  dtype=np.float32))
-    return lr, lr_sharp, np.ascontiguousarray(truth), f"video/{kind}{n if n > 1 else ''}/{how}"
+    return lr, lr_sharp, _truth(truth, how, p), f"video/{kind}{n if n > 1 else ''}/{how}"
