@@ -16,7 +16,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from .encode_options import SinkError
@@ -24,8 +23,8 @@ from .output_file import SequenceLock, write_atomically
 
 logger = logging.getLogger(__name__)
 
-_QUALITY = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
-            ".webp": [cv2.IMWRITE_WEBP_QUALITY, 95]}
+_QUALITY = {".jpg": ["IMWRITE_JPEG_QUALITY", 95], ".jpeg": ["IMWRITE_JPEG_QUALITY", 95],
+            ".webp": ["IMWRITE_WEBP_QUALITY", 95]}  # OpenCV names: cv2 is imported when an image is written
 
 
 class ImageSink:
@@ -57,8 +56,11 @@ class ImageSink:
         if self.kind == "image" and self.frames_written:
             raise SinkError(f"{self.path} is a single image but a second frame arrived")
         target = self.path if self.kind == "image" else self.path % (self.start_number + self.frames_written)
+        import cv2
+
+        quality = _QUALITY.get(Path(target).suffix.lower())
         ok, data = cv2.imencode(Path(target).suffix.lower(), np.ascontiguousarray(rgb[..., ::-1]),
-                                _QUALITY.get(Path(target).suffix.lower(), []))
+                                [getattr(cv2, quality[0]), quality[1]] if quality else [])
         if not ok:
             raise SinkError(f"could not encode {target}")
         # a sequence's files were checked (and the pattern locked) at the start: a number is written once

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 
 import av
-import cv2
 import numpy as np
 from av.video.reformatter import ColorRange, Interpolation
 
@@ -102,6 +101,8 @@ def _levels(bits: int, color_range: int) -> tuple[float, float, float, float]:
 def to_float(planes: Planes) -> np.ndarray:
     """H x W x 3 float32 RGB in [0, 1] (not clipped below 0 or above 1 by more than the input says) from
     planes of any depth; chroma is upsampled bilinearly (centre-sited)."""
+    import cv2  # here: the 8-bit paths (the bicubic worker, the writer) start without OpenCV
+
     kr, kb = _K.get(planes.matrix, _K[6])
     y0, ys, c0, cs = _levels(planes.bits, planes.color_range)
     h, w = planes.height, planes.width
@@ -118,6 +119,8 @@ def to_float(planes: Planes) -> np.ndarray:
 def from_float(rgb: np.ndarray, fmt: str, matrix: int, color_range: int = 1) -> Planes:
     """`fmt` planes from H x W x 3 float RGB in [0, 1]: the matrix in float, chroma averaged over 2x2 blocks,
     rounded once to the format's depth."""
+    import cv2
+
     bits = 10 if fmt == "yuv420p10le" else 8
     kr, kb = _K.get(matrix, _K[6])
     y0, ys, c0, cs = _levels(bits, color_range)
@@ -145,6 +148,8 @@ def resample(planes: Planes, width: int, height: int, *, matrix: int, color_rang
     if (matrix, color_range) == (planes.matrix, planes.color_range):
         out = to_frame(planes).reformat(width=width, height=height, format=fmt, interpolation=BICUBIC)
     elif planes.bits > 8 or fmt != "yuv420p":
+        import cv2
+
         rgb = cv2.resize(to_float(planes), (width, height), interpolation=cv2.INTER_CUBIC)
         return from_float(np.clip(rgb, 0, 1), fmt, matrix, color_range)
     else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-import cv2
 import numpy as np
 
 logger = logging.getLogger(__name__)
@@ -39,6 +38,8 @@ class SizeKeeper:
         size = (rgb.shape[1], rgb.shape[0])
         if not self.seen(size[0], size[1], index, seconds):
             return rgb
+        import cv2  # only for a file whose size changes: readers start without OpenCV
+
         shrink = size[0] * size[1] > self.size[0] * self.size[1]
         return cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 

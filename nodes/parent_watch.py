@@ -33,6 +33,11 @@ def parent_gone(parent: int) -> bool:
     return os.getppid() != parent
 
 
+def set_pdeathsig(sig: int) -> bool:
+    """Have the kernel send `sig` to this process when its parent dies (Linux; False elsewhere)."""
+    return _set_pdeathsig(sig)
+
+
 def _set_pdeathsig(sig: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False

@@ -18,11 +18,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..media import planes as yuv
-from ..media.compose import finish
 from ..media.frames import Planes
 from ..transport import protocol
 
@@ -77,6 +75,8 @@ class PictureWork:
             else:
                 through_rgb.append(i)
         if through_rgb:
+            from ..media.compose import finish
+
             small = [_rgb_in(jobs[i]) for i in through_rgb]
             for i, lr, sr in zip(through_rgb, small, self.enhance_batch(small)):
                 answers[i] = _rgb_out(jobs[i].header, finish(lr, sr, _out_size(jobs[i].header),
@@ -90,6 +90,8 @@ def _backend_args(settings: Any) -> dict[str, Any]:
 
 
 def _bicubic(image: np.ndarray) -> np.ndarray:
+    import cv2  # the planes path (bicubic on YUV) never loads OpenCV
+
     h, w = image.shape[:2]
     big = cv2.resize(image, (SCALE * w, SCALE * h), interpolation=cv2.INTER_CUBIC)
     return np.clip(big, 0, 1, out=big) if big.dtype == np.float32 else big

@@ -19,7 +19,7 @@ from ..nodes import decoder, encoder, exitcodes
 from ..nodes.node import peak_rss_mb
 from .config import RunConfig
 from .node_settings import LocalWorker, plan
-from .processes import start, worker_process
+from .processes import node_context, start, worker_process
 from .progress import Progress
 from .report import RunResult, held_output, live_summary
 from .resume import ResumePlan, with_resume
@@ -123,7 +123,7 @@ def _start_nodes(
 ) -> dict[str, mp.process.BaseProcess]:
     """Start encoder, workers and decoder with their settings (pipeline/node_settings.py); `workers` gets each
     local worker's (for restarts)."""
-    spawn = mp.get_context("spawn")
+    spawn = node_context()
     nodes = with_resume(plan(cfg, ep, live), resumed)
     procs: dict[str, mp.process.BaseProcess] = {}
     procs["encoder"] = spawn.Process(target=encoder.main, args=(nodes.node("encoder"), nodes.encoder),

@@ -35,15 +35,21 @@ def _frames(path: Path) -> int:
 
 
 def _children(pid: int) -> list[int]:
-    kids = []
+    """Every process below `pid` (the nodes are the children of multiprocessing's fork server, the launcher's)."""
+    parents = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    kids.append(int(d.name))
+                parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 pass
-    return kids
+    kids, below = [], {pid}
+    while True:
+        more = [k for k, parent in parents.items() if parent in below and k not in kids]
+        if not more:
+            return kids
+        kids += more
+        below.update(more)
 
 
 def _running(pid: int) -> bool:
@@ -85,7 +91,7 @@ def test_kill_9_of_the_launcher_the_nodes_go_at_once_and_the_next_run_sweeps_its
     try:
         p.wait_for("joined with", timeout=60)
         kids = _children(p.p.pid)
-        assert len(kids) >= 3  # decoder, worker, encoder (and multiprocessing's resource tracker)
+        assert len(kids) >= 3  # decoder, worker, encoder (and multiprocessing's fork server, resource tracker)
         p.p.kill()
         p.wait(timeout=10)
         t0 = time.monotonic()
