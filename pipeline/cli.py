@@ -1,7 +1,9 @@
-"""`gfn-stream IN OUT [options]`: deblur and 4x-upscale a video, an image or an image sequence.
+"""`gfn-stream IN OUT [options]`: deblur and 4x-upscale a video, an image or an image sequence;
+`gfn-stream IN [IN ...] -o OUTDIR/`: many of them with one set of workers (pipeline/batch.py).
 
 Exit codes: 0 done; 1 internal error; 2 bad usage or config; 3 bad input; 4 output refused or encoder
-failed; 5 a worker died or frames were lost; 130 interrupted (the output holds what was written).
+failed; 5 a worker died or frames were lost; 6 some files of a batch failed; 130 interrupted (the output holds
+what was written).
 Errors are one line on stderr; add --log-level debug for tracebacks.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from .. import fromdict
 from ..nodes import exitcodes
 from ..nodes.faults import WorkerFaults
+from .batch import cli_batch, split_paths
 from .config import ConfigError, RunConfig, load_toml
 from .picture import picture_from_args, validate_picture
 
@@ -27,11 +30,17 @@ logger = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gfn-stream",
+        usage="gfn-stream IN OUT [options]\n       gfn-stream IN [IN ...] -o OUTDIR/ [options]",
         description="Deblur and 4x-upscale a video (or image / image sequence) with GFN.",
-        epilog="Exit codes: 0 ok, 2 usage, 3 bad input, 4 output error, 5 worker failure, 130 interrupted.",
+        epilog="Exit codes: 0 ok, 2 usage, 3 bad input, 4 output error, 5 worker failure, 6 some files of a batch "
+               "failed, 130 interrupted.",
     )
-    p.add_argument("input", help="input video file, image, or image sequence pattern (frames/%%06d.png)")
-    p.add_argument("output", help="output .mp4/.mkv/.mov, an image (.png/.jpg) or an image sequence pattern")
+    p.add_argument("paths", nargs="+", metavar="IN",
+                   help="IN OUT: input video file, image, or image sequence pattern (frames/%%06d.png), then the "
+                        "output .mp4/.mkv/.mov, an image (.png/.jpg) or an image sequence pattern; with -o: any "
+                        "number of inputs (files, quoted globs 'clips/*.mov', folders)")
+    p.add_argument("-o", "--output", dest="output_to", metavar="OUT",
+                   help="the output; with several inputs (or a glob or a folder) the folder the outputs go to")
     p.add_argument("--config", metavar="FILE", help="TOML settings file (see configs/default.toml)")
     p.add_argument("--model", choices=("gfn", "bicubic"), help="gfn (default) or plain 4x bicubic")
     p.add_argument("--weights", metavar="FILE", help="GFN weights (.safetensors); default: the shipped weights")
@@ -98,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg = load_toml(args.config) if args.config else RunConfig()
-    cfg.input, cfg.output = args.input, args.output
+    inputs, cfg.output, batch = split_paths(args)
+    cfg.input = "" if batch else inputs[0]
     cfg.overwrite, cfg.quiet, cfg.start_number = args.overwrite, args.quiet, args.start_number
     cfg.faults = _faults(args.test_faults)
     cfg.resume = args.resume
@@ -122,6 +132,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         if getattr(args, key) is not None:
             setattr(cfg.live, key, getattr(args, key))
     picture_from_args(cfg, args)
+    if batch and cfg.picture.preview:
+        raise ConfigError("--preview takes one input (IN sheet.png), not a batch")
     _validate(cfg)
     return cfg
 
@@ -255,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=getattr(logging, level.upper()), format="%(levelname)s %(name)s: %(message)s")
     try:
         cfg = config_from_args(args)
+        if not cfg.input:  # several inputs: a batch (pipeline/batch.py), each file checked as its job starts
+            return cli_batch(args, cfg, level, check_paths)
         check_paths(cfg)
     except ConfigError as exc:
         return _fail(str(exc), exitcodes.USAGE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+from typing import TYPE_CHECKING
 
 import zmq
 
@@ -27,11 +28,15 @@ from .signals import closing
 from .supervise import RunFailed, RunState, stop_all, stop_for_interrupt, supervise
 from .tempdirs import run_dir
 
+if TYPE_CHECKING:
+    from .pool import WorkerPool
+
 logger = logging.getLogger(__name__)
 
 
-def run(cfg: RunConfig) -> RunResult:
-    """Run one job to completion. Never raises for run failures: see RunResult.code."""
+def run(cfg: RunConfig, pool: WorkerPool | None = None, progress: Progress | None = None) -> RunResult:
+    """Run one job to completion. Never raises for run failures: see RunResult.code. pool: a batch's workers
+    (pipeline/batch.py), already running, used instead of starting this job's own; progress: its file bar."""
     from ..media.resume_journal import FolderBusy, ResumeError
     from . import resume
 
@@ -39,19 +44,26 @@ def run(cfg: RunConfig) -> RunResult:
         resumed = resume.prepare(cfg)
     except ResumeError as exc:
         return RunResult(exitcodes.OUTPUT if isinstance(exc, FolderBusy) else exitcodes.USAGE, str(exc))
+    if pool is not None:
+        return resume.conclude(cfg, resumed, _run(cfg, pool.tmp, resumed, pool, progress))
     with run_dir() as tmp:  # private, locked while we run; those of dead runs are removed (pipeline/tempdirs.py)
-        result = _run(cfg, str(tmp), resumed)
+        result = _run(cfg, str(tmp), resumed, None, progress)
     return resume.conclude(cfg, resumed, result)
 
 
-def _run(cfg: RunConfig, tmp: str, resumed: ResumePlan | None = None) -> RunResult:
-    endpoints = {name: f"ipc://{tmp}/{name}" for name in ("work", "results", "control")}
-    ctx = zmq.Context()
-    control = ctx.socket(zmq.PULL)
-    control.setsockopt(zmq.LINGER, 0)
-    control.bind(endpoints["control"])
+def _run(cfg: RunConfig, tmp: str, resumed: ResumePlan | None = None, pool: WorkerPool | None = None,
+         progress: Progress | None = None) -> RunResult:
+    if pool is not None:  # a batch's job: the pool's endpoints and control socket, its workers already running
+        endpoints, ctx, control = pool.endpoints, pool.ctx, pool.control
+    else:
+        endpoints = {name: f"ipc://{tmp}/{name}" for name in ("work", "results", "control")}
+        ctx = zmq.Context()
+        control = ctx.socket(zmq.PULL)
+        control.setsockopt(zmq.LINGER, 0)
+        control.bind(endpoints["control"])
     procs: dict[str, mp.process.BaseProcess] = {}
-    progress = Progress(cfg.quiet)
+    own = procs  # the processes this job stops at its end (with a pool: its decoder and encoder only)
+    progress = progress or Progress(cfg.quiet)
     progress.skip = resumed.done_frames if resumed else 0
     state = RunState(live=is_live_run(cfg))
     metrics_server = None
@@ -65,11 +77,12 @@ def _run(cfg: RunConfig, tmp: str, resumed: ResumePlan | None = None) -> RunResu
             except OSError as exc:
                 raise RunFailed(f"cannot serve metrics on port {cfg.live.metrics_port}: {exc.strerror}",
                                 exitcodes.USAGE)
-        procs = _start_nodes(cfg, endpoints, state.live, state.worker_cfgs, resumed)
+        procs = _start_nodes(cfg, endpoints, state.live, state.worker_cfgs, resumed, pool)
+        own = {name: p for name, p in procs.items() if pool is None or name in ("encoder", "decoder")}
         supervise(cfg, control, procs, progress, state)
         closing()  # the output is complete: a Ctrl-C from now on changes nothing
         seconds = progress.elapsed()
-        stop_all(procs, control, state)  # workers report their final numbers as they stop
+        stop_all(own, control, state)  # workers report their final numbers as they stop
         state.peak_rss_mb["launcher"] = peak_rss_mb()
         return RunResult(
             exitcodes.OK, "", state.frames_out, seconds, state.warnings, state.peak_rss_mb, state.first_frame_s,
@@ -92,20 +105,23 @@ def _run(cfg: RunConfig, tmp: str, resumed: ResumePlan | None = None) -> RunResu
     except RunFailed as exc:
         closing()
         progress.close()
-        stop_all(procs, control, state)
+        stop_all(own, control, state)
         held = held_output(cfg, state, str(exc))
         return RunResult(exc.code, f"{exc}{held}", state.frames_out, progress.elapsed(), state.warnings,
                          input=state.input)
     finally:
         closing()
         progress.close()
-        stop_all(procs, control, state)
+        stop_all(own, control, state)
+        if pool is not None:
+            pool.adopt(procs)  # a live run may have restarted a worker
         if state.metrics is not None:
             state.metrics.finish()
         if metrics_server is not None:
             metrics_server.close()
-        control.close()
-        ctx.destroy(linger=0)  # every node is stopped by now: nothing left to deliver, and nothing may block the exit
+        if pool is None:
+            control.close()
+            ctx.destroy(linger=0)  # every node is stopped: nothing left to deliver, nothing may block the exit
 
 
 def is_live_run(cfg: RunConfig) -> bool:
@@ -119,7 +135,7 @@ def is_live_run(cfg: RunConfig) -> bool:
 
 def _start_nodes(
     cfg: RunConfig, ep: dict[str, str], live: bool = False, workers: dict[str, LocalWorker] | None = None,
-    resumed: ResumePlan | None = None,
+    resumed: ResumePlan | None = None, pool: WorkerPool | None = None,
 ) -> dict[str, mp.process.BaseProcess]:
     """Start encoder, workers and decoder with their settings (pipeline/node_settings.py); `workers` gets each
     local worker's (for restarts)."""
@@ -128,13 +144,17 @@ def _start_nodes(
     procs: dict[str, mp.process.BaseProcess] = {}
     procs["encoder"] = spawn.Process(target=encoder.main, args=(nodes.node("encoder"), nodes.encoder),
                                      name="gfn-encoder", daemon=True)
-    for w in nodes.workers:
+    for w in nodes.workers if pool is None else ():
         procs[w.node.name] = worker_process(w.node, w.settings)
         if workers is not None:
             workers[w.node.name] = w
     procs["decoder"] = spawn.Process(target=decoder.main, args=(nodes.node("decoder"), nodes.decoder),
                                      name="gfn-decoder", daemon=True)
     start(procs)
+    if pool is not None:  # the batch's workers: supervised (and, in a live run, restarted) with this job's nodes
+        procs.update(pool.procs)
+        if workers is not None:
+            workers.update(pool.workers)
     return procs
 
 
