@@ -62,6 +62,22 @@ def pattern(i: int, width: int, height: int) -> np.ndarray:
     return img
 
 
+@dataclass
+class Decoded:
+    """A video file as PyAV decodes it: RGB frames, their timestamps in seconds, the first frame's (width, height)."""
+
+    rgb: list[np.ndarray]
+    pts_s: list[float]
+    size: tuple[int, int] | None
+
+
+def decode_video(path: str | Path) -> Decoded:
+    with av.open(str(path)) as c:
+        frames = list(c.decode(video=0))
+        return Decoded([f.to_ndarray(format="rgb24") for f in frames], [float(f.pts * f.time_base) for f in frames],
+                       (frames[0].width, frames[0].height) if frames else None)
+
+
 def make_clip(
     path: str | Path,
     *,

@@ -20,7 +20,7 @@ from gfn_stream.media.frames import Frame, SourceError
 from gfn_stream.media.source import open_source
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/media.py (pytest runs with --import-mode=importlib)
-from media import make_clip, make_sequence, pattern  # noqa: E402
+from media import decode_video, make_clip, make_sequence, pattern  # noqa: E402
 
 CLI = [sys.executable, "-m", "gfn_stream.pipeline.cli"]
 
@@ -33,12 +33,6 @@ def run_cli(*args, timeout: float = 120, env: dict | None = None) -> subprocess.
 def frames_of(path) -> list[Frame]:
     with open_source(path) as src:
         return [it for it in src.items() if isinstance(it, Frame)]
-
-
-def decoded(path) -> tuple[list[np.ndarray], list[float]]:
-    with av.open(str(path)) as c:
-        frames = list(c.decode(video=0))
-        return [f.to_ndarray(format="rgb24") for f in frames], [float(f.pts * f.time_base) for f in frames]
 
 
 # ---------------------------------------------------------------------------------------------- sequences
@@ -83,7 +77,7 @@ def test_cli_sequence_gap_video_out(tmp_path):
     r = run_cli(tmp_path / "f_%04d.png", tmp_path / "o.mp4", "--report", report)
     assert r.returncode == 0, r.stderr
     assert "warning: image sequence" in r.stderr and "f_0005.png" in r.stderr
-    frames, _ = decoded(tmp_path / "o.mp4")
+    frames = decode_video(tmp_path / "o.mp4").rgb
     assert len(frames) == 9
     assert any("missing number" in w for w in json.loads(report.read_text())["warnings"])
 
@@ -144,7 +138,7 @@ def test_cli_damaged_ts_warns_and_reports(tmp_path):
     warned = [line for line in r.stderr.splitlines() if "input is damaged" in line]
     assert len(warned) == 1 and "missing" in warned[0]
     got = json.loads(report.read_text())["input"]
-    assert got["frames_decoded"] == len(decoded(tmp_path / "o.mp4")[0]) and got["frames_missing"] > 0
+    assert got["frames_decoded"] == len(decode_video(tmp_path / "o.mp4").rgb) and got["frames_missing"] > 0
 
 
 def test_clean_inputs_say_nothing(tmp_path):
@@ -172,7 +166,8 @@ def test_cli_duration_and_max_fps_on_a_file(tmp_path):
     out, report = tmp_path / "o.mkv", tmp_path / "r.json"
     r = run_cli(clip.path, out, "--duration", "1", "--max-fps", "10", "--report", report)
     assert r.returncode == 0, r.stderr
-    frames, times = decoded(out)
+    video = decode_video(out)
+    frames, times = video.rgb, video.pts_s
     assert len(frames) == 10 and max(times) < 1.0
     assert all(b - a >= 0.08 - 1e-6 for a, b in zip(times, times[1:]))
     with av.open(str(out)) as c:  # closed properly, audio cut at the same place
@@ -208,7 +203,8 @@ def test_cli_size_change_mid_file(tmp_path):
     r = run_cli(size_change_ts(tmp_path), tmp_path / "o.mp4")
     assert r.returncode == 0, r.stderr
     assert "picture size changes mid-file: 128x96 from frame 25" in r.stderr
-    frames, times = decoded(tmp_path / "o.mp4")
+    video = decode_video(tmp_path / "o.mp4")
+    frames, times = video.rgb, video.pts_s
     assert len(frames) == 50 and {f.shape for f in frames} == {(360, 640, 3)}
     assert times == pytest.approx([k / 25 for k in range(50)], abs=1e-3)
 

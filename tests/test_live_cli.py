@@ -11,9 +11,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import av
 import pytest
 from rtsp_server import RtspServer, require_rtsp
+
+from media import decode_video
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "gfn_stream.pipeline.cli"]
@@ -22,13 +23,6 @@ CLI = [sys.executable, "-m", "gfn_stream.pipeline.cli"]
 def start(*args, env=None) -> subprocess.Popen:
     return subprocess.Popen([*CLI, *map(str, args)], stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
-
-
-def decode(path: Path) -> tuple[list[float], tuple[int, int]]:
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        frames = list(c.decode(s))
-        return [float(f.pts * s.time_base) for f in frames], (frames[0].width, frames[0].height)
 
 
 def wait_for_frames(report_dir: Path, proc: subprocess.Popen, path: Path, min_bytes: int = 3000, timeout: float = 30):
@@ -58,7 +52,8 @@ def test_live_rtsp_to_file_with_duration_and_metrics(tmp_path):
         _, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
     assert "gfn_frames" in body
-    pts, size = decode(out)
+    video = decode_video(out)
+    pts, size = video.pts_s, video.size
     assert size == (256, 192)
     assert len(pts) >= 15 and pts == sorted(pts)
     report = json.loads((tmp_path / "r.json").read_text())
@@ -80,7 +75,7 @@ def test_camera_killed_and_restarted_reconnects_with_a_gap(tmp_path):
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
-    pts, _ = decode(out)
+    pts = decode_video(out).pts_s
     gaps = [b - a for a, b in zip(pts, pts[1:])]
     assert all(g > 0 for g in gaps)  # monotonic across the reconnect
     assert max(gaps) > 1.0  # the outage shows as a gap, not a jump back or a speed-up
@@ -103,7 +98,8 @@ def test_segments_each_play_and_sigterm_closes_them(tmp_path):
     files = sorted(tmp_path.glob("cam-*.mp4"))
     assert len(files) >= 3, err
     for f in files:
-        pts, size = decode(f)  # every segment decodes on its own, the last one too
+        video = decode_video(f)  # every segment decodes on its own, the last one too
+        pts, size = video.pts_s, video.size
         assert len(pts) > 0 and size == (256, 192)
 
 
@@ -140,5 +136,5 @@ def test_slow_worker_keeps_latency_bounded_and_counts_drops(tmp_path):
     assert live["frames_out"] + dropped <= live["frames_in"] + 2
     assert 0 < live["max_latency_s"] < 1.0  # capture -> written stays under the bound
     assert "dropped to hold latency" in err
-    pts, _ = decode(out)
+    pts = decode_video(out).pts_s
     assert len(pts) == live["frames_out"] and pts == sorted(pts)

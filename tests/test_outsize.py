@@ -15,18 +15,15 @@ import av
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from gfn_stream.media.compose import bicubic, finish, resample, split_screen
 from gfn_stream.media.frames import Frame
 from gfn_stream.media.out_size import FramePlan, SizeError, SizeRequest, parse_size, pix_fmt_step
 from gfn_stream.media.source import open_source
 from gfn_stream.models.enhancer import Enhancer
-from gfn_stream.models.gfn import GFN, GFNConfig
-from gfn_stream.models.weights import save_weights
 from gfn_stream.transport import protocol
 from gfn_stream.transport.result_check import mismatch
-from media import make_clip
+from media import decode_video, make_clip
 
 CLI = [sys.executable, "-m", "gfn_stream.pipeline.cli"]
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "demo.mp4"
@@ -36,18 +33,6 @@ EXACT = ("--codec", "libx264", "--crf", "0", "--pix-fmt", "yuv444p", "--preset",
 def run_cli(*args, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
-
-
-def frames_of(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    net = GFN(GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1))
-    return save_weights(net, tmp_path_factory.mktemp("w") / "tiny.safetensors")
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +124,7 @@ def test_outscale_is_the_4x_output_resampled(tmp_path, photo_clip, request_, siz
     r4 = run_cli(photo_clip.path, tmp_path / "x4.mkv", *args)
     rs = run_cli(photo_clip.path, tmp_path / "xs.mkv", *request_, *args)
     assert r4.returncode == 0 and rs.returncode == 0, r4.stderr + rs.stderr
-    x4, xs = frames_of(tmp_path / "x4.mkv"), frames_of(tmp_path / "xs.mkv")
+    x4, xs = decode_video(tmp_path / "x4.mkv").rgb, decode_video(tmp_path / "xs.mkv").rgb
     assert len(xs) == len(x4) == 4
     for a, b in zip(x4, xs):
         assert a.shape == (192, 256, 3) and b.shape == (size[1], size[0], 3)
@@ -155,7 +140,7 @@ def test_size_width_height_exact_and_rounded(tmp_path, clip):
         out = tmp_path / f"s{i}.mp4"
         r = run_cli(clip.path, out, "--model", "bicubic", "--preset", "ultrafast", "-q", *args)
         assert r.returncode == 0, r.stderr
-        frames = frames_of(out)
+        frames = decode_video(out).rgb
         assert len(frames) == 6 and frames[0].shape == (h, w, 3), args
         assert "padded" not in r.stderr  # even sizes for yuv420p: nothing for the encoder to pad
 
@@ -189,7 +174,7 @@ def test_compare_is_bicubic_left_and_gfn_right(tmp_path, photo_clip):
     assert run_cli(photo_clip.path, plain, "--outscale", "2", *args).returncode == 0
     r = run_cli(photo_clip.path, cmp, "--outscale", "2", "--compare", *args)
     assert r.returncode == 0, r.stderr
-    for src, p, s in zip(source_frames(photo_clip.path), frames_of(plain), frames_of(cmp)):
+    for src, p, s in zip(source_frames(photo_clip.path), decode_video(plain).rgb, decode_video(cmp).rgb):
         assert s.shape == p.shape == (96, 128, 3)
         rows = slice(24, 96)  # below the labels
         left = np.abs(s[rows, :60].astype(int) - bicubic(src, (128, 96))[rows, :60].astype(int))
@@ -271,7 +256,7 @@ def test_live_input_in_segments_at_outscale_2(tmp_path):
     assert files, r.stderr
     total = 0
     for f in files:
-        frames = frames_of(f)
+        frames = decode_video(f).rgb
         total += len(frames)
         assert frames and frames[0].shape == (96, 128, 3)
     assert total == 45

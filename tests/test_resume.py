@@ -16,7 +16,6 @@ from pathlib import Path
 
 import av
 import pytest
-import torch
 from workers_kit import STREAM, Proc, run
 
 from gfn_stream.media.chunk_sink import ChunkSink
@@ -24,8 +23,6 @@ from gfn_stream.media.frames import Frame
 from gfn_stream.media.resume_journal import Journal, ResumeError, chunk_folder
 from gfn_stream.media.sink import EncodeOptions, VideoSink
 from gfn_stream.media.source import open_source
-from gfn_stream.models.gfn import GFN, GFNConfig
-from gfn_stream.models.weights import save_weights
 from media import make_clip
 
 CHUNK = 6
@@ -156,11 +153,9 @@ def test_a_failed_resumable_run_says_what_is_kept_and_how_to_go_on(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- real processes
 @pytest.fixture(scope="module")
-def job(tmp_path_factory):
+def job(tmp_path_factory, tiny_weights):
     d = tmp_path_factory.mktemp("resume")
-    torch.manual_seed(0)
-    weights = save_weights(GFN(GFNConfig(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)),
-                           d / "tiny.safetensors")
+    weights = tiny_weights
     config = d / "chunks.toml"
     config.write_text(f"[pipeline]\nresume_chunk = {CHUNK}\n")
     clip = make_clip(d / "in.mp4", frames=30, audio="aac")
