@@ -54,5 +54,9 @@ def validate_picture(cfg: RunConfig) -> None:
     if pic.preview is not None:
         if pic.preview < 1:
             raise ConfigError("--preview must be at least 1 frame")
+        from ..media.live_spec import is_live_spec
+
+        if is_live_spec(cfg.input) or cfg.live.live:
+            raise ConfigError("--preview takes a file (it seeks to its frames), not a live input")
         if Path(cfg.output).suffix.lower() not in (".png", ".jpg", ".jpeg"):
             raise ConfigError(f"--preview writes a contact sheet: OUT must be a .png or .jpg, not {cfg.output}")

@@ -152,6 +152,7 @@ def test_size_width_height_exact_and_rounded(tmp_path, clip):
     (("--size", "64x48", "--width", "64"), 2, "excludes"),
     (("--width", "1000"), 2, "larger than 4x the 32x24 input"),
     (("--preview", "0"), 2, "at least 1"),
+    (("--preview", "2", "--live"), 2, "not a live input"),
 ])
 def test_bad_size_requests_fail_in_one_line(tmp_path, clip, args, code, words):
     out = tmp_path / ("o.png" if "--preview" in args else "o.mp4")
