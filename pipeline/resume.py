@@ -43,7 +43,7 @@ STOP_WAIT_S = 10.0  # how long a new run waits for the encoder of a killed one t
 MAX_THREADS = 16
 # sections of RunConfig that never change the output's bits (how work is spread, live-camera behaviour, tests)
 _NEUTRAL = ("pipeline", "live", "faults")
-_NEUTRAL_MODEL = ("weights", "batch_wait_ms")  # weights count by content; batch_wait_ms is timing only
+_NEUTRAL_MODEL = ("weights", "batch_wait_ms", "cache_dir")  # weights count by content; the others: timing, a cache
 _HELD = re.compile(r"; (\S+ holds \d+ frame\(s\)|what was written is in \S+)$")
 
 
