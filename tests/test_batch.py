@@ -118,3 +118,26 @@ def test_resume_per_file(tmp_path, clips):
 def test_live_inputs_are_not_batched(tmp_path, clips):
     r = run_cli("rtsp://127.0.0.1:9/x", clips / "a.mp4", "-o", tmp_path / "out", "--model", "bicubic")
     assert r.returncode == 2 and "not live inputs" in r.stderr and not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_stops_the_batch_and_closes_the_file_being_written(tmp_path, clips):
+    import signal
+    import time
+
+    make_clip(clips / "long.mp4", width=32, height=24, frames=60)
+    out = tmp_path / "out"
+    p = subprocess.Popen([*CLI, str(clips / "long.mp4"), str(clips / "c.mkv"), "-o", f"{out}/", "--model", "bicubic",
+                          "--preset", "ultrafast", "--batch", "2", "-q", "--test-fault", "delay_ms=200"],
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out / "long.partial.mp4").exists():
+        time.sleep(0.1)
+    time.sleep(2.0)  # some frames written, most not
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert [x.name for x in out.iterdir()] == ["long.mp4"]  # closed properly under its name; c.mkv not started
+    frames, size = frames_and_size(out / "long.mp4")
+    assert 0 < frames < 60 and size == (128, 96) and f"holds the first {frames} frame(s)" in err
+    assert not list(tmp_path.glob("gfn-stream-*"))  # the batch's private folder is gone
