@@ -78,6 +78,14 @@ def decode_video(path: str | Path) -> Decoded:
                        (frames[0].width, frames[0].height) if frames else None)
 
 
+def video_frames(path: str | Path) -> tuple[list[np.ndarray], list[int], Fraction]:
+    """(RGB frames, their pts, the stream's time base) of a video file."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        frames = [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(s)]
+        return [a for _, a in frames], [p for p, _ in frames], s.time_base
+
+
 def make_clip(
     path: str | Path,
     *,

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from media import make_audio, make_clip, make_image, make_sequence, truncate
+from media import make_audio, make_clip, make_image, make_sequence, truncate, video_frames
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "gfn_stream.pipeline.cli"]
@@ -34,13 +34,6 @@ def leftovers(tmpdir: Path) -> tuple[list[str], list[int]]:
             except OSError:
                 pass
     return files, pids
-
-
-def video_frames(path: Path) -> tuple[list[np.ndarray], list[int], Fraction]:
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        frames = [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(s)]
-        return [a for _, a in frames], [p for p, _ in frames], s.time_base
 
 
 def packets(path: Path, kind: str) -> list[bytes]:

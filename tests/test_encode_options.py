@@ -13,9 +13,7 @@ import pytest
 from gfn_stream.media.encode_options import EncodeOptions, SinkError
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/*.py helpers (pytest runs with --import-mode=importlib)
-from test_cli import run_cli, video_frames  # noqa: E402
-
-from media import make_clip, make_sequence  # noqa: E402
+from media import make_clip, make_sequence, video_frames  # noqa: E402
 
 
 def has(codec: str) -> bool:
@@ -61,9 +59,9 @@ def test_quiet_encoders():
 
 
 @pytest.mark.slow
-def test_cli_ffv1_with_default_flags(tmp_path):
+def test_cli_ffv1_with_default_flags(tmp_path, cli):
     clip = make_clip(tmp_path / "in.mp4", frames=3)
-    r = run_cli(clip.path, tmp_path / "o.mkv", "--model", "bicubic", "--codec", "ffv1", "-q", timeout=120)
+    r = cli(clip.path, tmp_path / "o.mkv", "--model", "bicubic", "--codec", "ffv1", "-q", timeout=120)
     assert r.returncode == 0, r.stderr
     with av.open(str(tmp_path / "o.mkv")) as c:
         assert c.streams.video[0].codec_context.name == "ffv1"
@@ -75,9 +73,9 @@ def test_cli_ffv1_with_default_flags(tmp_path):
     (["--preset", "nonsense"], "unknown preset"),
     (["--codec", "ffv1", "--crf", "10"], "has no crf"),
 ])
-def test_cli_bad_encoder_options_are_usage_errors(tmp_path, args, words):
+def test_cli_bad_encoder_options_are_usage_errors(tmp_path, args, words, cli):
     clip = make_clip(tmp_path / "in.mp4", frames=2)
-    r = run_cli(clip.path, tmp_path / "o.mkv", "--model", "bicubic", *args, timeout=60)
+    r = cli(clip.path, tmp_path / "o.mkv", "--model", "bicubic", *args, timeout=60)
     assert r.returncode == 2, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and words in lines[0], r.stderr
@@ -85,23 +83,23 @@ def test_cli_bad_encoder_options_are_usage_errors(tmp_path, args, words):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("codec,extra", [("libx265", []), ("libsvtav1", ["--preset", "12"])])
-def test_cli_quiet_silences_chatty_encoders(tmp_path, codec, extra):
+def test_cli_quiet_silences_chatty_encoders(tmp_path, codec, extra, cli):
     if not has(codec):
         pytest.skip(f"this FFmpeg has no {codec}")
     clip = make_clip(tmp_path / "in.mp4", frames=3)
-    r = run_cli(clip.path, tmp_path / "o.mkv", "--model", "bicubic", "--codec", codec, *extra, "-q", timeout=120)
+    r = cli(clip.path, tmp_path / "o.mkv", "--model", "bicubic", "--codec", codec, *extra, "-q", timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip() == "", r.stderr
     assert len(video_frames(tmp_path / "o.mkv")[0]) == 3
 
 
 @pytest.mark.slow
-def test_cli_sequence_output_keeps_the_input_numbers(tmp_path):
+def test_cli_sequence_output_keeps_the_input_numbers(tmp_path, cli):
     make_sequence(tmp_path / "in_%03d.png", 3, width=8, height=6, start=0)
-    r = run_cli(tmp_path / "in_%03d.png", tmp_path / "out_%04d.png", "--model", "bicubic", "-q", timeout=120)
+    r = cli(tmp_path / "in_%03d.png", tmp_path / "out_%04d.png", "--model", "bicubic", "-q", timeout=120)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in tmp_path.glob("out_*")) == ["out_0000.png", "out_0001.png", "out_0002.png"]
-    r = run_cli(tmp_path / "in_%03d.png", tmp_path / "s_%02d.png", "--model", "bicubic", "--start-number", "7", "-q",
+    r = cli(tmp_path / "in_%03d.png", tmp_path / "s_%02d.png", "--model", "bicubic", "--start-number", "7", "-q",
                 timeout=120)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in tmp_path.glob("s_*")) == ["s_07.png", "s_08.png", "s_09.png"]

@@ -20,9 +20,9 @@ from gfn_stream.media.output_file import OutputFile, partial_path, refuse_if_inp
 from gfn_stream.media.sink import EncodeOptions, SinkError, open_sink
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/*.py helpers (pytest runs with --import-mode=importlib)
-from test_cli import CLI, run_cli, video_frames  # noqa: E402
+from workers_kit import STREAM as CLI  # noqa: E402
 
-from media import make_clip, make_sequence, pattern  # noqa: E402
+from media import make_clip, make_sequence, pattern, video_frames  # noqa: E402
 
 INFO = {"time_base": [1, 25], "frame_rate": [25, 1]}
 
@@ -43,7 +43,7 @@ def noise_clip(path: Path, frames: int = 30):
 
 
 # ---------------------------------------------------------------------------------------------- 1. identity
-def test_output_that_is_the_input_under_another_name_is_refused(tmp_path):
+def test_output_that_is_the_input_under_another_name_is_refused(tmp_path, cli):
     clip = make_clip(tmp_path / "same.mp4", frames=4)
     before = md5(clip.path)
     (tmp_path / "link.mp4").symlink_to("same.mp4")
@@ -51,7 +51,7 @@ def test_output_that_is_the_input_under_another_name_is_refused(tmp_path):
     (tmp_path / "dirlink").symlink_to(tmp_path, target_is_directory=True)
     os.link(clip.path, tmp_path / "o.partial.mp4")  # the partial file of o.mp4 would truncate the input
     for out in ("link.mp4", "hard.mp4", "dirlink/same.mp4", "o.mp4"):
-        r = run_cli(clip.path, tmp_path / out, "--model", "bicubic", "-y", timeout=60)
+        r = cli(clip.path, tmp_path / out, "--model", "bicubic", "-y", timeout=60)
         assert r.returncode == 4, (out, r.stderr)
         lines = error_lines(r.stderr)
         assert len(lines) == 1 and "would overwrite the input" in lines[0] and "Traceback" not in r.stderr, r.stderr
@@ -96,13 +96,13 @@ def _mount_tmpfs(folder: Path, size: str) -> None:
 
 
 @pytest.mark.parametrize("ext", ["mp4", "mkv"])
-def test_full_disk_fails_the_run(tmp_path, ext):
+def test_full_disk_fails_the_run(tmp_path, ext, cli):
     """A 200 KiB tmpfs fills up mid-run: exit 4, one line naming the error and the partial file; no output."""
     clip = noise_clip(tmp_path / "in.mkv")
     small = tmp_path / "small"
     _mount_tmpfs(small, "200k")
     try:
-        r = run_cli(clip.path, small / f"x.{ext}", "--model", "bicubic", "--crf", "0", "--preset", "ultrafast", "-q")
+        r = cli(clip.path, small / f"x.{ext}", "--model", "bicubic", "--crf", "0", "--preset", "ultrafast", "-q")
         assert r.returncode == 4, r.stderr
         lines = error_lines(r.stderr)
         assert len(lines) == 1 and "No space left on device" in lines[0] and f"x.partial.{ext}" in lines[0], r.stderr
@@ -145,13 +145,13 @@ def test_one_writer_per_output(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f_001.png", "o.mp4"]  # no lock or partial left
 
 
-def test_second_run_on_the_same_output_is_refused(tmp_path):
+def test_second_run_on_the_same_output_is_refused(tmp_path, cli):
     clip = make_clip(tmp_path / "in.mp4", frames=4)
     out = tmp_path / "o.mp4"
     held = OutputFile(out)  # as a first run holds it while it writes
     try:
         for extra in ([], ["-y"]):
-            r = run_cli(clip.path, out, "--model", "bicubic", *extra, timeout=60)
+            r = cli(clip.path, out, "--model", "bicubic", *extra, timeout=60)
             assert r.returncode == 4, r.stderr
             lines = error_lines(r.stderr)
             assert len(lines) == 1 and "another gfn-stream run is writing" in lines[0], r.stderr
@@ -160,15 +160,15 @@ def test_second_run_on_the_same_output_is_refused(tmp_path):
     assert not out.exists() and not Path(partial_path(out)).exists()
 
 
-def test_a_killed_runs_partial_file_is_kept_unless_overwrite(tmp_path):
+def test_a_killed_runs_partial_file_is_kept_unless_overwrite(tmp_path, cli):
     clip = make_clip(tmp_path / "in.mp4", frames=4)
     out = tmp_path / "o.mkv"
     left = tmp_path / "o.partial.mkv"
     left.write_bytes(b"what a killed run wrote")
-    r = run_cli(clip.path, out, "--model", "bicubic", timeout=60)
+    r = cli(clip.path, out, "--model", "bicubic", timeout=60)
     assert r.returncode == 4 and "left from an interrupted run" in r.stderr, r.stderr
     assert left.read_bytes() == b"what a killed run wrote"
-    r = run_cli(clip.path, out, "--model", "bicubic", "--preset", "ultrafast", "-y", "-q", timeout=120)
+    r = cli(clip.path, out, "--model", "bicubic", "--preset", "ultrafast", "-y", "-q", timeout=120)
     assert r.returncode == 0, r.stderr
     assert len(video_frames(out)[0]) == 4 and not left.exists()
 
