@@ -38,13 +38,14 @@ def bicubic(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return resample(lr, size)
 
 
-def finish(lr: np.ndarray, sr: np.ndarray, size: tuple[int, int] | None = None, compare: bool = False) -> np.ndarray:
+def finish(lr: np.ndarray, sr: np.ndarray, size: tuple[int, int] | None = None, compare: bool = False,
+           model: str = "gfn") -> np.ndarray:
     """A worker's result for one frame: the network's output `sr` at `size` (None: as it is), or with
-    `compare` the split screen of `lr` bicubic-upscaled (left) and `sr` (right) at that size."""
+    `compare` the split screen of `lr` bicubic-upscaled (left) and `sr` (right, labelled with `model`)."""
     size = size or (sr.shape[1], sr.shape[0])
     out = resample(sr, size)
     if compare:
-        out = split_screen(bicubic(lr, size), out)
+        out = split_screen(bicubic(lr, size), out, (LEFT_LABEL, RIGHT_LABEL if model == "gfn" else model))
     return np.ascontiguousarray(out)
 
 

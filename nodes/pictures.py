@@ -80,7 +80,8 @@ class PictureWork:
             small = [_rgb_in(jobs[i]) for i in through_rgb]
             for i, lr, sr in zip(through_rgb, small, self.enhance_batch(small)):
                 answers[i] = _rgb_out(jobs[i].header, finish(lr, sr, _out_size(jobs[i].header),
-                                                             compare=bool(jobs[i].header.extra.get("cmp"))))
+                                                             compare=bool(jobs[i].header.extra.get("cmp")),
+                                                             model=self.info.kind))
         return answers
 
 

@@ -42,7 +42,8 @@ def preview(cfg: RunConfig) -> RunResult:
     enhancer = _enhancer(cfg)
     if isinstance(enhancer, RunResult):
         return enhancer
-    tiles = [finish(f.rgb, enhancer.enhance(f.rgb), size, compare=plan.compare) for f, size in zip(frames, sizes)]
+    tiles = [finish(f.rgb, enhancer.enhance(f.rgb), size, compare=plan.compare, model=cfg.model.model)
+             for f, size in zip(frames, sizes)]
     labels = [_when(f) for f in frames]
     sheet = contact_sheet(tiles, labels)
     try:
