@@ -116,12 +116,12 @@ def run_cli(clip: Path, out: Path, *extra: str) -> dict:
             "first_frame_s": rep["first_frame_s"], "steady_fps": rep["steady_fps"], "peak_rss_mb": rep["peak_rss_mb"]}
 
 
-def ffmpeg_bicubic(clip: Path, out: Path) -> dict | None:
+def ffmpeg_bicubic(clip: Path, out: Path, preset: str = "veryfast") -> dict | None:
     exe = shutil.which("ffmpeg")
     if not exe:
         return None
     cmd = [exe, "-v", "error", "-y", "-i", str(clip), "-vf", "scale=iw*4:ih*4:flags=bicubic", "-c:v", "libx264",
-           "-crf", "18", "-preset", "medium", "-pix_fmt", "yuv420p", "-c:a", "copy", str(out)]
+           "-crf", "18", "-preset", preset, "-pix_fmt", "yuv420p", "-c:a", "copy", str(out)]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     return {"wall_s": round(time.perf_counter() - t0, 3), "ok": r.returncode == 0,
@@ -139,11 +139,12 @@ def pyav_bicubic(clip: Path, out: Path, preset: str = "veryfast") -> dict:
         vs = dst.add_stream("libx264", rate=vin.average_rate or 25)
         vs.width, vs.height, vs.pix_fmt = 4 * vin.codec_context.width, 4 * vin.codec_context.height, "yuv420p"
         vs.options = {"preset": preset, "crf": "18"}
+        vs.codec_context.time_base = 1 / Fraction(vin.average_rate or 25)
         n = 0
         for frame in src.decode(vin):
             big = frame.reformat(width=vs.width, height=vs.height, format="yuv420p",
                                  interpolation=av.video.reformatter.Interpolation.BICUBIC)
-            big.pts = None
+            big.pts, big.time_base = n, vs.codec_context.time_base or Fraction(1, 25)
             for p in vs.encode(big):
                 dst.mux(p)
             n += 1
@@ -178,6 +179,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--memory", action="store_true", help="also run bicubic on 10x the frames to compare memory")
     ap.add_argument("--skip-gfn", action="store_true")
+    ap.add_argument("--preset", default="veryfast", help="x264 preset of the bicubic comparison (default veryfast)")
     ap.add_argument("--out", help="JSON file")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gfn-bench-"))
@@ -192,8 +194,10 @@ def main() -> None:
             "encode_alone": encode_alone(clip, frames, min(args.frames, 100), tmp),
             "bicubic_alone": model_alone(frames, "bicubic", None, args.batch),
         }
-        res["pipeline_bicubic"] = run_cli(clip, tmp / "bicubic.mp4", "--model", "bicubic")
-        ff = ffmpeg_bicubic(clip, tmp / "ffmpeg.mp4")
+        res["pipeline_bicubic"] = run_cli(clip, tmp / "bicubic.mp4", "--model", "bicubic", "--preset", args.preset)
+        # the ffmpeg CLI where installed, else the same job through PyAV's own FFmpeg (pyav_bicubic)
+        ff = ffmpeg_bicubic(clip, tmp / "ffmpeg.mp4", args.preset)
+        ff = ff or pyav_bicubic(clip, tmp / "ffmpeg.mp4", args.preset)
         if ff:
             res["ffmpeg_bicubic"] = ff
             res["bicubic_vs_ffmpeg_wall"] = round(res["pipeline_bicubic"]["wall_s"] / ff["wall_s"], 3)
