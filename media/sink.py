@@ -11,8 +11,10 @@ written streams becomes 0, every stream keeps its offset; the encoder runs in th
 VFR stays VFR and audio stays in sync; MP4/MOV edit lists keep late starts and codec priming. A missing pts
 continues from the previous frame; a pts that does not increase is bumped by one tick (`pts_fixed`).
 
-Colour: RGB -> YUV with BT.709 when the output is HD (width >= 1280 or height >= 720), else BT.601, tv range,
-and the matrix, range, primaries and transfer are tagged in the stream (see colors.py).
+Colour: BT.709 when the output is HD (width >= 1280 or height >= 720), else BT.601, BT.2020 kept for a BT.2020
+source, tv range; matrix, range, primaries and transfer tagged in the stream (colors.py), HDR mastering metadata
+passed on (hdr.py). YUV planes (planes.py) in that matrix and the output's pix_fmt are encoded as they are; RGB
+is converted. pix_fmt "auto": yuv420p10le for a source of more than 8 bits, else yuv420p.
 
 Interruptions: the file is written so that what was muxed survives a crash, even SIGKILL: MP4/MOV as a
 fragmented file that FFmpeg turns into a normal MP4 when closed (movflags=hybrid_fragmented; plain

@@ -184,8 +184,8 @@ def _report_outputs(reporter: Reporter, sink: Any, segments: deque[Any], push_du
 
 
 def _write(sink: Any, fh: protocol.FrameHeader, img: Any) -> None:
-    """Every sink (file, image, segments, push) takes the same write_frame call. A video file takes YUV planes
-    as they come (media/sink.py); the others, and deep RGB, get 8-bit RGB."""
+    """Every sink (file, image, segments, push) takes the same write_frame call. A video file (and --resume's
+    chunks) takes YUV planes as they come (media/sink.py); the others, and deep RGB, get 8-bit RGB."""
     extra = fh.extra
     sink.write_frame(_picture(sink, fh, img), fh.pts, fh.time_base, extra.get("dur"),
                      new_segment=bool(extra.get("seg")), wallclock=extra.get("wall"))
@@ -194,7 +194,7 @@ def _write(sink: Any, fh: protocol.FrameHeader, img: Any) -> None:
 def _picture(sink: Any, fh: protocol.FrameHeader, img: Any) -> Any:
     if fh.pix_fmt in protocol.YUV_FORMATS:
         picture = Planes(fh.pix_fmt, list(img), fh.matrix, fh.color_range)
-        if isinstance(sink, VideoSink):
+        if isinstance(sink, (VideoSink, ChunkSink)):  # a ChunkSink writes each chunk with a VideoSink
             return picture
         img = planes.to_rgb(picture)
         if img.dtype == np.uint8:

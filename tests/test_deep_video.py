@@ -19,9 +19,9 @@ W, H, N = 256, 16, 4
 MASTER = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
 
 
-def make_hdr10_clip(path: Path) -> Path:
+def make_hdr10_clip(path: Path, transfer: int = 16) -> Path:
     """A 10-bit BT.2020 / PQ clip (HEVC) whose luma is a horizontal ramp over every 10-bit tv level, with
-    mastering display and content light level metadata."""
+    mastering display and content light level metadata (transfer=18: HLG)."""
     ramp = np.rint(np.linspace(64, 940, W)).astype(np.uint16)
     with av.open(str(path), "w") as out:
         vs = out.add_stream("libx265", rate=25)
@@ -30,7 +30,7 @@ def make_hdr10_clip(path: Path) -> Path:
                       "x265-params": f"log-level=error:hdr10=1:repeat-headers=1:master-display={MASTER}"
                                      ":max-cll=1000,400"}
         cc = vs.codec_context
-        cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 9, 16, 9, 1
+        cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = 9, transfer, 9, 1
         for i in range(N):
             frame = av.VideoFrame(W, H, "yuv420p10le")
             for k, plane in enumerate(frame.planes):
@@ -40,7 +40,7 @@ def make_hdr10_clip(path: Path) -> Path:
                 else:
                     rows[:] = 512
             frame.pts = i
-            frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range = 9, 16, 9, 1
+            frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range = 9, transfer, 9, 1
             for p in vs.encode(frame):
                 out.mux(p)
         for p in vs.encode():
@@ -101,3 +101,12 @@ def test_8_bit_output_when_asked_still_carries_the_tags(clip, tmp_path):
     frame, count = levels(out)
     assert frame.format.name == "yuv420p" and count <= 256
     assert (frame.color_primaries, frame.color_trc, frame.colorspace) == (9, 16, 9)
+
+
+def test_hlg_tags_are_carried(tmp_path):
+    clip = make_hdr10_clip(tmp_path / "hlg.mkv", transfer=18)
+    out = tmp_path / "hlg_out.mp4"
+    run(str(clip), str(out), "--model", "bicubic", "--preset", "ultrafast")
+    frame, count = levels(out)
+    assert frame.format.name == "yuv420p10le" and count > 256
+    assert (frame.color_primaries, frame.color_trc, frame.colorspace) == (9, 18, 9)  # BT.2020, HLG
