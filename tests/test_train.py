@@ -195,3 +195,31 @@ def test_init_from_weights(tiny):
     a = load_checkpoint(tiny / "first" / "last.pt")["model"]
     b = load_checkpoint(tiny / "second" / "last.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_init_from_weights_without_the_bicubic_skip_starts_at_bicubic(tiny):
+    first = _config(tiny, "plain", steps=(3, 1))
+    first.stage = first.stage[:1]
+    train(first, quiet=True)
+    second = _config(tiny, "skip", steps=(1, 1))
+    second.stage = second.stage[:1]
+    second.stage[0].lr = 0.0
+    second.model.bicubic_skip = True
+    second.model.init_from = str(tiny / "plain" / "last.pt")
+    train(second, quiet=True)
+    a = load_checkpoint(tiny / "plain" / "last.pt")["model"]
+    b = load_checkpoint(tiny / "skip" / "last.pt")["model"]
+    last = "reconstruct.conv4"
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith(last))  # every feature kept
+    assert not b[f"{last}.weight"].any() and not b[f"{last}.bias"].any()  # the residual starts at zero
+
+
+def test_lowpass_weight_trains_and_is_checked(tiny):
+    cfg = _config(tiny, "lowpass", steps=(8, 1))
+    cfg.stage = cfg.stage[:1]
+    cfg.optim.lowpass_weight = 3.0
+    train(cfg, quiet=True)
+    losses = _losses(tiny / "lowpass")
+    assert losses[-1] < losses[0]
+    with pytest.raises(ValueError, match="lowpass_weight"):
+        config_from_dict({"optim": {"lowpass_weight": -1.0}})

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..models.gfn import GFN
+from ..models.gfn import GFN, SCALE
 from ..models.precision import cpu_has_bf16
 from ..models.weights import load_state_strict, read_weights
 from .config import Stage, TrainConfig, config_from_dict, load_config
@@ -216,6 +217,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, quiet: bool = Fals
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 out_hr, out_lr = model.forward_train(x)
             loss = pixel_loss(cfg.optim.loss, out_hr, hr)
+            if cfg.optim.lowpass_weight > 0:
+                loss = loss + cfg.optim.lowpass_weight * pixel_loss(
+                    cfg.optim.loss, F.avg_pool2d(out_hr.float(), SCALE), F.avg_pool2d(hr, SCALE))
             if stage.lambda_db > 0:  # leave the deblur head's grads None at lambda 0 (Adam then skips them)
                 loss = loss + stage.lambda_db * pixel_loss(cfg.optim.loss, out_lr, lr_sharp)
             optimizer.zero_grad(set_to_none=True)
