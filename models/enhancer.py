@@ -25,6 +25,7 @@ from .gfn import SCALE
 from .precision import autocast, input_dtype, prepare_model, resolve_precision
 from .tiling import auto_tile_side, default_overlap, enhance_tiled, pixel_budget
 from .weights import load_model
+from .yuv import rgb_to_yuv420
 
 MODELS = ("gfn", "bicubic")
 
@@ -121,6 +122,26 @@ class Enhancer:
             for i, res in zip(idx, self._run([frames[i] for i in idx])):
                 out[i] = res
         return out  # type: ignore[return-value]
+
+    def enhance_yuv(self, frames: Sequence[np.ndarray], fmt: str, matrix: int,
+                    color_range: int = 1) -> list[list[np.ndarray]]:
+        """4x-enhance same-size RGB frames (uint8, or float32 in [0, 1]) and give each as YUV 4:2:0 planes [Y, U, V]
+        (uint8 for yuv420p, uint16 for yuv420p10le), converted on the model's device (models/yuv.py): on a GPU the
+        host gets half the bytes of RGB and does no colour work. Tiled frames are converted after the tiles."""
+        bits = 10 if fmt == "yuv420p10le" else 8
+        deep = [f if f.dtype == np.float32 else f.astype(np.float32) / 255.0 for f in frames]
+        h, w = deep[0].shape[:2]
+        budget = None if self.tile is not None else pixel_budget(self.device, self.precision)
+        if self.kind == "bicubic" or self._tile_side(h, w, budget):
+            y = torch.from_numpy(np.stack(self.enhance_batch(deep))).to(self.device)
+        else:
+            y = self._forward(torch.from_numpy(np.stack(deep)).to(self.device))
+        with torch.inference_mode():
+            planes = rgb_to_yuv420(y.permute(0, 3, 1, 2), matrix, bits, color_range)
+        host = [p.cpu().numpy() for p in planes]
+        if bits > 8:
+            host = [p.astype("<u2") for p in host]
+        return [[p[i] for p in host] for i in range(len(frames))]
 
     # ------------------------------------------------------------------------------------------ internals
     def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:

@@ -74,6 +74,8 @@ class PictureWork:
                 answers[i] = (_answer_header(fh, mx, rng), big.data)
             else:
                 through_rgb.append(i)
+        if through_rgb and self.on_gpu():  # YUV answers converted on the GPU (Enhancer.enhance_yuv)
+            through_rgb = self._run_yuv_on_device(jobs, through_rgb, answers)
         if through_rgb:
             from ..media.compose import finish
 
@@ -83,6 +85,27 @@ class PictureWork:
                                                              compare=bool(jobs[i].header.extra.get("cmp")),
                                                              model=self.info.kind))
         return answers
+
+
+    def on_gpu(self) -> bool:
+        return self.enhancer is not None and getattr(getattr(self.enhancer, "device", None), "type", "") == "cuda"
+
+    def _run_yuv_on_device(self, jobs: list[Any], todo: list[int], answers: list[Any]) -> list[int]:
+        """YUV frames without --outscale / --compare: the model's output becomes planes on the device. Returns the
+        jobs left for the RGB path."""
+        groups: dict[tuple, list[int]] = {}
+        rest = []
+        for i in todo:
+            fh = jobs[i].header
+            if fh.pix_fmt in protocol.YUV_FORMATS and not _reshaped(fh):
+                groups.setdefault((fh.pix_fmt, *_colour_out(fh)), []).append(i)
+            else:
+                rest.append(i)
+        for (fmt, mx, rng), idx in groups.items():
+            outs = self.enhancer.enhance_yuv([_rgb_in(jobs[i]) for i in idx], fmt, mx, rng)
+            for i, data in zip(idx, outs):
+                answers[i] = (_answer_header(jobs[i].header, mx, rng), data)
+        return rest
 
 
 def _backend_args(settings: Any) -> dict[str, Any]:

@@ -80,3 +80,43 @@ def test_a_10_bit_source_gives_10_bit_planes(tmp_path):
     np.testing.assert_array_equal(got.data[0], _picture(bits=10).data[0])  # lossless: every 10-bit level kept
     with open_source(str(path)) as src:  # without planes: 8-bit RGB, as before
         assert next(f for f in src.items() if isinstance(f, Frame)).rgb.dtype == np.uint8
+
+
+def test_the_gpu_colour_conversion_is_the_float_one(tiny_weights):
+    """Enhancer.enhance_yuv (models/yuv.py, torch on the model's device; run here on the CPU) gives the planes
+    media.planes.from_float makes of the same float output: a GPU worker answers what a CPU worker does."""
+    from gfn_stream.models.enhancer import Enhancer
+
+    enh = Enhancer(str(tiny_weights), device="cpu", precision="fp32")
+    for bits, fmt in ((8, "yuv420p"), (10, "yuv420p10le")):
+        rgb = yuv.to_float(_picture(bits=bits))
+        got = enh.enhance_yuv([rgb, rgb], fmt, matrix=1)
+        want = yuv.from_float(enh.enhance(rgb), fmt, 1)
+        assert len(got) == 2
+        for a, b in zip(got[1], want.data):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # float rounding only
+            assert np.mean(a != b) < 0.01
+
+
+def test_a_gpu_worker_answers_yuv_frames_as_a_cpu_worker_does(tiny_weights):
+    """nodes/pictures.py on a GPU takes the device conversion (forced here on the CPU): same answer headers,
+    planes within one level of the CPU path's."""
+    from fractions import Fraction
+
+    from gfn_stream.models.enhancer import Enhancer
+    from gfn_stream.nodes.engine import Job
+    from gfn_stream.nodes.pictures import PictureWork
+    from gfn_stream.transport import protocol
+
+    pic = _picture(bits=10)
+    header = protocol.FrameHeader(3, 3, Fraction(1, 25), pic.width, pic.height, pix_fmt=pic.fmt, matrix=6,
+                                  color_range=1, color_out={"mx": 1, "rng": 1})
+    work = PictureWork(Enhancer(str(tiny_weights), device="cpu", precision="fp32"))
+    cpu = work.run([Job(None, header, pic.data)])
+    work.on_gpu = lambda: True
+    gpu = work.run([Job(None, header, pic.data)])
+    for (h1, p1), (h2, p2) in zip(cpu, gpu):
+        assert (h1.pix_fmt, h1.matrix, h1.color_range) == (h2.pix_fmt, h2.matrix, h2.color_range) == (pic.fmt, 1, 1)
+        for a, b in zip(p1, p2):
+            assert a.dtype == b.dtype and a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
