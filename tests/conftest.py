@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from workers_kit import STREAM, run
-from workers_kit import free_port as _free_port
 
 logger = logging.getLogger(__name__)
 RTSP_SKIP = "no RTSP test server"
@@ -49,6 +47,8 @@ def tiny_weights(tmp_path_factory, tiny_config) -> Path:
 def cli() -> Callable[..., subprocess.CompletedProcess]:
     """cli(IN, OUT, *options, timeout=, env=): gfn-stream run to the end, output captured (text)."""
 
+    from workers_kit import STREAM, run  # helpers imported where used: this file also runs alone (test_rtsp_setup)
+
     def run_cli(*args, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
         return run(STREAM, *args, timeout=timeout, env=env)
 
@@ -58,7 +58,9 @@ def cli() -> Callable[..., subprocess.CompletedProcess]:
 @pytest.fixture()
 def free_port() -> Callable[[], int]:
     """free_port(): a loopback TCP port nothing listens on (now)."""
-    return _free_port
+    from workers_kit import free_port
+
+    return free_port
 
 
 def rtsp_skips(skipped: list) -> tuple[int, set[str]]:
