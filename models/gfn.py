@@ -9,7 +9,8 @@ released as GFN_epoch_55), layer for layer, written anew with the paper's module
 
 fusion = sr_feature + gate(deblur_feature, x, sr_feature) ⊙ deblur_feature  (no sigmoid).
 With the gate switched off (training steps 1-2), fusion = sr_feature + deblur_feature.
-With `bicubic_skip` (gfn-stream's shipped weights, not the paper) HR = bicubic(x) + reconstruct(fusion).
+With `bicubic_skip` (gfn-stream's shipped weights, not the paper) HR = bicubic(x) + reconstruct(fusion), and with
+`luma_residual` the residual goes to luma only (the colours are bicubic's).
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ class GFNConfig:
     # the paper; the authors' weights are False). The skip is computed and added in fp32 outside autocast, so a
     # flat or smooth input comes out exact and bf16/fp16 rounding touches only the small residual.
     bicubic_skip: bool = False
+    # True (with bicubic_skip): the network adds detail to luma only, HR = bicubic(x) + Y(r) on all three channels,
+    # Y(r) = 0.299 r_R + 0.587 r_G + 0.114 r_B. Adding the same value to R, G and B leaves Cb and Cr of every YUV
+    # matrix unchanged, so the colours are bicubic's: no chroma halos or colour shifts on clean input.
+    luma_residual: bool = False
+
+    def __post_init__(self) -> None:
+        if self.luma_residual and not self.bicubic_skip:
+            raise ValueError("GFN config: luma_residual needs bicubic_skip")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -203,9 +212,20 @@ class GFN(nn.Module):
         else:
             fusion = sr_feature + deblur_feature
         hr = self.reconstruct(fusion)[..., : SCALE * h, : SCALE * w]
-        if self.config.bicubic_skip:
-            hr = hr.float() + bicubic_upscale(x)
-        return hr, lr_deblur[..., :h, :w]
+        return add_skip(self.config, hr, x), lr_deblur[..., :h, :w]
+
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def add_skip(config: GFNConfig, hr: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The network's output as configured: as is, or bicubic(x) + the residual (RGB, or luma on all channels)."""
+    if not config.bicubic_skip:
+        return hr
+    r = hr.float()
+    if config.luma_residual:
+        r = (r * r.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True).expand(-1, 3, -1, -1)
+    return r + bicubic_upscale(x)
 
 
 def bicubic_upscale(x: torch.Tensor) -> torch.Tensor:

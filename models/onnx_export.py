@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gfn import GFN, PAD_MULTIPLE, SCALE, bicubic_upscale
+from .gfn import GFN, PAD_MULTIPLE, SCALE, add_skip
 from .weights import WeightsError, load_model
 
 logger = logging.getLogger(__name__)
@@ -63,9 +63,7 @@ class ExportableGFN(nn.Module):
         else:
             fusion = sr_feature + deblur_feature
         hr = net.reconstruct(fusion)[..., : SCALE * h, : SCALE * w].float()
-        if net.config.bicubic_skip:
-            hr = hr + bicubic_upscale(x)
-        return hr
+        return add_skip(net.config, hr, x)
 
 
 def export_onnx(net: GFN, path: str | Path, *, half: bool = False, opset: int = OPSET) -> Path:

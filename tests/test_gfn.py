@@ -154,3 +154,20 @@ def test_bicubic_skip_keeps_a_flat_colour_exact_under_autocast():
 def test_config_bicubic_skip_must_be_bool():
     with pytest.raises(ValueError):
         GFNConfig.from_dict({"bicubic_skip": 1})
+
+
+def test_luma_residual_keeps_bicubic_colours_and_needs_the_skip():
+    from gfn_stream.models.gfn import bicubic_upscale
+
+    torch.manual_seed(0)
+    net = GFN(GFNConfig(**SMALL, bicubic_skip=True, luma_residual=True)).eval()
+    with torch.no_grad():
+        net.reconstruct.conv4.weight.mul_(1e-3)
+        x = torch.rand(1, 3, 12, 20) * 0.5 + 0.25  # mid-range: nothing clips
+        y, base = net(x), bicubic_upscale(x)
+    diff = y - base
+    assert float(diff.abs().max()) > 1e-4  # the network does add detail
+    # the same value on R, G and B: Cb and Cr (any matrix: their rows sum to zero) are bicubic's
+    assert torch.allclose(diff[:, 0], diff[:, 1], atol=1e-6) and torch.allclose(diff[:, 0], diff[:, 2], atol=1e-6)
+    with pytest.raises(ValueError, match="luma_residual needs bicubic_skip"):
+        GFNConfig(luma_residual=True)

@@ -35,6 +35,7 @@ class ModelSection:
     # true: HR = bicubic(x) + network (GFNConfig.bicubic_skip). Starting from weights without the skip, the last
     # conv is zeroed, so training starts exactly at bicubic with every feature the source weights learned.
     bicubic_skip: bool = False
+    luma_residual: bool = False  # with bicubic_skip: detail on luma only, colours bicubic's (GFNConfig)
     # start from these weights instead (a weights file or a gfn-train checkpoint; same config); ignored on resume
     init_from: str = ""
 

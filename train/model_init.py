@@ -12,7 +12,7 @@ from .config import TrainConfig
 def model_config(cfg: TrainConfig, gated: bool) -> GFNConfig:
     m = cfg.model
     return GFNConfig(m.channels, m.deblur_blocks, m.sr_blocks, m.recon_blocks, gated=gated,
-                     bicubic_skip=m.bicubic_skip)
+                     bicubic_skip=m.bicubic_skip, luma_residual=m.luma_residual)
 
 
 @torch.no_grad()
