@@ -61,8 +61,9 @@ class ChunkSink:
         self._lock = lock  # released by close()
         self.path, self.info, self.side_buffers, self.journal = path, info, side_buffers, journal
         self.overwrite = overwrite
-        # x264 and the like give the same bits for the same frames only with the same thread count
-        self.options = dataclasses.replace(options, threads=journal.threads)
+        # x264 and the like give the same bits for the same frames only with the same thread count (and x264 only
+        # with its look-ahead in step: EncodeOptions.deterministic)
+        self.options = dataclasses.replace(options, threads=journal.threads, deterministic=True)
         self.warnings: list[str] = []
         self.frames_written = 0  # in this run
         self.resumed_at = journal.done_frames

@@ -53,6 +53,9 @@ class EncodeOptions:
     tune: str | None = None  # x264/x265 tune, e.g. "zerolatency" for live outputs (no look-ahead, no B-frames)
     keyint: int | None = None  # keyframe interval in frames (None: the encoder's default, 250 for x264)
     quiet: bool = False  # errors only from encoders that print on their own (x265, SVT-AV1)
+    # --resume chunks, conservatively: x264's look-ahead runs in step with the encoder (sync-lookahead=0), not in a
+    # thread of its own, so no frame-type decision can depend on timing
+    deterministic: bool = False
 
     def effective_crf(self) -> int | None:
         """The crf the encoder gets: the one given, else the default where the codec has one."""
@@ -121,6 +124,8 @@ class EncodeOptions:
 
     def codec_options(self) -> dict[str, str]:
         opts: dict[str, str] = {}
+        if self.deterministic and self.codec == "libx264":
+            opts["x264-params"] = "sync-lookahead=0"
         crf = self.effective_crf()
         if crf is not None:
             opts["crf"] = str(crf)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -52,6 +53,7 @@ def journal_chunks(out: Path) -> int:
 
 # ---------------------------------------------------------------------------------------------- in-process
 def _write(items, info, side, out: Path, stop_after: int | None = None, codec: str = "libx264") -> None:
+    """One run of the writer, in this process."""
     folder = chunk_folder(out)
     journal = Journal.load(folder) or Journal.create(folder, {"input": {}, "settings": {}, "weights": None},
                                                      threads=2, chunk_frames=CHUNK)
@@ -70,20 +72,36 @@ def _write(items, info, side, out: Path, stop_after: int | None = None, codec: s
         sink.finish()
 
 
-@pytest.mark.parametrize("ext, codec", [(".mp4", "libx264"), (".mkv", "libx264"), (".webm", "libvpx-vp9")])
+def _run_in_child(clip: Path, out: Path, stop_after: int | None = None, codec: str = "libx264") -> None:
+    """One run of the writer in a process of its own, as every gfn-stream run is."""
+    ctx = multiprocessing.get_context("spawn")
+    p = ctx.Process(target=_child, args=(str(clip), str(out), stop_after, codec))
+    p.start()
+    p.join(120)
+    assert p.exitcode == 0
+
+
+def _child(clip: str, out: str, stop_after: int | None, codec: str) -> None:
+    with open_source(clip) as src:
+        info, side, items = src.info, src.side_buffers, list(src.items())
+    _write(items, info, side, Path(out), stop_after, codec)
+
+
+@pytest.mark.parametrize("ext, codec", [(".mp4", "libx264"), (".mkv", "libx264"), (".webm", "libvpx-vp9"),
+                                        (".mkv", "ffv1")])
 def test_chunks_resumed_twice_equal_one_pass_and_the_plain_writer_s_timestamps(tmp_path, ext, codec):
-    # .webm: VP9 chunks, and the AAC re-encoded to Opus by the final join (side_streams.py routes)
+    # .webm: VP9 chunks, and the AAC re-encoded to Opus by the final join (side_streams.py routes); ffv1: lossless
     # 29.97 fps in 1/30000 (an MP4 edit list rounds a late start to 1/1000 s: the journal puts it back)
     clip = make_clip(tmp_path / "in.mp4", frames=20, audio="aac", fps=Fraction(30000, 1001),
                      time_base=Fraction(1, 30000), pts=[i * 1001 for i in range(20)])
     with open_source(clip.path) as src:
         info, side, items = src.info, src.side_buffers, list(src.items())
     whole, resumed, plain = (tmp_path / f"{n}{ext}" for n in ("whole", "resumed", "plain"))
-    _write(items, info, side, whole, codec=codec)
-    _write(items, info, side, resumed, stop_after=CHUNK + 3, codec=codec)  # 1 chunk done, 3 frames lost
-    _write(items, info, side, resumed, stop_after=3 * CHUNK + 1, codec=codec)  # 3 chunks done
+    _run_in_child(clip.path, whole, codec=codec)
+    _run_in_child(clip.path, resumed, CHUNK + 3, codec)  # 1 chunk done, 3 frames lost
+    _run_in_child(clip.path, resumed, 3 * CHUNK + 1, codec)  # 3 chunks done
     assert Journal.load(chunk_folder(resumed)).done_frames == 3 * CHUNK
-    _write(items, info, side, resumed, codec=codec)
+    _run_in_child(clip.path, resumed, codec=codec)
     assert streams(resumed) == streams(whole)
     assert not os.path.exists(chunk_folder(resumed)) and not os.path.exists(chunk_folder(whole))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.mp4", f"whole{ext}", f"resumed{ext}"])
