@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
+import sys
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -72,19 +72,40 @@ def _write(items, info, side, out: Path, stop_after: int | None = None, codec: s
         sink.finish()
 
 
+_CHILD = """
+import sys
+from pathlib import Path
+from gfn_stream.media.chunk_sink import ChunkSink
+from gfn_stream.media.encode_options import EncodeOptions
+from gfn_stream.media.frames import Frame
+from gfn_stream.media.resume_journal import Journal, chunk_folder
+from gfn_stream.media.source import open_source
+
+clip, out, stop_after, codec, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+folder = chunk_folder(out)
+journal = Journal.load(folder) or Journal.create(folder, {"input": {}, "settings": {}, "weights": None},
+                                                 threads=2, chunk_frames=chunk)
+journal.sweep()
+skip, n = journal.done_frames, 0
+with open_source(clip) as src, ChunkSink(out, src.info, src.side_buffers, EncodeOptions(codec=codec), journal) as sink:
+    for item in src.items():
+        if isinstance(item, Frame):
+            if n >= skip:
+                sink.write_frame(item.rgb, item.pts, item.time_base, item.duration)
+            n += 1
+            if n == stop_after:
+                sys.exit(0)  # killed: the chunk being encoded is lost
+        else:
+            sink.write_packet(item)
+    sink.finish()
+"""
+
+
 def _run_in_child(clip: Path, out: Path, stop_after: int | None = None, codec: str = "libx264") -> None:
-    """One run of the writer in a process of its own, as every gfn-stream run is."""
-    ctx = multiprocessing.get_context("spawn")
-    p = ctx.Process(target=_child, args=(str(clip), str(out), stop_after, codec))
-    p.start()
-    p.join(120)
-    assert p.exitcode == 0
-
-
-def _child(clip: str, out: str, stop_after: int | None, codec: str) -> None:
-    with open_source(clip) as src:
-        info, side, items = src.info, src.side_buffers, list(src.items())
-    _write(items, info, side, Path(out), stop_after, codec)
+    """One run of the writer (as _write) in a process of its own, as every gfn-stream run is."""
+    r = subprocess.run([sys.executable, "-c", _CHILD, str(clip), str(out), str(stop_after or 0), codec, str(CHUNK)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
 
 
 @pytest.mark.parametrize("ext, codec", [(".mp4", "libx264"), (".mkv", "libx264"), (".webm", "libvpx-vp9"),
