@@ -24,7 +24,8 @@ def _net(**cfg):
     return net
 
 
-@pytest.mark.parametrize("cfg", [dict(bicubic_skip=True), dict(bicubic_skip=True, luma_residual=True), dict(bicubic_skip=False), dict(gated=False)])
+@pytest.mark.parametrize("cfg", [dict(bicubic_skip=True), dict(bicubic_skip=True, luma_residual=True),
+                                 dict(bicubic_skip=False), dict(gated=False)])
 def test_onnx_runtime_matches_torch_at_any_size(tmp_path, cfg):
     net = _net(**cfg)
     path = export_onnx(net, tmp_path / "gfn.onnx")

@@ -174,18 +174,28 @@ def test_a_killed_runs_partial_file_is_kept_unless_overwrite(tmp_path, cli):
 
 
 # ---------------------------------------------------------------------------------------------- 4. kill -9
-def _encoder_pid(launcher: int) -> int | None:
-    """The launcher's first multiprocessing child is the encoder (run.py starts it first)."""
+def _descendants(pid: int) -> list[int]:
     try:
-        children = Path(f"/proc/{launcher}/task/{launcher}/children").read_text().split()
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
-        return None
-    for pid in children:
+        return []
+    return children + [d for c in children for d in _descendants(c)]
+
+
+def _encoder_pid(launcher: int, partial: Path) -> int | None:
+    """The process under the launcher (nodes start from a fork server) that holds the partial output open."""
+    target = str(partial.resolve())
+    for pid in _descendants(launcher):
         try:
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return int(pid)
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
         except OSError:
-            pass
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) == target:
+                    return pid
+            except OSError:
+                pass
     return None
 
 
@@ -201,7 +211,7 @@ def test_kill9_of_the_encoder_leaves_a_partial_file_with_continuous_timestamps(t
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and (not partial.exists() or partial.stat().st_size < 60_000):
             time.sleep(0.05)
-        encoder = _encoder_pid(p.pid)
+        encoder = _encoder_pid(p.pid, partial)
         assert encoder is not None and partial.exists(), "the run ended before the test could kill its encoder"
         os.kill(encoder, 9)
         _, err = p.communicate(timeout=60)

@@ -149,6 +149,9 @@ def x264_roundtrip(frames: list[av.VideoFrame], crf: int, preset: str = "veryfas
     enc = av.CodecContext.create("libx264", "w")
     enc.width, enc.height, enc.pix_fmt = frames[0].width, frames[0].height, "yuv420p"
     enc.time_base = Fraction(1, 25)
+    # one thread: the same input must give the same bits (a resumed run repeats its batches exactly), and on
+    # frames this small threads only cost
+    enc.thread_count = 1
     enc.options = {"crf": str(crf), "preset": preset, "x264-params": "log-level=none"}
     packets = []
     for i, f in enumerate(frames):
