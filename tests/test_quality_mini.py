@@ -3,8 +3,9 @@
 tests/data/quality_mini is `train.suite.write_mini_suite(suite, out, limit=4, crop=48)` of the suite the weights were
 chosen on (the first four items of each condition, centre 48 LR px crops, 1.2 MB). Crops that small disagree with
 the whole suite by a few tenths of a dB either way, so this is a coarse guard, not the measurement (that is the
-whole suite, in models/weights/TRAINING.md): the previous weights fail it by far (-0.99 dB on sharp crops,
--2.55 dB and 1.23x flicker on compressed video), the shipped ones pass it.
+whole suite, in models/weights/TRAINING.md): the run-4 weights fail it by far (-0.99 dB on sharp crops,
+-2.55 dB and 1.23x flicker on compressed video); the run-6 weights (shipped) give +0.71 sharp, +0.90 mild blur,
++0.76 severe blur, +0.78 real video blur, -0.12 H.264 video (1.00x flicker) on these crops.
 """
 
 from pathlib import Path
@@ -16,8 +17,8 @@ from gfn_stream.models.weights import DEFAULT_WEIGHTS
 from gfn_stream.train.suite import CONDITIONS, load_suite, score
 
 MINI = Path(__file__).resolve().parent / "data" / "quality_mini"
-MARGIN_DB = 0.5  # crops of 48 LR px are noisier than the whole suite
-MAX_FLICKER = 1.10
+MARGIN_DB = 0.3  # crops of 48 LR px are noisier than the whole suite
+MAX_FLICKER = 1.05
 
 
 @pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="no shipped weights")
