@@ -4,8 +4,8 @@ tests/data/quality_mini is `train.suite.write_mini_suite(suite, out, limit=4, cr
 chosen on (the first four items of each condition, centre 48 LR px crops, 1.2 MB). Crops that small disagree with
 the whole suite by a few tenths of a dB either way, so this is a coarse guard, not the measurement (that is the
 whole suite, in models/weights/TRAINING.md): the run-4 weights fail it by far (-0.99 dB on sharp crops,
--2.55 dB and 1.23x flicker on compressed video); the run-6 weights (shipped) give +0.71 sharp, +0.90 mild blur,
-+0.76 severe blur, +0.78 real video blur, -0.12 H.264 video (1.00x flicker) on these crops.
+-2.55 dB and 1.23x flicker on compressed video); the run-6 weights (shipped) give +0.76 sharp, +0.94 mild blur,
++0.71 severe blur, +0.72 real video blur, -0.14 H.264 video (1.00x flicker) on these crops.
 """
 
 from pathlib import Path
