@@ -218,7 +218,7 @@ class OutputFile:
             else:
                 self._link_into_place()
             if durable:
-                _fsync_dir(os.path.dirname(self.final))
+                fsync_folder(os.path.dirname(self.final))
         except OSError as e:
             self.keep()
             message = write_error(e, self.path, partial=self.partial) or f"cannot write {self.path}: {e.strerror}"
@@ -320,7 +320,8 @@ def write_atomically(path: str, data: bytes, overwrite: bool = True, durable: bo
     out.commit(durable)
 
 
-def _fsync_dir(folder: str) -> None:
+def fsync_folder(folder: str) -> None:
+    """fsync a folder so a rename or create in it survives a power cut (silently skipped where unsupported)."""
     try:
         fd = os.open(folder or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:

@@ -29,6 +29,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .output_file import fsync_folder
+
 logger = logging.getLogger(__name__)
 
 FORMAT = "gfn-stream resume journal"
@@ -251,19 +253,6 @@ class FolderLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def fsync_folder(folder: str) -> None:
-    try:
-        fd = os.open(folder or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _unlink(path: str) -> None:
