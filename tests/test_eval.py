@@ -91,3 +91,51 @@ def test_shipped_weights_beat_bicubic_on_a_heldout_crop():
     assert out.shape == hr.shape
     gain = psnr(out, hr) - psnr(bicubic_up(lr), hr)
     assert gain > 1.0, f"shipped weights gain only {gain:.2f} dB over bicubic on the held-out crop"
+
+
+def _tiny_suite(root: Path) -> Path:
+    """A two-condition suite in gfn-eval --build-suite's format, 16x20 LR frames."""
+    from gfn_stream.train.suite import SUITE_FORMAT
+
+    rng = np.random.default_rng(4)
+    for cond in ("sharp", "video_h264"):
+        for i in range(3):
+            hr = (rng.random((64, 80, 3)) * 255).astype(np.uint8)
+            write_rgb(root / cond / "HR" / f"{i:04d}.png", hr)
+            write_rgb(root / cond / "LR" / f"{i:04d}.png", hr[::4, ::4])
+    meta = {"format": SUITE_FORMAT, "conditions": {"sharp": {"kind": "photos"}, "video_h264": {"kind": "video"}}}
+    (root / "suite.json").write_text(json.dumps(meta))
+    return root
+
+
+def test_gfn_eval_backend_is_the_workers_backend(tmp_path, tiny_weights):
+    """gfn-eval --backend openvino scores the Enhancer gfn-stream's workers build with --backend openvino."""
+    pytest.importorskip("openvino")  # a dependency of the package: skips only where it cannot be installed
+    from gfn_stream.models.enhancer import Enhancer
+    from gfn_stream.train.suite import load_suite, score
+
+    suite = _tiny_suite(tmp_path / "suite")
+    cache = tmp_path / "cache"
+    main(["--suite", str(suite), "--weights", str(tiny_weights), "--precision", "fp32", "--backend", "openvino",
+          "--cache-dir", str(cache), "--json", str(tmp_path / "ov.json"), "--threads", "1"])
+    got = json.loads((tmp_path / "ov.json").read_text())
+    assert got["backend"] == "openvino" and got["precision"] == "fp32"
+    assert any((cache / "onnx").glob("*.onnx"))  # the export the workers' OpenVINO backend compiles
+    enh = Enhancer(str(tiny_weights), precision="fp32", backend="openvino", cache_dir=str(cache))
+    want = score(load_suite(suite), enh, sharpen=False)
+    for cond in ("sharp", "video_h264"):
+        assert got[cond]["gfn"]["psnr"] == pytest.approx(want[cond]["gfn"]["psnr"], abs=1e-9)
+    main(["--suite", str(suite), "--weights", str(tiny_weights), "--precision", "fp32",
+          "--json", str(tmp_path / "torch.json")])
+    assert json.loads((tmp_path / "torch.json").read_text())["backend"] == "torch"  # the default, as gfn-stream
+    data = tmp_path / "set"
+    for name, lr, hr in load_suite(suite)["sharp"]:
+        write_rgb(data / "LR_Blur" / f"{name}.png", lr)
+        write_rgb(data / "HR" / f"{name}.png", hr)
+    result = evaluate(data, tiny_weights, precision="fp32", backend="openvino", cache_dir=str(cache))
+    assert result["backend"] == "openvino"
+    assert result["mean"]["gfn"]["psnr"] == pytest.approx(want["sharp"]["gfn"]["psnr"], abs=1e-9)
+    if not torch.cuda.is_available():  # a backend this machine cannot run: exit 2 with a one-line error
+        with pytest.raises(SystemExit) as exc:
+            main(["--suite", str(suite), "--weights", str(tiny_weights), "--backend", "tensorrt"])
+        assert exc.value.code == 2

@@ -8,6 +8,8 @@ protocol (train/metrics.py): uint8 outputs, 6 px border cropped, RGB PSNR; SSIM 
 variant (MATLAB's volume SSIM, used by the paper, differs a little). "bicubic" is torch's bicubic 4x upscale
 (a = -0.75); "bicubic_matlab" is MATLAB imresize 4x (a = -0.5), the reference's test_bicubic.m baseline.
 On a CPU with bf16 the model runs in bf16 autocast + channels_last; large inputs are processed in tiles.
+`--backend` picks the runtime of the forward pass as gfn-stream's does (torch by default, openvino, tensorrt,
+auto): the numbers are those of the workers' Enhancer with that backend.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.backends import BACKENDS
 from ..models.enhancer import Enhancer
 from ..models.weights import DEFAULT_WEIGHTS
 from .dataset import list_pairs, read_rgb, write_rgb
@@ -69,6 +72,13 @@ def montage(
     return np.concatenate([label(p[y0 : y0 + ch, x0 : x0 + cw], t) for p, t in zip(panels, titles)], axis=1)
 
 
+def make_enhancer(weights: str | Path | None, precision: str = "auto", tile: int | None = None,
+                  backend: str = "torch", cache_dir: str | None = None) -> Enhancer:
+    """The workers' inference path (models/enhancer.py) with gfn-stream's settings of the same names."""
+    return Enhancer(str(weights) if weights else None, precision=precision, tile=tile, backend=backend,
+                    cache_dir=cache_dir)
+
+
 def evaluate(
     data: str | Path,
     weights: str | Path | None = None,
@@ -79,10 +89,12 @@ def evaluate(
     limit: int = 0,
     threads: int = 0,
     montage_height: int = 0,
+    backend: str = "torch",
+    cache_dir: str | None = None,
 ) -> dict:
     if threads > 0:
         torch.set_num_threads(threads)
-    enhancer = Enhancer(weights, precision=precision, tile=tile)  # the workers' inference path
+    enhancer = make_enhancer(weights, precision, tile, backend, cache_dir)
     pairs = list_pairs(data)
     if limit > 0:
         pairs = pairs[:limit]
@@ -113,6 +125,7 @@ def evaluate(
         "weights": str(weights or DEFAULT_WEIGHTS),
         "images": len(rows),
         "precision": enhancer.precision,
+        "backend": enhancer.backend,
         "mean": mean,
         "gain_over_bicubic_db": mean["gfn"]["psnr"] - mean["bicubic"]["psnr"],
         "model_seconds_per_image": t_model / max(len(rows), 1),
@@ -130,6 +143,10 @@ def main(argv: list[str] | None = None) -> None:
     mode.add_argument("--build-suite", metavar="DIR", help="build a quality suite in DIR from held-out material")
     ap.add_argument("--weights", help="weights file (default: the shipped weights)")
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    ap.add_argument("--backend", default="torch", choices=BACKENDS,
+                    help="runtime of the model, as gfn-stream: torch (default), openvino (CPU), tensorrt (CUDA), auto")
+    ap.add_argument("--cache-dir", help="compiled-model cache of the openvino/tensorrt backends "
+                                        "(default: $GFN_CACHE_DIR, else ~/.cache/gfn-stream)")
     ap.add_argument("--tile", type=int, default=None,
                     help="LR tile side (default: derived from free memory, as gfn-stream; 0 = never tile)")
     ap.add_argument("--json", help="write the results here (default: stdout only)")
@@ -160,17 +177,21 @@ def main(argv: list[str] | None = None) -> None:
     if args.suite:
         try:
             suite = load_suite(args.suite, limit=args.limit)
-            enhancer = Enhancer(args.weights, precision=args.precision, tile=args.tile)
-        except (OSError, ValueError) as exc:
+            enhancer = make_enhancer(args.weights, args.precision, args.tile, args.backend, args.cache_dir)
+        except (OSError, ValueError, RuntimeError) as exc:
             ap.exit(2, f"gfn-eval: error: {exc}\n")
         result = {"suite": args.suite, "weights": str(args.weights or DEFAULT_WEIGHTS),
-                  "precision": enhancer.precision, "threads": torch.get_num_threads(),
+                  "precision": enhancer.precision, "backend": enhancer.backend, "threads": torch.get_num_threads(),
                   "machine": platform.processor() or platform.machine(),
                   "date": time.strftime("%Y-%m-%d"), **score(suite, enhancer, per_item=True)}
         print(table(result))
     else:
-        result = evaluate(args.data, args.weights, args.precision, args.tile, montage_dir=args.montage,
-                          montage_width=args.montage_width, montage_height=args.montage_height, limit=args.limit)
+        try:
+            result = evaluate(args.data, args.weights, args.precision, args.tile, montage_dir=args.montage,
+                              montage_width=args.montage_width, montage_height=args.montage_height,
+                              limit=args.limit, backend=args.backend, cache_dir=args.cache_dir)
+        except (OSError, ValueError, RuntimeError) as exc:  # e.g. a backend this machine lacks: one line
+            ap.exit(2, f"gfn-eval: error: {exc}\n")
     text = json.dumps(result, indent=1)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
