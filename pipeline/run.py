@@ -20,7 +20,7 @@ from ..nodes import decoder, encoder, exitcodes
 from ..nodes.node import peak_rss_mb
 from .config import RunConfig
 from .node_settings import LocalWorker, plan
-from .processes import node_context, start, worker_process
+from .processes import node_context, start, warm_up, worker_process
 from .progress import Progress
 from .report import RunResult, held_output, live_summary
 from .resume import ResumePlan, with_resume
@@ -40,6 +40,8 @@ def run(cfg: RunConfig, pool: WorkerPool | None = None, progress: Progress | Non
     from ..media.resume_journal import FolderBusy, ResumeError
     from . import resume
 
+    if pool is None:
+        warm_up()  # the fork server imports its modules while this job is prepared (pipeline/processes.py)
     try:  # --resume: the job's journal, created or checked against this command (pipeline/resume.py)
         resumed = resume.prepare(cfg)
     except ResumeError as exc:

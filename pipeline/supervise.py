@@ -103,8 +103,7 @@ def supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progre
                     raise RunFailed(
                         f"the output holds {state.frames_out} of {state.decoded} decoded frames", exitcodes.WORKER
                     )
-                procs["encoder"].join(STOP_TIMEOUT_S)
-                return
+                return  # the output is closed: stop_all stops every node at once, the encoder's exit included
             continue
         for name, p in list(procs.items()):
             if p.exitcode is None or name in state.lost_workers:
