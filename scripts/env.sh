@@ -46,5 +46,6 @@ fi
 export PATH="$VENV/bin:$PATH"
 # Byte-code for the project's own modules, as pip writes it for a regular install (an editable install leaves it to
 # the first import, which never writes it where PYTHONDONTWRITEBYTECODE is set): every run and every node process
-# would otherwise compile ~150 modules again (~0.1 s each on the way to the first frame). ~0.3 s when up to date.
+# would otherwise compile its ~150 modules again (~0.1 s per process on the way to the first frame); ~0.3 s when
+# everything is up to date.
 "$PY" -m compileall -q -x '/\.venv/|/\.git/|/build/|/out/' "$ROOT" >/dev/null || log "byte-compiling failed (harmless)"
