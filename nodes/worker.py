@@ -26,8 +26,9 @@ from ..transport.status import Ready, Stopped
 from . import exitcodes
 from .engine import Engine
 from .node import NodeError, Reporter, StopFlag, node_main
+from .router_loop import RouterLoop
 from .settings import NodeSettings
-from .worker_loops import DealerLoop, RouterLoop
+from .worker_loops import DealerLoop
 from .worker_settings import WorkerSettings, WorkerStats
 
 logger = logging.getLogger(__name__)

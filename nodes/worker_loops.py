@@ -2,8 +2,8 @@
 engine.py's thread and wakes the loop over an inproc PAIR when a batch is done):
 
     DealerLoop   dealer+connect: a Paranoid Pirate worker of a dispatcher: credit-based, heartbeats both
-                 ways, reconnects, BYE on stop
-    RouterLoop   router+bind: serve clients directly, answering each FRAME with a FRAME (or an ERROR)
+                 ways, reconnects, BYE on stop (what every worker of a gfn-stream job runs)
+    RouterLoop   router+bind: serve clients directly (nodes/router_loop.py, on the Loop base here)
 
 See worker.py for how one is chosen and docs/protocol.md for the messages.
 """
@@ -30,7 +30,6 @@ from .worker_settings import WorkerSettings, WorkerStats
 logger = logging.getLogger(__name__)
 _AUTH_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                 | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-STALLED_CLIENT_S = 10.0  # router mode: a result its client has not taken for this long is dropped
 
 
 class Loop:
@@ -130,12 +129,12 @@ class DealerLoop(Loop):
                     self._monitor_event()
                 self.outbox.flush()
                 if self.hb.due():
-                    _send_now(self.sock, protocol.pack(protocol.HEARTBEAT))
+                    send_now(self.sock, protocol.pack(protocol.HEARTBEAT))
                 if self.hb.expired():
                     self._reconnect()
                 self.report()
             self.outbox.flush()
-            _send_now(self.sock, protocol.pack(protocol.BYE))
+            send_now(self.sock, protocol.pack(protocol.BYE))
             self.sock.setsockopt(zmq.LINGER, 250)  # let BYE go out (a dispatcher that is gone: no need)
         finally:
             self._close()
@@ -202,8 +201,8 @@ class DealerLoop(Loop):
             except zmq.Again:
                 return
             self.hb.alive()
-            kind = _peek_kind(parts)
-            if kind == protocol.HEARTBEAT and _valid(parts):
+            kind = peek_kind(parts)
+            if kind == protocol.HEARTBEAT and is_valid(parts):
                 continue
             if self.stopping_since is not None and kind == protocol.FRAME:
                 self.stats.refused_while_stopping += 1  # still ours at the dispatcher: re-sent after BYE
@@ -239,77 +238,7 @@ class DealerLoop(Loop):
                                                                           "hello": True}))
 
 
-class RouterLoop(Loop):
-    """Serve clients: each FRAME is answered with a FRAME (or an ERROR) to its sender; heartbeats are echoed."""
-
-    def run(self, on_ready: Callable[[str], None]) -> None:
-        s = self.s
-        sock = socket(self.ctx, zmq.ROUTER, hwm=4 * self.capacity + 64, linger=1000)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
-        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        auth = keys.server_socket(self.ctx, sock, s.key, s.allow) if s.key else None
-        try:
-            try:
-                sock.bind(self.ep.url)
-            except zmq.ZMQError as exc:
-                raise NodeError(f"{s.name}: cannot bind {self.ep.url}: {exc}", exitcodes.USAGE) from None
-            self.sock = sock
-            on_ready(sock.getsockopt_string(zmq.LAST_ENDPOINT))
-            while True:
-                if self.stopping() and self.finished_stopping():
-                    break
-                self.check_engine()
-                poller = zmq.Poller()
-                poller.register(self.engine.wake, zmq.POLLIN)
-                room = self.engine.held() + len(self.outbox.items) < self.capacity
-                flags = (zmq.POLLIN if room else 0) | (zmq.POLLOUT if self.outbox.items else 0)
-                if flags:
-                    poller.register(sock, flags)
-                events = dict(poller.poll(100))
-                if self.engine.wake in events:
-                    self._results()
-                if events.get(sock, 0) & zmq.POLLIN:
-                    self._receive()
-                self.outbox.flush(stall_s=STALLED_CLIENT_S)
-                self.report()
-        finally:
-            sock.close()
-            if auth is not None:
-                auth.stop()
-
-    def _results(self) -> None:
-        for jobs, outs in self.engine.collect():
-            if outs is None:
-                return
-            for job, (header, out) in zip(jobs, outs):
-                self.outbox.put(self.sock, [job.reply_to, *protocol.pack_frame(header, out)])
-            self.stats.frames += len(jobs)
-
-    def _receive(self) -> None:
-        for _ in range(self.capacity):
-            if self.engine.held() + len(self.outbox.items) >= self.capacity:
-                return
-            try:
-                client, *parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            if not parts:
-                continue
-            kind = _peek_kind(parts)
-            if kind == protocol.HEARTBEAT and _valid(parts):  # answered in the client's version
-                _send_now(self.sock, [client, *protocol.pack(protocol.HEARTBEAT, version=_peek_version(parts))])
-                continue
-            if self.stopping_since is not None:
-                reason = "the worker is stopping"
-            else:
-                reason = self.take_frame(parts, client)
-            if reason is not None:
-                self.drop(reason)
-                fields = {"message": reason, "code": exitcodes.USAGE, "seq": _peek_seq(parts)}
-                _send_now(self.sock, [client, *protocol.pack(protocol.ERROR, fields, version=_peek_version(parts))])
-
-
-def _send_now(sock: zmq.Socket, parts: list[Any]) -> None:
+def send_now(sock: zmq.Socket, parts: list[Any]) -> None:
     """Send if there is room right now; heartbeats and error replies are not worth waiting for."""
     try:
         sock.send_multipart(parts, flags=zmq.NOBLOCK)
@@ -320,7 +249,7 @@ def _send_now(sock: zmq.Socket, parts: list[Any]) -> None:
             raise
 
 
-def _valid(parts: list[Any]) -> bool:
+def is_valid(parts: list[Any]) -> bool:
     try:
         protocol.unpack(parts)
         return True
@@ -328,7 +257,7 @@ def _valid(parts: list[Any]) -> bool:
         return False
 
 
-def _peek_header(parts: list[Any]) -> dict:
+def peek_header(parts: list[Any]) -> dict:
     import json
 
     try:
@@ -341,17 +270,6 @@ def _peek_header(parts: list[Any]) -> dict:
         return {}
 
 
-def _peek_kind(parts: list[Any]) -> str | None:
-    kind = _peek_header(parts).get("kind")
+def peek_kind(parts: list[Any]) -> str | None:
+    kind = peek_header(parts).get("kind")
     return kind if isinstance(kind, str) else None
-
-
-def _peek_version(parts: list[Any]) -> int:
-    """The version a client speaks (answers go back in it), this node's own when it is not one we speak."""
-    v = _peek_header(parts).get("v")
-    return v if type(v) is int and v in protocol.VERSIONS else protocol.PROTOCOL_VERSION
-
-
-def _peek_seq(parts: list[Any]) -> int | None:
-    seq = _peek_header(parts).get("seq")
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**62 else None
