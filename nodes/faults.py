@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import fromdict
+
 
 @dataclass(frozen=True)
 class WorkerFaults:
@@ -13,6 +15,18 @@ class WorkerFaults:
     exit_after: int | None = None  # exit abruptly (code 70) once this many frames went out
     hang_after: int | None = None  # the model hangs once this many frames are done
     hang_worker: int | None = None  # gfn-stream: only local worker N hangs (None: every one)
+
+    @classmethod
+    def parse(cls, specs: list[str], error: type[Exception]) -> "WorkerFaults":
+        """gfn-stream's --test-fault NAME=N options; a malformed one raises `error` (one line)."""
+        values = {}
+        for spec in specs:
+            name, _, value = spec.partition("=")
+            try:
+                values[name] = int(value)
+            except ValueError:
+                raise error(f"--test-fault {spec}: expected NAME=N (N an integer)") from None
+        return fromdict.build(cls, values, "--test-fault", error)
 
     def for_worker(self, number: int) -> "WorkerFaults":
         """What local worker `number` (1-based) is told: hang_after only where hang_worker allows it."""

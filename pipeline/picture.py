@@ -1,9 +1,10 @@
 """The run's output picture as the decoder asks the workers for it (media/out_size.py FramePlan): the size of
 --outscale / --size / --width / --height, rounded to what the output's pixel format needs (image outputs take
-any size), and --compare."""
+any size), and --compare; their argument group on the command line (cli.py) and their checks."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,18 @@ def frame_plan(cfg: RunConfig) -> FramePlan:
     image = "://" not in cfg.output and Path(cfg.output).suffix.lower() in IMAGE_EXTENSIONS
     step = (1, 1) if image else pix_fmt_step(cfg.encode.pix_fmt)
     return FramePlan(pic.outscale, pic.width, pic.height, step, pic.compare)
+
+
+def add_picture_arguments(p: argparse.ArgumentParser) -> None:
+    pic = p.add_argument_group("output picture (the network makes 4x; a smaller size is resampled once)")
+    pic.add_argument("--outscale", type=float, metavar="S", help="final size = S x input, 1 <= S <= 4 (default 4)")
+    pic.add_argument("--size", metavar="WxH", help="final size in pixels, e.g. 1920x1080")
+    pic.add_argument("--width", type=int, metavar="W", help="final width (the height from the aspect ratio)")
+    pic.add_argument("--height", type=int, metavar="H", help="final height (the width from the aspect ratio)")
+    pic.add_argument("--compare", action="store_true", default=None,
+                     help="split screen: bicubic left | GFN right, with a labelled divider")
+    pic.add_argument("--preview", type=int, metavar="N",
+                     help="N evenly spaced frames into a contact sheet OUT (.png/.jpg), in seconds")
 
 
 def picture_from_args(cfg: RunConfig, args: Any) -> None:

@@ -1,10 +1,13 @@
 """What a run reports: its RunResult (exit code, one-line message, frames, warnings, peaks), the live summary,
-and what a failed run's output holds."""
+what a failed run's output holds, and the --report JSON file."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,3 +58,34 @@ def held_output(cfg: RunConfig, state: RunState, message: str) -> str:
         return ""
     partial = partial_path(cfg.output)
     return f"; what was written is in {partial}" if os.path.exists(partial) and partial not in message else ""
+
+
+def steady_fps(result: RunResult) -> float | None:
+    """Frames per second after the first output frame (excludes process start-up and model loading)."""
+    if result.first_frame_s is None or result.frames < 2 or result.seconds <= result.first_frame_s:
+        return None
+    return round((result.frames - 1) / (result.seconds - result.first_frame_s), 3)
+
+
+def write_report(path: str, cfg: RunConfig, result: RunResult) -> None:
+    """--report FILE: the run as JSON; a report that cannot be written is a warning, not a failed run."""
+    report = {  # "input" is the file input's accounting (result.input), as it always was
+        "output": cfg.output,
+        "exit_code": result.code,
+        "message": result.message,
+        "frames": result.frames,
+        "seconds": round(result.seconds, 3),
+        "fps": round(result.frames / result.seconds, 3) if result.seconds > 0 else None,
+        "first_frame_s": None if result.first_frame_s is None else round(result.first_frame_s, 3),
+        "steady_fps": steady_fps(result),
+        "peak_rss_mb": result.peak_rss_mb,
+        "live": result.live,
+        "input": result.input,
+        "warnings": result.warnings,
+        "settings": {k: dataclasses.asdict(getattr(cfg, k)) for k in ("model", "encode", "pipeline")},
+    }
+    try:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=2)
+    except OSError as exc:
+        print(f"gfn-stream: warning: cannot write the report {path}: {exc.strerror}", file=sys.stderr)
