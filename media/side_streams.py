@@ -4,6 +4,9 @@ the rest is dropped with a warning.
 
     routes = plan_side_streams("mp4", info["side_streams"], side_buffers, warnings)   # {input index: SideRoute}
     route.open(container); out_packets = route.packets(packet)                        # per source packet
+
+A VideoSink's side streams are a SidePackets: the packets that come before the first video frame are held
+(the frame fixes the output), then each is muxed; a bad packet is dropped, a stream that keeps failing given up.
 """
 
 from __future__ import annotations
@@ -11,13 +14,20 @@ from __future__ import annotations
 import io
 import logging
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import av
 
+from .encode_options import SinkError
 from .frames import Packet, ffmpeg_error_line
 
 logger = logging.getLogger(__name__)
+
+MAX_PENDING_BYTES = 64 << 20  # side packets held until the first video frame fixes the output size
+MAX_SIDE_ERRORS = 100  # muxing failures after which a side stream is given up
+# Muxers that cannot write to a scratch buffer: side streams are planned with a container that takes the same
+# codecs (RTSP carries what MP4 carries, near enough: AAC, Opus, AC-3, MP3).
+_PLAN_FORMAT = {"rtsp": "mp4"}
 
 _FALLBACK_AUDIO = {"webm": "libopus"}  # re-encode target when a source audio codec cannot go in; else aac
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
@@ -65,6 +75,71 @@ class SideRoute:
         for p in filtered:
             p.stream = self.stream
         return filtered
+
+
+class SidePackets:
+    """The side streams of one video output (VideoSink): routes planned for its muxer, packets held until
+    start() gives the sink's mux (the first video frame opened the output), then each muxed through it."""
+
+    def __init__(self, fmt: str, descs: list[dict[str, Any]], buffers: list[bytes], warnings: list[str]) -> None:
+        self.routes = plan_side_streams(_PLAN_FORMAT.get(fmt, fmt), descs, buffers, warnings)
+        self.warnings = warnings
+        self.pending: list[Packet] = []
+        self.pending_bytes = 0
+        self.written = self.dropped = 0
+        self.mux: Callable[[av.Packet], None] | None = None
+
+    def put(self, packet: Packet, on_timeline: Callable[[Packet], Packet]) -> None:
+        route = self.routes.get(packet.stream)
+        if route is None or route.dead:
+            self.dropped += 1
+            return
+        packet = on_timeline(packet)
+        if self.mux is None:
+            self.pending_bytes += len(packet.data)
+            if self.pending_bytes > MAX_PENDING_BYTES:
+                raise SinkError(f"more than {MAX_PENDING_BYTES >> 20} MiB of audio/subtitles arrived before "
+                                "the first video frame")
+            self.pending.append(packet)
+            return
+        self._mux(route, packet)
+
+    def open(self, out: av.container.OutputContainer) -> None:
+        for route in self.routes.values():
+            route.open(out)
+
+    def start(self, mux: Callable[[av.Packet], None]) -> None:
+        """The output is open: the held packets go out, and from now on each as it comes."""
+        self.mux = mux
+        pending, self.pending = self.pending, []
+        for packet in pending:
+            self._mux(self.routes[packet.stream], packet)
+
+    def flush(self) -> Iterator[av.Packet]:
+        """The re-encoders' last packets (at close)."""
+        for route in self.routes.values():
+            if route.reencoder is not None and not route.dead:
+                yield from route.reencoder.flush()
+
+    def _mux(self, route: SideRoute, packet: Packet) -> None:
+        """A bad side packet (say, a dts that goes backwards) is dropped, not fatal; a stream that keeps
+        failing is given up."""
+        if route.dead:
+            self.dropped += 1
+            return
+        try:
+            for out_packet in route.packets(packet):
+                self.mux(out_packet)
+                self.written += 1
+        except av.FFmpegError as e:
+            self.dropped += 1
+            route.errors += 1
+            if route.errors == 1:
+                reason = ffmpeg_error_line(e)
+                self.warnings.append(f"{route.label}: dropped a packet that could not be muxed ({reason})")
+            if route.errors >= MAX_SIDE_ERRORS:
+                route.dead = True
+                self.warnings.append(f"{route.label}: {route.errors} packets failed; the rest is dropped")
 
 
 class Reencoder:

@@ -16,20 +16,17 @@ source, tv range; matrix, range, primaries and transfer tagged in the stream (co
 passed on (hdr.py). YUV planes (planes.py) in that matrix and the output's pix_fmt are encoded as they are; RGB
 is converted. pix_fmt "auto": yuv420p10le for a source of more than 8 bits, else yuv420p.
 
-Interruptions: the file is written so that what was muxed survives a crash, even SIGKILL: MP4/MOV as a
-fragmented file that FFmpeg turns into a normal MP4 when closed (movflags=hybrid_fragmented; plain
-fragmented MP4 on older FFmpeg, which stays fragmented), Matroska with one-second clusters; packets are
-flushed to disk as they are written. Frames still inside the encoder (x264's look-ahead) are lost on a
-crash; close(), which also runs on exceptions and Ctrl-C, drains them and writes the trailer.
+Interruptions: what was muxed survives a crash, even SIGKILL (fragmented MP4, Matroska clusters, each packet
+flushed: mux_options.py); close(), also on exceptions and Ctrl-C, drains the encoder and writes the trailer.
 
 Safety (output_file.py): a file is written as NAME.partial.EXT, locked against a second writer, and renamed
 to NAME when close() succeeds; a crash or a failed write (disk full: SinkError, one line) leaves the partial
-file and never the output's name on a cut file. Options: encode_options.py; images: image_sink.py.
+file and never the output's name on a cut file. Options: encode_options.py; images: image_sink.py; audio and
+subtitles: side_streams.py.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 from fractions import Fraction
@@ -43,16 +40,14 @@ from . import colors, hdr, planes
 from .encode_options import EncodeOptions, SinkError
 from .frames import Packet, Planes, ffmpeg_error_line
 from .image_sink import ImageSink, check_rgb
+from .mux_options import muxer_options
+from .out_size import pix_fmt_step
 from .output_file import OutputFile, write_error
 from .output_path import VIDEO_CONTAINERS, check_output_path
-from .side_streams import SideRoute, plan_side_streams, rescale
+from .side_streams import SidePackets, rescale
 from .timeline import Timeline
 
 logger = logging.getLogger(__name__)
-
-MAX_PENDING_BYTES = 64 << 20  # side packets held until the first video frame fixes the output size
-MAX_SIDE_ERRORS = 100  # muxing failures after which a side stream is given up
-FRAGMENT_US = 1_000_000  # at most about this much muxed video is lost when the process is killed
 
 
 def open_sink(path: str | os.PathLike, info: dict[str, Any], side_buffers: list[bytes],
@@ -85,21 +80,16 @@ class VideoSink:
         self.warnings: list[str] = []
         self.frames_written = 0
         self.pts_fixed = 0
-        self.packets_written = 0
-        self.packets_dropped = 0
         self._out: av.container.OutputContainer | None = None
         self._video: av.VideoStream | None = None
         self._size: tuple[int, int] | None = None  # (height, width) of the frames we are given
-        self._pending: list[Packet] = []
-        self._pending_bytes = 0
         self._last_pts: int | None = None
         self._step: int | None = None
         self._last_step = 1
         self._closed = False
         self._started = False
-        self._routes = plan_side_streams(_PLAN_FORMAT.get(self.format, self.format), info.get("side_streams", []),
-                                          side_buffers, self.warnings)
-        self.timeline = Timeline.from_info(info, keep=self._routes) if "is_live" in info else Timeline()
+        self._sides = SidePackets(self.format, info.get("side_streams", []), side_buffers, self.warnings)
+        self.timeline = Timeline.from_info(info, keep=self._sides.routes) if "is_live" in info else Timeline()
         self._failed = False  # a write failed: the file is kept under its partial name, never renamed
         self._file = OutputFile(path, overwrite) if format is None else None  # last: nothing to undo after it
 
@@ -139,20 +129,17 @@ class VideoSink:
         self.frames_written += 1
 
     def write_packet(self, packet: Packet) -> None:
-        """Remux (or, where the container cannot take its codec, re-encode) one side-stream packet."""
-        route = self._routes.get(packet.stream)
-        if route is None or route.dead:
-            self.packets_dropped += 1
-            return
-        packet = self.timeline.packet(packet)
-        if self._out is None:
-            self._pending_bytes += len(packet.data)
-            if self._pending_bytes > MAX_PENDING_BYTES:
-                raise SinkError(f"more than {MAX_PENDING_BYTES >> 20} MiB of audio/subtitles arrived before "
-                                "the first video frame")
-            self._pending.append(packet)
-            return
-        self._mux_side(route, packet)
+        """Remux (or, where the container cannot take its codec, re-encode) one side-stream packet: held until
+        the first video frame opens the output (side_streams.py SidePackets)."""
+        self._sides.put(packet, self.timeline.packet)
+
+    @property
+    def packets_written(self) -> int:
+        return self._sides.written
+
+    @property
+    def packets_dropped(self) -> int:
+        return self._sides.dropped
 
     @property
     def started(self) -> bool:
@@ -186,7 +173,7 @@ class VideoSink:
         if self._out is None:
             if self._file is not None:
                 self._file.discard()
-            if self._pending:
+            if self._sides.pending:
                 self.warnings.append(f"no video frames arrived; {self.path} was not written")
             return
         try:
@@ -194,10 +181,8 @@ class VideoSink:
                 if not self._failed:
                     for packet in self._video.encode():
                         self._mux(packet)
-                    for route in self._routes.values():
-                        if route.reencoder is not None and not route.dead:
-                            for packet in route.reencoder.flush():
-                                self._mux(packet)
+                    for packet in self._sides.flush():
+                        self._mux(packet)
             finally:
                 self._out.close()  # writes the trailer if anything was muxed; no file otherwise
         except BaseException as e:
@@ -233,17 +218,15 @@ class VideoSink:
         opts = self.options
         self._size = (height, width)
         self._pix_fmt = opts.resolve_pix_fmt(self.info.get("pix_fmt"))
-        sub_w, sub_h = _chroma_step(self._pix_fmt)
+        sub_w, sub_h = pix_fmt_step(self._pix_fmt)
         self._pad = ((-height) % sub_h, (-width) % sub_w)
         out_h, out_w = height + self._pad[0], width + self._pad[1]
         if self._pad != (0, 0):
             self.warnings.append(f"{width}x{height} does not fit {self._pix_fmt}; padded to {out_w}x{out_h}")
         ids = {} if self.info.get("is_image") else (self.info.get("color") or {}).get("ids", {})
-        source_matrix = ids.get("matrix")
-        self._matrix = colors.output_matrix(out_w, out_h, source_matrix, opts.matrix)
+        self._matrix = colors.output_matrix(out_w, out_h, ids.get("matrix"), opts.matrix)
         # Primaries and transfer are the source's (pixels are never converted between them) when it is a
         # tagged video; images (sRGB and the like) get the video defaults that go with the matrix.
-        ids = {} if self.info.get("is_image") else (self.info.get("color") or {}).get("ids", {})
         default = 1 if self._matrix == colors.BT709 else 6
         self._primaries = ids.get("primaries") if ids.get("primaries") in colors.PRIMARIES else default
         self._transfer = ids.get("transfer") if ids.get("transfer") in colors.TRANSFERS else default
@@ -267,15 +250,12 @@ class VideoSink:
                 cc.bit_rate = opts.bit_rate()
             vs.options = hdr.encoder_options(opts.codec, self.info.get("hdr"), opts.codec_options())
             self._video = vs
-            for route in self._routes.values():
-                route.open(self._out)
+            self._sides.open(self._out)
         except (av.FFmpegError, ValueError) as e:
             out, self._out = self._out, None
             out.close()
             raise SinkError(f"cannot set up {self.path}: {ffmpeg_error_line(e)}") from None
-        pending, self._pending = self._pending, []
-        for packet in pending:
-            self._mux_side(self._routes[packet.stream], packet)
+        self._sides.start(self._mux)
 
     def _mux(self, packet: av.Packet) -> None:
         # The header is written with the first packet in hand: an MP4 in hybrid_fragmented mode whose
@@ -315,83 +295,3 @@ class VideoSink:
             self._last_step = pts - last
         self._last_pts = pts
         return pts
-
-    def _mux_side(self, route: SideRoute, packet: Packet) -> None:
-        """A bad side packet (say, a dts that goes backwards) is dropped, not fatal; a stream that keeps
-        failing is given up."""
-        if route.dead:
-            self.packets_dropped += 1
-            return
-        try:
-            for out_packet in route.packets(packet):
-                self._mux(out_packet)
-                self.packets_written += 1
-        except av.FFmpegError as e:
-            self.packets_dropped += 1
-            route.errors += 1
-            if route.errors == 1:
-                reason = ffmpeg_error_line(e)
-                self.warnings.append(f"{route.label}: dropped a packet that could not be muxed ({reason})")
-            if route.errors >= MAX_SIDE_ERRORS:
-                route.dead = True
-                self.warnings.append(f"{route.label}: {route.errors} packets failed; the rest is dropped")
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def muxer_options(fmt: str) -> dict[str, str]:
-    opts = {"flush_packets": "1"}  # each packet reaches the file, so a killed run keeps what was muxed
-    if fmt in ("mp4", "mov"):
-        # B-frames: decode times run ahead of presentation (composition offsets >= 0) and the edit list
-        # (use_editlist) puts the first frame at its pts. Not negative_cts_offsets: FFmpeg reads a fragment's
-        # samples at dts + cts + the largest negative offset seen so far, so a file killed while written
-        # (moov part + fragments) showed every frame after the first fragment one frame late.
-        # delay_moov: the first moov is written once the first fragment is known, edit list included (an
-        # edit written before the first packet has no duration and hides the first fragment when killed).
-        # use_editlist also keeps A/V sync in the final MP4, as ffmpeg writes it: a stream that starts late
-        # (timeline.py) begins with an empty edit, and audio priming (negative first pts) is skipped by
-        # media_time. Without it the fragmenting muxer starts every track at 0 (500 ms off for a video
-        # that starts 0.5 s late; AAC 21 ms late).
-        flags = "+hybrid_fragmented" if _has_hybrid_mp4() else "+frag_keyframe+empty_moov+default_base_moof"
-        opts["movflags"] = flags + "+delay_moov"
-        opts["frag_duration"] = str(FRAGMENT_US)
-        opts["use_editlist"] = "1"
-    else:  # matroska, webm
-        opts["cluster_time_limit"] = str(FRAGMENT_US // 1000)
-    return opts
-
-
-# Muxers that cannot write to a scratch buffer: side streams are planned with a container that takes the same
-# codecs (RTSP carries what MP4 carries, near enough: AAC, Opus, AC-3, MP3).
-_PLAN_FORMAT = {"rtsp": "mp4"}
-_HYBRID: list[bool] = []
-
-
-def _has_hybrid_mp4() -> bool:
-    """FFmpeg >= 8 writes fragments while running and a normal MP4 at the end (movflags=hybrid_fragmented).
-    Probed once on a scratch file, with one real packet (see VideoSink._mux about empty hybrid files)."""
-    if not _HYBRID:
-        out = av.open(io.BytesIO(), "w", format="mp4", container_options={"movflags": "+hybrid_fragmented"})
-        stream = out.add_stream("aac", rate=48000)
-        try:
-            out.start_encoding()
-        except (av.FFmpegError, ValueError):
-            _HYBRID.append(False)
-        else:
-            silence = av.AudioFrame(format="fltp", layout="stereo", samples=1024)
-            silence.sample_rate, silence.pts = 48000, 0
-            for plane in silence.planes:
-                plane.update(bytes(plane.buffer_size))
-            out.mux(stream.encode(silence) + stream.encode(None))
-            _HYBRID.append(True)
-        finally:
-            out.close()
-    return _HYBRID[0]
-
-
-def _chroma_step(pix_fmt: str) -> tuple[int, int]:
-    """(width, height) multiples a pixel format needs (2, 2 for yuv420p)."""
-    fmt = av.VideoFormat(pix_fmt, 4, 4)
-    if len(fmt.components) < 3 or fmt.is_rgb:
-        return 1, 1
-    chroma = fmt.components[1]
-    return 4 // max(chroma.width, 1), 4 // max(chroma.height, 1)
