@@ -7,6 +7,7 @@ missing numbers are named in one warning and the images keep their order with no
 
     seq = scan("frames/%04d.png")              # SequenceFiles: numbers present, missing, warning
     container = seq.open(Fraction(25))         # image2 when complete, else FFmpeg's concat demuxer
+    seq.describe(source.info, source.warnings) # frames, missing_images, start_number; the warning
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
+
+from .frames import SourceError
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ PATTERN = re.compile(r"%(0?\d*)d")
 MAX_NAMED = 10  # missing numbers spelled out in the warning; the rest are counted
 
 
-class SequenceError(Exception):
+class SequenceError(SourceError):
     """The pattern matches nothing or is malformed; one line for the user."""
 
 
@@ -51,6 +55,13 @@ class SequenceFiles:
         more = f" and {len(missing) - MAX_NAMED} more" if len(missing) > MAX_NAMED else ""
         return (f"image sequence {self.spec} has {len(missing)} missing number(s) between {self.numbers[0]} "
                 f"and {self.numbers[-1]} ({shown}{more}); all {len(self.numbers)} images that exist were read in order")
+
+    def describe(self, info: dict[str, Any], warnings: list[str]) -> None:
+        """What a source reading this sequence tells: its frames, the missing images, its first number (a
+        sequence output keeps the input's numbers), and the warning about any gap (first)."""
+        info.update(frames=len(self.numbers), missing_images=len(self.missing), start_number=self.numbers[0])
+        if self.warning():
+            warnings.insert(0, self.warning())
 
     def open(self, rate: Fraction) -> av.container.InputContainer:
         """The sequence as one video stream at `rate` frames per second."""

@@ -9,23 +9,22 @@ packets of its audio and subtitle streams, in demux order.
 
 Opening decodes the first video frame (keeping the packets demuxed before it), so `info` describes what
 will be delivered (size after rotation, the colour tags actually used) and a file that cannot be decoded
-fails here with a SourceError rather than in the middle of a run.
+fails here with a SourceError rather than in the middle of a run. Rotated inputs: orientation.py; image
+sequences: sequence.py; --preview's seeking: stills.py.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from collections import deque
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator
 
 import av
-import numpy as np
 
-from . import colors, hdr, planes, sequence
+from . import colors, hdr, orientation, planes, sequence, stills
 from .accounting import InputAccount
 from .frames import (
     IMAGE_EXTENSIONS,
@@ -44,7 +43,6 @@ from .resize import SizeKeeper
 logger = logging.getLogger(__name__)
 
 MAX_PEEK_BYTES = 64 << 20  # side-stream bytes we hold while looking for the first video frame
-_SEQUENCE = re.compile(r"%(0?\d*)d")
 
 
 def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fraction = 25,
@@ -62,12 +60,9 @@ def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fracti
         spec = spec[len("file://"):]
     rate = Fraction(rate)
     files = None
-    if _SEQUENCE.search(Path(spec).name):
+    if sequence.PATTERN.search(Path(spec).name):
         kind = "sequence"
-        try:
-            files = sequence.scan(spec)
-        except sequence.SequenceError as e:
-            raise SourceError(str(e)) from None
+        files = sequence.scan(spec)  # a SequenceError is a SourceError
     else:
         kind = "image" if Path(spec).suffix.lower() in IMAGE_EXTENSIONS else "video"
         _check_file(spec)
@@ -84,10 +79,7 @@ def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fracti
         container.close()
         raise
     if files is not None:
-        src.info.update(frames=len(files.numbers), missing_images=len(files.missing),
-                        start_number=files.numbers[0])  # a sequence output keeps the input's numbers
-        if files.warning():
-            src.warnings.insert(0, files.warning())
+        files.describe(src.info, src.warnings)
     return src
 
 
@@ -137,42 +129,17 @@ class VideoSource:
         self._check_complete()
 
     def stills(self, n: int) -> list[Frame]:
-        """`n` frames evenly spaced over the input (the middles of n equal parts), found by seeking: a film's
-        contact sheet in seconds. Instead of items(); inputs without a known duration are read through."""
+        """`n` frames evenly spaced over the input (the middles of n equal parts), found by seeking (stills.py):
+        a film's contact sheet in seconds. Instead of items(); inputs without a known duration are read through."""
         if self._iterated:
             raise RuntimeError("VideoSource.stills() instead of items(), not after it")
-        duration = _declared_duration(self._video) or (self._container.duration or 0) / 1e6
-        tb = self._video.time_base
-        if duration <= 0 or not tb or self.info.get("is_image") or self._container.format.name == "image2":
-            frames = [f for f in self.items() if isinstance(f, Frame)]
-            return [frames[min(len(frames) - 1, int((i + 0.5) * len(frames) / n))] for i in range(n)] if frames else []
+        targets = stills.seek_targets(self._container, self._video, n, _declared_duration(self._video),
+                                      bool(self.info.get("is_image")))
+        if targets is None:
+            return stills.evenly([f for f in self.items() if isinstance(f, Frame)], n)
         self._iterated = True
-        start = self._video.start_time or 0
-        out: list[Frame] = []
-        for i in range(n):
-            target = start + int((i + 0.5) * duration / n / tb)
-            frame = self._frame_at(target)
-            if frame is not None:
-                out.append(self._convert(frame))
-        return out
-
-    def _frame_at(self, target: int) -> av.VideoFrame | None:
-        """The frame on screen at pts `target`: the last one that starts at or before it (the first after the
-        seek point when none does)."""
-        try:
-            self._container.seek(target, stream=self._video, backward=True)
-        except av.FFmpegError:
-            return None
-        last = None
-        try:
-            for packet in self._container.demux(self._video):
-                for frame in packet.decode():
-                    if frame.pts is not None and frame.pts > target:
-                        return last or frame
-                    last = frame
-        except av.FFmpegError:
-            pass
-        return last
+        found = (stills.frame_at(self._container, self._video, target) for target in targets)
+        return [self._convert(frame) for frame in found if frame is not None]
 
     def close(self) -> None:
         self._container.close()
@@ -234,26 +201,23 @@ class VideoSource:
         if self._planes and (planes.native_format(fmt) or (colors.is_yuv(fmt) and colors.bit_depth(fmt) > 8)):
             return Frame(event.pts, time_base, None, duration, planes=self._native(event, matrix, color_range, seconds))
         deep = self._planes and colors.bit_depth(fmt) > 8  # deep RGB (PNG 16, gbrp10): uint16, no matrix
-        rgb = self._orient(colors.to_rgb(event, matrix, color_range, deep=deep))
+        rgb = colors.to_rgb(event, matrix, color_range, deep=deep)
+        if self._turn is not None:
+            rgb = orientation.upright(rgb, self._turn)
         rgb = self._sizes.fit(rgb, self.frames_decoded - 1, seconds)  # a size change mid-file: scaled
         return Frame(event.pts, time_base, rgb, duration)
 
     def _native(self, event: av.VideoFrame, matrix: int, color_range: int, seconds: float | None) -> Planes:
         """4:2:0 planes, upright, at the first frame's size (deep 4:2:2 / 4:4:4 YUV: as 10-bit 4:2:0)."""
-        w, h = (event.height, event.width) if self._turn in _SWAPS else (event.width, event.height)
+        w, h = (event.height, event.width) if self._swap else (event.width, event.height)
         fmt = planes.native_format(event.format.name) or "yuv420p10le"
         if self._sizes.seen(w, h, self.frames_decoded - 1, seconds) or fmt != event.format.name:
             event = event.reformat(width=self.info["coded_width"], height=self.info["coded_height"], format=fmt,
                                    interpolation=planes.BICUBIC)
         picture = planes.from_frame(event, matrix, color_range)
         if self._turn is not None:
-            picture.data = [np.ascontiguousarray(_TURNS[self._turn](p)) for p in picture.data]
+            picture.data = [orientation.upright(p, self._turn) for p in picture.data]
         return picture
-
-    def _orient(self, rgb: np.ndarray) -> np.ndarray:
-        if self._turn is None:
-            return rgb
-        return np.ascontiguousarray(_TURNS[self._turn](rgb))
 
     def _check_complete(self) -> None:
         """One line each for a size change (resize.py) and a damaged or truncated input (accounting.py)."""
@@ -266,7 +230,8 @@ class VideoSource:
     # ------------------------------------------------------------------------------------------ description
     def _setup_picture(self, first: av.VideoFrame, kind: str) -> None:
         self._fallback_matrix = colors.default_matrix(first.width, first.height, image=kind != "video")
-        self.rotation, self._turn = _orientation(first)
+        self.rotation, self._turn = orientation.read(first)  # a phone's display matrix: turned upright
+        self._swap = self._turn in orientation.SWAPS
         cc = self._video.codec_context
         if cc.color_trc in colors.HDR_TRANSFERS or first.color_trc in colors.HDR_TRANSFERS:
             self.warnings.append("HDR input (%s): frames are passed on without tone mapping"
@@ -276,7 +241,7 @@ class VideoSource:
     def _describe(self, first: av.VideoFrame, kind: str) -> dict[str, Any]:
         v, cc = self._video, self._video.codec_context
         rate = v.average_rate or v.guessed_rate
-        width, height = (first.height, first.width) if self._turn in _SWAPS else (first.width, first.height)
+        width, height = (first.height, first.width) if self._swap else (first.width, first.height)
         matrix, color_range = colors.decode_params(first, self._fallback_matrix)
         tags = colors.tags(pick_tag(first.color_primaries, cc.color_primaries), pick_tag(first.color_trc, cc.color_trc),
                            pick_tag(first.colorspace, cc.colorspace), first.color_range or cc.color_range)
@@ -349,41 +314,6 @@ def _pick_video_stream(container: av.container.InputContainer, spec: str) -> av.
 def _side_packet(packet: av.Packet) -> Packet:
     return Packet(packet.stream.index, packet.pts, packet.dts, packet.duration or None,
                   packet.time_base, bool(packet.is_keyframe), bytes(packet))
-
-
-_TURNS = {  # how to turn a decoded H x W x 3 picture upright; named after FFmpeg's filters
-    "clock": lambda a: np.rot90(a, -1),
-    "cclock": lambda a: np.rot90(a, 1),
-    "rotate180": lambda a: a[::-1, ::-1],
-    "hflip": lambda a: a[:, ::-1],
-    "vflip": lambda a: a[::-1],
-    "cclock_flip": lambda a: np.swapaxes(a, 0, 1),  # = transpose
-    "clock_flip": lambda a: np.swapaxes(a[::-1, ::-1], 0, 1),  # = anti-transpose
-}
-_SWAPS = frozenset({"clock", "cclock", "cclock_flip", "clock_flip"})
-
-
-def _orientation(frame: av.VideoFrame) -> tuple[int, str | None]:
-    """(degrees CCW as the display matrix says, the _TURNS key that shows the picture upright) following
-    FFmpeg's own autorotate (fftools: get_rotation(), then transpose / hflip / vflip)."""
-    matrix = None
-    for sd in frame.side_data:
-        if sd.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
-            matrix = np.frombuffer(bytes(sd), dtype="<i4")
-    if matrix is None:
-        return 0, None
-    degrees = int(round(frame.rotation))
-    theta = (-degrees) % 360  # clockwise degrees the picture must turn, as fftools computes it
-    if abs(theta - 90) < 1:
-        return degrees, "cclock_flip" if matrix[3] > 0 else "clock"
-    if abs(theta - 270) < 1:
-        return degrees, "clock_flip" if matrix[3] < 0 else "cclock"
-    if abs(theta - 180) < 1:
-        h, v = matrix[0] < 0, matrix[4] < 0
-        return degrees, "rotate180" if h and v else "hflip" if h else "vflip" if v else None
-    if abs(theta) < 1:
-        return degrees, "vflip" if matrix[4] < 0 else None
-    return degrees, None  # arbitrary angles are not applied (FFmpeg would rotate and pad)
 
 
 def _declared_duration(stream: av.stream.Stream) -> float | None:

@@ -1,0 +1,48 @@
+"""A few frames evenly spaced over a file, found by seeking rather than decoding it all (--preview's contact
+sheet, through VideoSource.stills): the frame on screen at the middle of each of n equal parts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence, TypeVar
+
+import av
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def seek_targets(container: av.container.InputContainer, stream: av.VideoStream, n: int,
+                 declared: float | None, is_image: bool) -> list[int] | None:
+    """The pts (in the stream's time base) of the middles of n equal parts, or None when the input cannot be
+    seeked that way (no known duration, an image or an image sequence): then it is read through."""
+    duration = declared or (container.duration or 0) / 1e6
+    tb = stream.time_base
+    if duration <= 0 or not tb or is_image or container.format.name == "image2":
+        return None
+    start = stream.start_time or 0
+    return [start + int((i + 0.5) * duration / n / tb) for i in range(n)]
+
+
+def evenly(frames: Sequence[T], n: int) -> list[T]:
+    """n of the frames read through, the same middles (repeats when there are fewer than n)."""
+    return [frames[min(len(frames) - 1, int((i + 0.5) * len(frames) / n))] for i in range(n)] if frames else []
+
+
+def frame_at(container: av.container.InputContainer, stream: av.VideoStream, target: int) -> av.VideoFrame | None:
+    """The frame on screen at pts `target`: the last one that starts at or before it (the first after the
+    seek point when none does)."""
+    try:
+        container.seek(target, stream=stream, backward=True)
+    except av.FFmpegError:
+        return None
+    last = None
+    try:
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                if frame.pts is not None and frame.pts > target:
+                    return last or frame
+                last = frame
+    except av.FFmpegError:
+        pass
+    return last
