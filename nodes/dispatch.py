@@ -3,14 +3,13 @@
 
     local workers   DEALER ──► ROUTER ipc://…/work      results PUSHed straight to the encoder (fast path)
     remote workers  DEALER ──► ROUTER --listen tcp://…  results come back on the same connection; the
-                                                        decoder forwards them to the encoder without copying
+                                                        decoder forwards them to the encoder (remote_workers.py)
 
 A frame stays owned by the worker it was sent to until that worker reports it `done` (a local worker), or its
-valid result arrives (a remote worker: right seq, size and fields, from the worker it was given to, see
-transport/result_check.py; a remote `done` only returns credit). A worker that says BYE, goes silent for `liveness`
-heartbeat intervals, whose connection is gone, that sends an invalid result or reports a frame done without
-its result, or (remote) that holds frames without answering past its deadline (nodes/answer_clock.py), loses
-its frames to the retry queue; they go to whoever has credit next. The encoder drops the duplicates this can
+valid result arrives (a remote worker, checked by nodes/remote_workers.py; a remote `done` only returns credit).
+A worker that says BYE, goes silent for `liveness` heartbeat intervals, whose connection is gone, or that
+remote_workers.py drops (a bad result, frames held past their deadline) loses its frames to the retry queue;
+they go to whoever has credit next. The encoder drops the duplicates this can
 make. A local worker's `done` only means its result was handed to its PUSH socket, which dies with the
 process, so the last `retain` frames it finished are kept and re-sent too if it dies (not after a BYE: a
 worker leaving cleanly has flushed its results).
@@ -25,17 +24,14 @@ from typing import Any
 
 import zmq
 
-from ..transport import keys, protocol
-from ..transport.endpoints import parse
-from ..transport.liveness import HEARTBEAT_S, LIVENESS, MAX_PART_BYTES, DropLog
-from ..transport.result_check import mismatch
-from . import exitcodes
+from ..transport import protocol
+from ..transport.liveness import HEARTBEAT_S, LIVENESS, DropLog
 from .answer_clock import AnswerClock
 from .node import NodeError, socket
+from .remote_workers import LOCAL, REMOTE, Listener, RemoteResults, worker_name
 from .settings import CreditSettings, LinkSettings
 
 logger = logging.getLogger(__name__)
-LOCAL, REMOTE = b"L", b"R"  # first byte of a worker key: which ROUTER it came in on
 MAX_WORKERS = 256  # registered at once; more hellos are ignored
 MAX_CREDIT = 4 * protocol.MAX_BATCH_CREDIT  # per worker
 
@@ -65,12 +61,11 @@ class Dispatcher:
         self.heard: dict[bytes, float] = {}  # worker -> last time anything came from it
         self.departed: "OrderedDict[bytes, None]" = OrderedDict()  # dropped ids: must say hello again
         self.drops = DropLog(logger, "dispatcher: dropped a bad message")
-        self.rejects = DropLog(logger, "dispatcher: dropped a worker that sent a bad result", first=10, every=100)
         self.banned: "OrderedDict[bytes, None]" = OrderedDict()  # sent bad results: never taken back
         self.clock = AnswerClock(answer_s, answer_factor)
+        self.remote = RemoteResults(self)  # what remote workers send: checked (nodes/remote_workers.py)
         self.duplicates = 0
         self.lost_workers = 0
-        self.overdue_workers = 0  # remote workers that held frames past their deadline
 
     @classmethod
     def from_settings(cls, c: CreditSettings) -> "Dispatcher":
@@ -84,7 +79,12 @@ class Dispatcher:
     @property
     def bad_workers(self) -> int:
         """Workers dropped for an invalid result or for reporting a frame done without its result."""
-        return self.rejects.count
+        return self.remote.rejects.count
+
+    @property
+    def overdue_workers(self) -> int:
+        """Remote workers dropped for holding frames past their deadline."""
+        return self.remote.overdue
 
     def has_credit(self) -> bool:
         return any(c > 0 for c in self.credits.values())
@@ -110,33 +110,33 @@ class Dispatcher:
 
     def assign(self, seq: int, worker: bytes, parts: list[Any]) -> None:
         """Frame `seq` is now owned by `worker` (b"" = nobody: waiting to be sent again)."""
-        idle = bool(worker) and not self._holds(worker)
+        idle = bool(worker) and not self.holds(worker)
         self.inflight[seq] = (worker, parts)
         if worker:
             self.clock.sent(worker, time.monotonic(), idle)
 
-    def _holds(self, worker: bytes) -> bool:
+    def holds(self, worker: bytes) -> bool:
         return any(w == worker for w, _ in self.inflight.values())
 
     def on_message(self, worker: bytes, parts: list[Any]) -> None:
         try:
             msg = protocol.unpack(parts)
         except protocol.ProtocolError as exc:
-            self.drops(f"from worker {_name(worker)}: {exc}")
+            self.drops(f"from worker {worker_name(worker)}: {exc}")
             return
         known = worker in self.credits
         if known:
             self.heard[worker] = time.monotonic()
         if msg.kind == protocol.READY:
             self._ready(worker, msg.header, known)
-        elif msg.kind == protocol.FRAME:
-            self._result(worker, msg, parts, known)
+        elif msg.kind == protocol.FRAME:  # only remote workers answer here; local ones PUSH to the encoder
+            self.remote.result(worker, msg, parts, known, time.monotonic())
         elif msg.kind == protocol.BYE:
             if known:
-                logger.info("worker %s said bye", _name(worker))
+                logger.info("worker %s said bye", worker_name(worker))
                 self.drop_worker(worker, said_bye=True)
         elif msg.kind != protocol.HEARTBEAT:  # a heartbeat only proves life (recorded above)
-            self.drops(f"unexpected {msg.kind} message from worker {_name(worker)}")
+            self.drops(f"unexpected {msg.kind} message from worker {worker_name(worker)}")
 
     def _ready(self, worker: bytes, h: dict, known: bool) -> None:
         hello = h.get("hello") is True
@@ -147,20 +147,20 @@ class Dispatcher:
             if (worker in self.departed and not hello) or worker in self.banned or len(self.credits) >= MAX_WORKERS:
                 return  # a dropped worker must start over on a fresh connection (it will: we stay silent)
             if h["v"] != protocol.PROTOCOL_VERSION:  # it could not read our frames (YUV planes): never registered
-                self.drops(f"worker {_name(worker)} speaks protocol version {h['v']}; this dispatcher sends version "
-                           f"{protocol.PROTOCOL_VERSION} frames: upgrade that gfn-worker")
+                self.drops(f"worker {worker_name(worker)} speaks protocol version {h['v']}; this dispatcher sends "
+                           f"version {protocol.PROTOCOL_VERSION} frames: upgrade that gfn-worker")
                 return
             self.departed.pop(worker, None)
             self.credits[worker] = 0
             self.heard[worker] = time.monotonic()
-            logger.info("worker %s joined with %d credit(s)", _name(worker), h["credit"])
+            logger.info("worker %s joined with %d credit(s)", worker_name(worker), h["credit"])
         self.credits[worker] = min(self.credits[worker] + h["credit"], MAX_CREDIT)
         finished = 0
         for seq in h.get("done") or []:
             held = self.inflight.get(seq)
             if held is not None and held[0] == worker:
                 if worker[:1] == REMOTE:  # its result comes first on the same connection: none came
-                    self._reject(worker, f"reported frame {seq} done without sending its result")
+                    self.remote.reject(worker, f"reported frame {seq} done without sending its result")
                     return
                 finished += 1
                 del self.inflight[seq]
@@ -170,37 +170,7 @@ class Dispatcher:
                     while len(kept) > self.retain:
                         kept.popitem(last=False)
         if finished:
-            self.clock.answered(worker, time.monotonic(), self._holds(worker))
-
-    def _result(self, worker: bytes, msg: protocol.Message, parts: list[Any], known: bool) -> None:
-        """A remote worker's result: forwarded, and its frame done, only when it is the valid answer to a frame
-        this worker holds; a worker that sends an invalid one is dropped and its frames go to the others."""
-        seq = msg.header["seq"]
-        if not known:
-            if worker in self.departed or worker in self.banned:
-                self.duplicates += 1  # a worker we dropped, answering late: its frames went elsewhere
-            else:
-                self.drops(f"a result (frame {seq}) from {_name(worker)}, which never joined")
-            return
-        held = self.inflight.get(seq)
-        if held is None or held[0] != worker:
-            self.duplicates += 1  # e.g. a worker that reconnected, answering what it held before: went elsewhere
-            return
-        wrong = mismatch(held[1][0], msg)
-        if wrong is not None:
-            self._reject(worker, f"returned frame {seq} with {wrong}")
-            return
-        del self.inflight[seq]
-        self.forward.append((seq, parts))
-        self.clock.answered(worker, time.monotonic(), self._holds(worker))
-
-    def _reject(self, worker: bytes, why: str) -> None:
-        """A worker that lies about its results: it loses its frames and is never taken back."""
-        self.rejects(f"worker {_name(worker)} {why}; its frames go to the other workers")
-        self.drop_worker(worker, quiet=True)
-        self.banned[worker] = None
-        while len(self.banned) > 4096:
-            self.banned.popitem(last=False)
+            self.clock.answered(worker, time.monotonic(), self.holds(worker))
 
     def drop_worker(self, worker: bytes, said_bye: bool = False, quiet: bool = False) -> None:
         """`worker` is gone: the frames it held (and, unless it said BYE, the last ones it finished) are
@@ -224,7 +194,8 @@ class Dispatcher:
         self.lost_workers += 1
         if lost and not quiet:
             again = f" and {len(lost) - held} it had finished" if len(lost) > held else ""
-            logger.warning("worker %s left holding %d frame(s)%s; sending them again", _name(worker), held, again)
+            logger.warning("worker %s left holding %d frame(s)%s; sending them again", worker_name(worker), held,
+                           again)
 
     def next_retry(self) -> int | None:
         """The next frame to send again (one whose owner is gone), or None."""
@@ -237,25 +208,16 @@ class Dispatcher:
 
     def expire(self) -> list[bytes]:
         """Drop the workers silent for longer than heartbeat × liveness, and the remote workers holding frames
-        without answering past their deadline (nodes/answer_clock.py); returns them."""
+        without answering past their deadline (nodes/remote_workers.py); returns them."""
         now = time.monotonic()
         limit = now - self.patience
         gone = [w for w, t in self.heard.items() if t < limit]
         for w in gone:
-            logger.warning("worker %s silent for %.0f s: dropping it", _name(w), self.patience)
+            logger.warning("worker %s silent for %.0f s: dropping it", worker_name(w), self.patience)
             self.drop_worker(w)
-        holding = {w for w, _ in self.inflight.values() if w[:1] == REMOTE and w in self.credits}
-        for w, waited, allowed in self.clock.overdue(sorted(holding), self.credits, now):
-            logger.warning("worker %s has held frames for %.1f s without answering (limit %.1f s): dropping it",
-                        _name(w), waited, allowed)
-            self.overdue_workers += 1
-            self.drop_worker(w)
-            gone.append(w)
+        if any(w[:1] == REMOTE for w in self.credits):
+            gone += self.remote.expire(now)
         return gone
-
-
-def _name(worker: bytes) -> str:
-    return ("remote " if worker[:1] == REMOTE else "local ") + worker[1:].hex()
 
 
 class WorkerLinks:
@@ -267,30 +229,18 @@ class WorkerLinks:
         self.interval = settings.heartbeat_s
         self.next_beat = time.monotonic() + self.interval
         self.routers: dict[bytes, zmq.Socket] = {}
-        self.auth = None
-        self.forwarder = None
+        self.listener: Listener | None = None
         local = socket(ctx, zmq.ROUTER, linger=0)
         local.setsockopt(zmq.ROUTER_MANDATORY, 1)
         local.bind(settings.work)
         self.routers[LOCAL] = local
-        if settings.listen:
-            ep = parse(settings.listen, kind="router", mode="bind", allowed=("router+bind",))
-            remote = socket(ctx, zmq.ROUTER, hwm=256, linger=0)
-            remote.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
-            remote.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        if settings.listen:  # remote workers (nodes/remote_workers.py)
             try:
-                keys.require_keys(ep, settings.key, settings.allow, "--allow")
-                if settings.key:
-                    self.auth = keys.server_socket(ctx, remote, settings.key, settings.allow)
-                remote.bind(ep.url)
-            except (keys.SecurityError, zmq.ZMQError) as exc:
-                remote.close()
+                self.listener = Listener(ctx, settings)
+            except NodeError:
                 self.close()
-                raise NodeError(f"cannot listen on {ep.url}: {exc}", exitcodes.USAGE) from None
-            self.routers[REMOTE] = remote
-            self.forwarder = socket(ctx, zmq.PUSH, hwm=settings.result_hwm)
-            self.forwarder.connect(settings.results)
-            logger.info("listening for workers on %s%s", ep.url, " (CurveZMQ)" if self.auth else "")
+                raise
+            self.routers[REMOTE] = self.listener.router
 
     def pump(self, timeout_ms: int) -> None:
         """Wait up to `timeout_ms` for worker messages, take them all, forward results, heartbeat, expire."""
@@ -298,7 +248,7 @@ class WorkerLinks:
         for sock in self.routers.values():
             poller.register(sock, zmq.POLLIN)
         if self.disp.forward:
-            poller.register(self.forwarder, zmq.POLLOUT)
+            poller.register(self.listener.forwarder, zmq.POLLOUT)
         wait = min(timeout_ms, max(0, int((self.next_beat - time.monotonic()) * 1000)))
         events = dict(poller.poll(wait))
         for tag, sock in self.routers.items():
@@ -309,12 +259,8 @@ class WorkerLinks:
                     except zmq.Again:
                         break
                     self.disp.on_message(tag + worker.bytes, parts)
-        while self.disp.forward:
-            try:
-                self.forwarder.send_multipart(self.disp.forward[0][1], flags=zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                break
-            self.disp.forward.popleft()
+        if self.disp.forward:
+            self.listener.forward(self.disp.forward)
         if time.monotonic() >= self.next_beat:
             self.next_beat = time.monotonic() + self.interval
             beat = protocol.pack(protocol.HEARTBEAT)
@@ -345,14 +291,12 @@ class WorkerLinks:
             if exc.errno != zmq.EHOSTUNREACH:
                 raise
             if worker in self.disp.credits:  # its connection is gone (drop_worker warns if it held frames)
-                logger.info("worker %s disconnected", _name(worker))
+                logger.info("worker %s disconnected", worker_name(worker))
                 self.disp.drop_worker(worker)
             return False
 
     def close(self) -> None:
         for sock in self.routers.values():
             sock.close()
-        if self.forwarder is not None:
-            self.forwarder.close()
-        if self.auth is not None:
-            self.auth.stop()
+        if self.listener is not None:
+            self.listener.close()
