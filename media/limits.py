@@ -1,10 +1,13 @@
 """--max-fps and --duration for file inputs (live inputs apply them in live_source.py).
 
     limits = FileLimits(max_fps=10, duration_s=2.0, origin_s=0.0)   # origin: the output timeline's 0
+    limits = FileLimits.for_input(max_fps, duration_s, info)         # or None when neither is set
+    for item in limits.apply(src.items()): ...                       # what passes, up to the end
     verdict = limits.frame(seconds)       # "keep", "drop" (over the rate: counted) or "stop" (past the end)
     limits.packet(seconds)                # False for audio/subtitle packets past the end
     limits.take(item)                     # either of the two for a source Frame / Packet
     limits.note()                         # one line for the summary, or None
+    limits.add_stats(stats)               # what they left out, into the input's accounting
 
 The duration is measured on the input's timeline from its origin (the earliest start of the kept streams,
 as timeline.py maps it to 0), so `--duration 2` keeps the frames shown in the first 2 s of the output; the
@@ -15,9 +18,10 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Iterator
 
 from .frames import Packet
+from .timeline import Timeline
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +32,14 @@ class FileLimits:
         self.kept = self.dropped = 0
         self.stopped_at: float | None = None
         self._slot: int | None = None
+
+    @classmethod
+    def for_input(cls, max_fps: float | None, duration_s: float | None, info: dict[str, Any]) -> FileLimits | None:
+        """The limits of a file input described by `info` (VideoSource.info), None when neither is set."""
+        if not (max_fps or duration_s):
+            return None
+        origin = Timeline.from_info(info, keep=[s["index"] for s in info["side_streams"]]).origin
+        return cls(max_fps, duration_s, float(origin))
 
     @property
     def active(self) -> bool:
@@ -57,6 +69,20 @@ class FileLimits:
         if isinstance(item, Packet):
             return "keep" if self.packet(seconds) else "drop"
         return self.frame(seconds)
+
+    def apply(self, items: Iterator[Any]) -> Iterator[Any]:
+        """The source items that are kept, ending at the first one past --duration."""
+        for item in items:
+            verdict = self.take(item)
+            if verdict == "stop":
+                return
+            if verdict == "keep":
+                yield item
+
+    def add_stats(self, stats: dict[str, Any]) -> None:
+        stats.update(frames_dropped_max_fps=self.dropped, stopped_at_duration=self.stopped_at is not None)
+        if self.stopped_at is not None:  # the rest of the input was not read: nothing to say about it
+            stats.update(frames_missing=None, ended_early=None)
 
     def note(self) -> str | None:
         """One line about what the limits did (None when they did nothing)."""

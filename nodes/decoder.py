@@ -7,6 +7,7 @@ than `max_inflight` frames unacknowledged, and never runs more than `window` seq
 the oldest unfinished frame, so the encoder's reorder buffer is bounded too. It keeps each frame until
 it is acknowledged, so the frames of a worker that leaves (BYE), goes silent (heartbeats) or disconnects are
 sent again to another worker. Workers, local and remote (--listen), and their sockets: nodes/dispatch.py.
+A live input is read by nodes/live_feed.py; --max-fps / --duration on a file: media/limits.py.
 """
 
 from __future__ import annotations
@@ -23,14 +24,13 @@ from ..media import colors
 from ..media.frames import IMAGE_EXTENSIONS, Frame, Packet, SourceError
 from ..media.inputs import open_input
 from ..media.limits import FileLimits
-from ..media.live_spec import LiveOptions
 from ..media.out_size import FramePlan, SizeError
 from ..media.size_limits import FrameTooLarge, check_for_output
-from ..media.timeline import Timeline
 from ..transport import protocol
-from ..transport.status import Decoded, Every, Inflight, Info, Live
+from ..transport.status import Decoded, Every, Inflight, Info
 from . import exitcodes
 from .dispatch import Dispatcher, WorkerLinks
+from .live_feed import LiveFeed
 from .node import NodeError, Reporter, StopFlag, node_main, socket
 from .settings import DecoderSettings, NodeSettings
 
@@ -73,15 +73,26 @@ def _decode(reporter: Reporter, stop: StopFlag, settings: DecoderSettings, to_en
         reporter.status(Info(info=src.info))
         to_encoder.send_multipart(protocol.pack(protocol.STREAM_INFO, {"info": src.info}, src.side_buffers))
         live_src = bool(getattr(src, "is_live", False))
+        feed = LiveFeed(src, settings.max_latency_s, reporter) if live_src else None
         # a finite "live" input (a file over HTTP, HLS VOD) is read like a file, every frame, unless --live
         live = live_src and forced is not False and not (src.info.get("finite") and forced is not True)
-        items = None if live else src.items()
-        limits = None if live_src else _file_limits(settings.live, src.info)  # live sources apply their own
-        max_latency = settings.max_latency_s or float("inf")
-        latency_drops = 0
-        next_report = 0.0
+        lv = settings.live  # --max-fps / --duration: a live source applies its own
+        limits = None if live_src else FileLimits.for_input(lv.max_fps, lv.duration_s, src.info)
+        items = None if live else limits.apply(src.items()) if limits else src.items()
         every = Every()  # the periodic in-flight report
         exhausted = False
+
+        def send(frame: Frame) -> None:
+            nonlocal seq
+            links.send_frame(seq, _frame_message(seq, frame, plan))
+            seq += 1
+
+        def send_packet(pkt: Packet) -> None:
+            to_encoder.send_multipart(_packet_message(pkt), copy=False)
+
+        def room() -> bool:  # a new frame may go out
+            return not exhausted and disp.can_send_new(seq) and not stop.set
+
         # Runs until the launcher stops us, also after end of stream: frames a worker loses late are re-sent,
         # and ZeroMQ drops messages still queued towards a peer when the sending process exits.
         while not stop.set:
@@ -93,48 +104,26 @@ def _decode(reporter: Reporter, stop: StopFlag, settings: DecoderSettings, to_en
                     break
                 links.send_frame(old, disp.inflight[old][1])
             if live:
-                try:
-                    for pkt in src.take_packets():  # audio never waits for worker credit
-                        to_encoder.send_multipart(_packet_message(pkt), copy=False)
-                    while not exhausted and disp.can_send_new(seq) and not stop.set:
-                        frame = src.latest(timeout=0.02)  # the newest frame; older ones count as dropped
-                        if frame is None:
-                            exhausted = src.ended
-                            break
-                        if time.monotonic() - frame.wallclock > max_latency:
-                            latency_drops += 1  # waited too long for a worker: would break the latency bound
-                            continue
-                        links.send_frame(seq, _frame_message(seq, frame, plan))
-                        seq += 1
-                except SourceError as exc:
-                    raise NodeError(str(exc), exitcodes.INPUT) from None
-            while items is not None and not exhausted and disp.can_send_new(seq) and not stop.set:
+                exhausted = feed.pump(room, send, send_packet) or exhausted
+            while items is not None and room():
                 try:
                     item = next(items)
-                except StopIteration:
+                except StopIteration:  # the end of the input (or of --duration)
                     exhausted = True
                     break
                 except SourceError as exc:
                     raise NodeError(str(exc), exitcodes.INPUT) from None
-                verdict = "keep" if limits is None else limits.take(item)
-                if verdict == "stop":  # --duration reached: the end of this input
-                    exhausted = True
-                    break
-                if verdict == "drop":  # --max-fps, or a packet past --duration
-                    continue
                 if isinstance(item, Packet):
-                    to_encoder.send_multipart(_packet_message(item), copy=False)
+                    send_packet(item)
                     continue
                 if skipped < settings.skip_frames:  # --resume: a frame of a chunk that is done already
                     skipped += 1
                     if skipped % 64 == 0:
                         break  # heartbeats go on while a long resume reads past what is done
                     continue
-                links.send_frame(seq, _frame_message(seq, item, plan))
-                seq += 1
-            if live_src and time.monotonic() >= next_report:  # live inputs, read as cameras or like files
-                next_report = time.monotonic() + 0.5
-                reporter.status(Live(**src.stats(), latency_dropped=latency_drops, sent=seq))
+                send(item)
+            if feed is not None:  # live inputs, read as cameras or like files
+                feed.report(seq)
             if exhausted and not eos_sent and not disp.busy():
                 eos_sent = True
                 _end_of_stream(to_encoder, reporter, disp, seq, False, _warnings(src, limits), _stats(src, limits))
@@ -142,8 +131,8 @@ def _decode(reporter: Reporter, stop: StopFlag, settings: DecoderSettings, to_en
             if every.due():
                 reporter.status(Inflight(frames=len(disp.inflight), workers=len(disp.credits)))
         warnings, stats = _warnings(src, limits), _stats(src, limits)
-    if live_src:
-        reporter.status(Live(**src.stats(), latency_dropped=latency_drops, sent=seq, final=True))
+    if feed is not None:
+        feed.report(seq, final=True)
     if not eos_sent:  # stopped before the end of the input
         _end_of_stream(to_encoder, reporter, disp, seq, True, warnings, stats)
     return exitcodes.OK
@@ -190,14 +179,6 @@ class _NoWorkerClock:
             )
 
 
-def _file_limits(live: LiveOptions, info: dict) -> FileLimits | None:
-    """--max-fps / --duration for a file input (None when neither is set)."""
-    if not (live.max_fps or live.duration_s):
-        return None
-    origin = Timeline.from_info(info, keep=[s["index"] for s in info["side_streams"]]).origin
-    return FileLimits(live.max_fps, live.duration_s, float(origin))
-
-
 def _warnings(src: Any, limits: FileLimits | None) -> list[str]:
     note = limits.note() if limits is not None else None
     return list(getattr(src, "warnings", [])) + ([note] if note else [])
@@ -210,9 +191,7 @@ def _stats(src: Any, limits: FileLimits | None) -> dict | None:
         return None
     stats = account.stats()
     if limits is not None:
-        stats.update(frames_dropped_max_fps=limits.dropped, stopped_at_duration=limits.stopped_at is not None)
-        if limits.stopped_at is not None:  # the rest of the input was not read: nothing to say about it
-            stats.update(frames_missing=None, ended_early=None)
+        limits.add_stats(stats)
     return stats
 
 

@@ -1,0 +1,53 @@
+"""The decoder's side of a live input (media/live_source.py: a camera, a stream): the newest frame whenever a
+worker has room (older ones count as dropped there), a frame that waited past --max-latency dropped here, audio
+and subtitle packets passed on at once, and the input's state reported twice a second. nodes/decoder.py uses it
+for live inputs only; a file is read item by item."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+from ..media.frames import Frame, Packet, SourceError
+from ..transport.status import Live
+from . import exitcodes
+from .node import NodeError, Reporter
+
+logger = logging.getLogger(__name__)
+REPORT_S = 0.5
+
+
+class LiveFeed:
+    def __init__(self, src: Any, max_latency_s: float | None, reporter: Reporter) -> None:
+        self.src, self.reporter = src, reporter
+        self.max_latency = max_latency_s or float("inf")
+        self.latency_drops = 0
+        self.next_report = 0.0
+
+    def pump(self, room: Callable[[], bool], send_frame: Callable[[Frame], None],
+             send_packet: Callable[[Packet], None]) -> bool:
+        """Packets first (audio never waits for worker credit), then frames while `room()`; True once the input
+        has ended."""
+        try:
+            for pkt in self.src.take_packets():
+                send_packet(pkt)
+            while room():
+                frame = self.src.latest(timeout=0.02)  # the newest frame; older ones count as dropped
+                if frame is None:
+                    return self.src.ended
+                if time.monotonic() - frame.wallclock > self.max_latency:
+                    self.latency_drops += 1  # waited too long for a worker: would break the latency bound
+                    continue
+                send_frame(frame)
+        except SourceError as exc:
+            raise NodeError(str(exc), exitcodes.INPUT) from None
+        return False
+
+    def report(self, sent: int, final: bool = False) -> None:
+        """The input's state (frames in, drops, reconnects) every REPORT_S, and once more at the end."""
+        if final:
+            self.reporter.status(Live(**self.src.stats(), latency_dropped=self.latency_drops, sent=sent, final=True))
+        elif time.monotonic() >= self.next_report:
+            self.next_report = time.monotonic() + REPORT_S
+            self.reporter.status(Live(**self.src.stats(), latency_dropped=self.latency_drops, sent=sent))
