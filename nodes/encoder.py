@@ -15,15 +15,16 @@ import sys
 import time
 from collections import deque
 from contextlib import ExitStack
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import zmq
 
 from ..media import planes
-from ..media.chunk_sink import ChunkSink, open_chunk_sink
+from ..media.chunk_sink import ChunkSink
 from ..media.frames import Packet, Planes
-from ..media.sink import ImageSink, SinkError, VideoSink, open_sink
+from ..media.outputs import open_output
+from ..media.sink import ImageSink, SinkError, VideoSink
 from ..transport import protocol
 from ..transport.status import Closed, Every, Progress, Push, Segment
 from . import exitcodes
@@ -71,9 +72,12 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
                         eos_at = time.monotonic()  # the grace counts from the last result, not from EOS
                     reorder.add(fh.seq, (fh, img))  # a re-sent frame whose first copy came after all: counted
                 elif msg.kind == protocol.STREAM_INFO and sink is None:
-                    try:
-                        opened = _open_output(settings, msg.header["info"], [bytes(b) for b in msg.buffers],
-                                               segments.append)
+                    try:  # a file, images, segments, a push URL or --resume's chunks (media/outputs.py)
+                        opened = open_output(settings.output, msg.header["info"], [bytes(b) for b in msg.buffers],
+                                             settings.encode, overwrite=settings.overwrite,
+                                             start_number=settings.start_number, segment_s=settings.segment_s,
+                                             on_segment=segments.append, resume=settings.resume,
+                                             resume_done=settings.resume_done)
                         sink = output.enter_context(opened)
                     except SinkError as exc:
                         raise NodeError(str(exc), exitcodes.OUTPUT) from None
@@ -152,26 +156,6 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
         inbox.close()
         if close_error is not None and not failing:
             raise NodeError(close_error, exitcodes.OUTPUT)
-
-
-def _open_output(settings: EncoderSettings, info: dict, side_buffers: list[bytes],
-                 on_segment: Callable[[Any], None]) -> Any:
-    """A plain file / image / image sequence; for live runs also segments (--segment, each closed one goes to
-    `on_segment`, from the sink's closing thread) or a push URL."""
-    output, overwrite, segment_s, options = settings.output, settings.overwrite, settings.segment_s, settings.encode
-    if settings.resume:  # --resume: closed-GOP chunks in the job's folder, joined at the end
-        return open_chunk_sink(output, info, side_buffers, options, settings.resume, settings.resume_done,
-                               overwrite=overwrite)
-    if "://" in output:
-        from ..media.live_sink import open_live_sink
-
-        return open_live_sink(output, info, side_buffers, options, overwrite=overwrite)
-    if segment_s:
-        from ..media.segment_sink import open_segment_sink
-
-        return open_segment_sink(output, segment_s, info, side_buffers, options, overwrite=overwrite,
-                                 on_segment=on_segment)
-    return open_sink(output, info, side_buffers, options, overwrite=overwrite, start_number=settings.start_number)
 
 
 def _report_outputs(reporter: Reporter, sink: Any, segments: deque[Any], push_due: bool) -> None:
