@@ -8,9 +8,10 @@ Version 2 carries pictures as their native planes (yuv420p, yuv420p10le: 16-bit 
 rgb48le fallback for other deep inputs) besides rgb24; version 1 (rgb24 only) is still read, and a worker
 answers a version-1 frame in version 1, so old 8-bit clients keep working.
 
-Everything received is validated here: unknown kinds, wrong versions, missing or wrongly typed fields,
+Everything received is validated: unknown kinds, wrong versions, missing or wrongly typed fields,
 dimensions out of bounds and buffers whose sizes disagree with the header raise ProtocolError, which a
-node counts and logs; it never crashes a node.
+node counts and logs; it never crashes a node. Frames and credits are checked here, the messages around
+them (end of stream, errors, status, stream info, side packets) in control_messages.py.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 import numpy as np
+
+from . import control_messages
 
 PROTOCOL_VERSION = 2
 VERSIONS = (1, 2)  # read; a FRAME in version 1 is rgb24 only
@@ -78,6 +81,34 @@ class Message:
     def version(self) -> int:
         return self.header["v"]
 
+    # field checks, for the validators (a ProtocolError naming the kind and the field)
+    def fail(self, what: str) -> NoReturn:
+        raise ProtocolError(f"{self.kind}: {what}")
+
+    def need(self, name: str, types: type | tuple[type, ...], optional: bool = False) -> Any:
+        if name not in self.header:
+            if optional:
+                return None
+            self.fail(f"missing field {name!r}")
+        value = self.header[name]
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            self.fail(f"field {name!r} has the wrong type")
+        if not isinstance(value, types):
+            self.fail(f"field {name!r} has the wrong type")
+        return value
+
+    def count(self, name: str, optional: bool = False, maximum: int = 2**62) -> int | None:
+        value = self.need(name, int, optional)
+        if value is not None and not 0 <= value <= maximum:
+            self.fail(f"field {name!r} out of range: {value}")
+        return value
+
+    def no_buffers(self) -> None:
+        if self.buffers:
+            self.fail(f"unexpected {len(self.buffers)} buffer(s)")
+
 
 def pack(kind: str, fields: dict[str, Any] | None = None, buffers: Sequence[Any] = (),
          version: int = PROTOCOL_VERSION) -> list[Any]:
@@ -117,7 +148,7 @@ def unpack(parts: Sequence[Any]) -> Message:
         raise ProtocolError(f"unknown message kind {kind!r}")
     buffers = [_view_of(p) for p in parts[1:]]
     msg = Message(kind, header, buffers)
-    _VALIDATORS.get(kind, _no_buffers)(msg)
+    _VALIDATORS.get(kind, Message.no_buffers)(msg)
     return msg
 
 
@@ -240,65 +271,38 @@ def _view_of(part: Any) -> memoryview:
     return memoryview(part)
 
 
-def _need(header: dict, name: str, types: type | tuple[type, ...], optional: bool = False) -> Any:
-    if name not in header:
-        if optional:
-            return None
-        raise ProtocolError(f"{header['kind']}: missing field {name!r}")
-    value = header[name]
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-        raise ProtocolError(f"{header['kind']}: field {name!r} has the wrong type")
-    if not isinstance(value, types):
-        raise ProtocolError(f"{header['kind']}: field {name!r} has the wrong type")
-    return value
-
-
-def _count(header: dict, name: str, optional: bool = False, maximum: int = 2**62) -> int | None:
-    value = _need(header, name, int, optional)
-    if value is not None and not 0 <= value <= maximum:
-        raise ProtocolError(f"{header['kind']}: field {name!r} out of range: {value}")
-    return value
-
-
-def _no_buffers(msg: Message) -> None:
-    if msg.buffers:
-        raise ProtocolError(f"{msg.kind}: unexpected {len(msg.buffers)} buffer(s)")
-
-
 def _validate_frame(msg: Message) -> None:
     h = msg.header
-    wall = _need(h, "wall", (int, float), optional=True)
+    wall = msg.need("wall", (int, float), optional=True)
     if wall is not None and not (0 <= wall < 1e12):
         raise ProtocolError("frame: bad 'wall' time")
-    _need(h, "seg", bool, optional=True)
-    _count(h, "dur", optional=True)
-    _need(h, "cmp", bool, optional=True)
-    out = _need(h, "out", list, optional=True)
+    msg.need("seg", bool, optional=True)
+    msg.count("dur", optional=True)
+    msg.need("cmp", bool, optional=True)
+    out = msg.need("out", list, optional=True)
     if out is not None and not (len(out) == 2 and all(
             isinstance(x, int) and not isinstance(x, bool) and 0 < x <= MAX_DIM for x in out)):
         raise ProtocolError(f"frame: bad output size 'out' {out!r}")
-    _count(h, "seq")
-    pts = _need(h, "pts", int, optional=True)
+    msg.count("seq")
+    pts = msg.need("pts", int, optional=True)
     if pts is not None and abs(pts) > 2**62:
         raise ProtocolError("frame: pts out of range")
-    tb = _need(h, "tb", list)
+    tb = msg.need("tb", list)
     if len(tb) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in tb) or tb[0] <= 0 or tb[1] <= 0:
         raise ProtocolError(f"frame: bad time base {tb!r}")
-    w = _count(h, "w", maximum=MAX_DIM)
-    hh = _count(h, "h", maximum=MAX_DIM)
+    w = msg.count("w", maximum=MAX_DIM)
+    hh = msg.count("h", maximum=MAX_DIM)
     if w < 1 or hh < 1:
         raise ProtocolError(f"frame: bad size {w}x{hh}")
-    fmt = _need(h, "fmt", str)
+    fmt = msg.need("fmt", str)
     if fmt not in PIXEL_FORMATS or (msg.version == 1 and fmt != "rgb24"):
         raise ProtocolError(f"frame: unsupported pixel format {fmt!r} in protocol version {msg.version}")
     if fmt in YUV_FORMATS:
         _colour(h, h)
-        ocol = _need(h, "ocol", dict, optional=True)
+        ocol = msg.need("ocol", dict, optional=True)
         if ocol is not None:
             _colour(h, ocol)
-    strides = _need(h, "strides", list)
+    strides = msg.need("strides", list)
     shapes = plane_shapes(fmt, w, hh)
     if len(strides) != len(shapes) or len(msg.buffers) != len(shapes):
         raise ProtocolError(f"frame: {fmt} needs {len(shapes)} plane(s) and stride(s)")
@@ -320,55 +324,20 @@ def _colour(h: dict, where: dict) -> None:
 
 
 def _validate_ready(msg: Message) -> None:
-    h = msg.header
-    _count(h, "credit", maximum=MAX_BATCH_CREDIT)
-    done = _need(h, "done", list, optional=True) or []
+    msg.count("credit", maximum=MAX_BATCH_CREDIT)
+    done = msg.need("done", list, optional=True) or []
     valid = all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in done)
     if len(done) > 4 * MAX_BATCH_CREDIT or not valid:
         raise ProtocolError("ready: bad 'done' list")
-    _no_buffers(msg)
+    msg.no_buffers()
 
 
-def _validate_eos(msg: Message) -> None:
-    _count(msg.header, "frames")
-    _no_buffers(msg)
-
-
-def _validate_error(msg: Message) -> None:
-    _need(msg.header, "message", str)
-    _no_buffers(msg)
-
-
-def _validate_status(msg: Message) -> None:
-    _need(msg.header, "node", str)
-    _need(msg.header, "event", str)
-    _no_buffers(msg)
-
-
-def _validate_stream_info(msg: Message) -> None:
-    _need(msg.header, "info", dict)
-
-
-def _validate_packet(msg: Message) -> None:
-    h = msg.header
-    _count(h, "stream", maximum=1024)
-    for name in ("pts", "dts"):
-        _need(h, name, int, optional=True)
-    _count(h, "duration", optional=True)
-    tb = _need(h, "tb", list)
-    if len(tb) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in tb):
-        raise ProtocolError(f"packet: bad time base {tb!r}")
-    _need(h, "key", bool)
-    if len(msg.buffers) != 1:
-        raise ProtocolError("packet: needs exactly one payload buffer")
-
-
-_VALIDATORS = {
+_VALIDATORS = {  # HEARTBEAT and BYE carry no more than a kind: no buffers
     FRAME: _validate_frame,
     READY: _validate_ready,
-    EOS: _validate_eos,
-    ERROR: _validate_error,
-    STREAM_INFO: _validate_stream_info,
-    PACKET: _validate_packet,
-    STATUS: _validate_status,
+    EOS: control_messages.eos,
+    ERROR: control_messages.error,
+    STREAM_INFO: control_messages.stream_info,
+    PACKET: control_messages.packet,
+    STATUS: control_messages.status,
 }
