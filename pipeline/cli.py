@@ -10,19 +10,16 @@ Errors are one line on stderr; add --log-level debug for tracebacks.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-import os
 import sys
-import time
-from pathlib import Path
 
 from ..nodes import exitcodes
 from ..nodes.faults import WorkerFaults
 from .batch import cli_batch, split_paths
 from .config import ConfigError, RunConfig, load_toml
-from .live_flags import add_live_arguments, check_live_output, live_from_args, live_summary, validate_live
+from .live_flags import add_live_arguments, live_from_args, live_summary, validate_live
 from .picture import add_picture_arguments, picture_from_args, validate_picture
+from .preflight import PathError, check_paths
 from .remote_flags import add_remote_arguments, remote_from_args, validate_listen
 
 logger = logging.getLogger(__name__)
@@ -131,57 +128,6 @@ def _validate(cfg: RunConfig) -> None:
         raise ConfigError("resume_chunk must be at least 1 frame")
     validate_live(cfg)
     validate_picture(cfg)
-
-
-def check_paths(cfg: RunConfig) -> None:
-    """Fail fast, before any process starts, on inputs and outputs that cannot work."""
-    from ..media.frames import IMAGE_EXTENSIONS, SourceError
-    from ..media.live_spec import is_live_spec, parse_live_spec
-    from ..media.output_file import OutputError, refuse_if_input
-    from ..media.output_path import check_output_path
-    from ..media.sink import EncodeOptions, SinkError
-
-    src = cfg.input
-    if is_live_spec(src):
-        try:
-            parse_live_spec(src)  # a malformed URL or unknown scheme fails now, not after retries
-        except SourceError as exc:
-            raise PathError(str(exc), exitcodes.INPUT) from None
-    elif "%" not in src and not src.startswith("/dev/"):
-        path = Path(src)
-        if not path.exists():
-            raise PathError(f"input not found: {src}", exitcodes.INPUT)
-        if path.is_dir():
-            raise PathError(f"input is a directory, not a video: {src}", exitcodes.INPUT)
-        if path.stat().st_size == 0:
-            raise PathError(f"input is empty (0 bytes): {src}", exitcodes.INPUT)
-    if os.path.abspath(src) == os.path.abspath(cfg.output):
-        raise PathError("output would overwrite the input", exitcodes.OUTPUT)
-    if Path(cfg.output).suffix.lower() not in IMAGE_EXTENSIONS:
-        try:  # a bad --crf / --preset / --codec is a bad command line (2), found before anything starts
-            EncodeOptions(**dataclasses.asdict(cfg.encode)).validate()
-        except SinkError as exc:
-            raise PathError(str(exc), exitcodes.USAGE) from None
-    if not is_live_spec(src) and "://" not in cfg.output:
-        try:  # the same file under another name: a symlink, a hard link, a linked folder (st_dev, st_ino)
-            refuse_if_input(src, time.strftime(cfg.output) if cfg.live.segment_s else cfg.output)
-        except OutputError as exc:
-            raise PathError(str(exc), exitcodes.OUTPUT) from None
-    try:
-        if not check_live_output(cfg):  # a push URL or --segment files: pipeline/live_flags.py
-            from .resume import check_output
-
-            check_output(cfg)  # --resume: a video file; without: no interrupted resumable job in the way
-            if not cfg.resume:
-                check_output_path(cfg.output, cfg.overwrite)
-    except SinkError as exc:
-        raise PathError(str(exc), exitcodes.OUTPUT) from None
-
-
-class PathError(Exception):
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.code = code
 
 
 def main(argv: list[str] | None = None) -> int:
