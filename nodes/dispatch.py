@@ -7,12 +7,9 @@
 
 A frame stays owned by the worker it was sent to until that worker reports it `done` (a local worker), or its
 valid result arrives (a remote worker, checked by nodes/remote_workers.py; a remote `done` only returns credit).
-A worker that says BYE, goes silent for `liveness` heartbeat intervals, whose connection is gone, or that
-remote_workers.py drops (a bad result, frames held past their deadline) loses its frames to the retry queue;
-they go to whoever has credit next. The encoder drops the duplicates this can
-make. A local worker's `done` only means its result was handed to its PUSH socket, which dies with the
-process, so the last `retain` frames it finished are kept and re-sent too if it dies (not after a BYE: a
-worker leaving cleanly has flushed its results).
+A local worker's last `retain` finished frames are kept too. A worker that says BYE, goes silent for `liveness`
+heartbeat intervals, whose connection is gone, or that remote_workers.py drops (a bad result, frames held past
+their deadline) loses its frames to the retry queue (nodes/roster.py); they go to whoever has credit next.
 """
 
 from __future__ import annotations
@@ -29,10 +26,10 @@ from ..transport.liveness import HEARTBEAT_S, LIVENESS, DropLog
 from .answer_clock import AnswerClock
 from .node import NodeError, socket
 from .remote_workers import LOCAL, REMOTE, Listener, RemoteResults, worker_name
+from .roster import expire_silent, hand_over, join
 from .settings import CreditSettings, LinkSettings
 
 logger = logging.getLogger(__name__)
-MAX_WORKERS = 256  # registered at once; more hellos are ignored
 MAX_CREDIT = 4 * protocol.MAX_BATCH_CREDIT  # per worker
 
 
@@ -139,21 +136,8 @@ class Dispatcher:
             self.drops(f"unexpected {msg.kind} message from worker {worker_name(worker)}")
 
     def _ready(self, worker: bytes, h: dict, known: bool) -> None:
-        hello = h.get("hello") is True
-        if hello and known:  # the same identity starting over: what it held is not coming back
-            self.drop_worker(worker)
-            known = False
-        if not known:
-            if (worker in self.departed and not hello) or worker in self.banned or len(self.credits) >= MAX_WORKERS:
-                return  # a dropped worker must start over on a fresh connection (it will: we stay silent)
-            if h["v"] != protocol.PROTOCOL_VERSION:  # it could not read our frames (YUV planes): never registered
-                self.drops(f"worker {worker_name(worker)} speaks protocol version {h['v']}; this dispatcher sends "
-                           f"version {protocol.PROTOCOL_VERSION} frames: upgrade that gfn-worker")
-                return
-            self.departed.pop(worker, None)
-            self.credits[worker] = 0
-            self.heard[worker] = time.monotonic()
-            logger.info("worker %s joined with %d credit(s)", worker_name(worker), h["credit"])
+        if not join(self, worker, h, known):  # a hello registers a worker (nodes/roster.py)
+            return
         self.credits[worker] = min(self.credits[worker] + h["credit"], MAX_CREDIT)
         finished = 0
         for seq in h.get("done") or []:
@@ -173,29 +157,9 @@ class Dispatcher:
             self.clock.answered(worker, time.monotonic(), self.holds(worker))
 
     def drop_worker(self, worker: bytes, said_bye: bool = False, quiet: bool = False) -> None:
-        """`worker` is gone: the frames it held (and, unless it said BYE, the last ones it finished) are
-        queued again. BYE comes after a worker's last results, so what it finished then is safe."""
-        self.credits.pop(worker, None)
-        self.heard.pop(worker, None)
-        self.clock.forget(worker)
-        self.departed[worker] = None
-        while len(self.departed) > 4096:
-            self.departed.popitem(last=False)
-        lost = sorted(s for s, (w, _) in self.inflight.items() if w == worker)
-        for seq in lost:
-            self.inflight[seq] = (b"", self.inflight[seq][1])
-        held = len(lost)
-        kept = self.delivered.pop(worker, None) or {}
-        for seq, parts in ({} if said_bye else kept).items():
-            if seq not in self.inflight:  # finished there, but its result may have died with the worker
-                self.inflight[seq] = (b"", parts)
-                lost.append(seq)
-        self.retry.extend(lost)
-        self.lost_workers += 1
-        if lost and not quiet:
-            again = f" and {len(lost) - held} it had finished" if len(lost) > held else ""
-            logger.warning("worker %s left holding %d frame(s)%s; sending them again", worker_name(worker), held,
-                           again)
+        """`worker` is gone: forgotten, and the frames it held (and, unless it said BYE, the last ones it
+        finished) queued again (nodes/roster.py)."""
+        hand_over(self, worker, said_bye, quiet)
 
     def next_retry(self) -> int | None:
         """The next frame to send again (one whose owner is gone), or None."""
@@ -207,17 +171,11 @@ class Dispatcher:
         return None
 
     def expire(self) -> list[bytes]:
-        """Drop the workers silent for longer than heartbeat × liveness, and the remote workers holding frames
-        without answering past their deadline (nodes/remote_workers.py); returns them."""
+        """Drop the workers silent for longer than heartbeat × liveness (nodes/roster.py), and the remote workers
+        holding frames without answering past their deadline (nodes/remote_workers.py); returns them."""
         now = time.monotonic()
-        limit = now - self.patience
-        gone = [w for w, t in self.heard.items() if t < limit]
-        for w in gone:
-            logger.warning("worker %s silent for %.0f s: dropping it", worker_name(w), self.patience)
-            self.drop_worker(w)
-        if any(w[:1] == REMOTE for w in self.credits):
-            gone += self.remote.expire(now)
-        return gone
+        gone = expire_silent(self, now)
+        return gone + self.remote.expire(now) if any(w[:1] == REMOTE for w in self.credits) else gone
 
 
 class WorkerLinks:
