@@ -2,7 +2,7 @@
 engine.py's thread and wakes the loop over an inproc PAIR when a batch is done):
 
     DealerLoop   dealer+connect: a Paranoid Pirate worker of a dispatcher: credit-based, heartbeats both
-                 ways, reconnects, BYE on stop (what every worker of a gfn-stream job runs)
+                 ways, reconnects, BYE on stop (every worker of a gfn-stream job; its socket: dealer_link.py)
     RouterLoop   router+bind: serve clients directly (nodes/router_loop.py, on the Loop base here)
 
 See worker.py for how one is chosen and docs/protocol.md for the messages.
@@ -16,20 +16,18 @@ import time
 from typing import Any, Callable
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
-from ..transport import keys, protocol
+from ..transport import protocol
 from ..transport.endpoints import Endpoint
-from ..transport.liveness import MAX_PART_BYTES, DropLog, Heartbeat
+from ..transport.liveness import DropLog, Heartbeat
 from ..transport.status import Every, WorkerStatus
 from . import exitcodes
+from .dealer_link import DealerLink
 from .engine import Engine, Job, Outbox
 from .node import NodeError, Reporter, socket
 from .worker_settings import WorkerSettings, WorkerStats
 
 logger = logging.getLogger(__name__)
-_AUTH_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 
 
 class Loop:
@@ -106,8 +104,8 @@ class DealerLoop(Loop):
             self.push = socket(self.ctx, zmq.PUSH, hwm=s.result_hwm)
             self.push.connect(s.results)
         self.hb = Heartbeat(s.heartbeat_s, s.liveness)
-        self.sock = self.monitor = None
-        self._open(self.capacity)
+        self.link = DealerLink(self.ctx, s, self.ep.url, self.capacity)  # nodes/dealer_link.py
+        self.sock = self.link.open(self.capacity, self.outbox)
         on_ready(self.ep.url)
         try:
             while True:
@@ -117,7 +115,7 @@ class DealerLoop(Loop):
                 poller = zmq.Poller()
                 poller.register(self.sock, zmq.POLLIN)
                 poller.register(self.engine.wake, zmq.POLLIN)
-                poller.register(self.monitor, zmq.POLLIN)
+                poller.register(self.link.monitor, zmq.POLLIN)
                 if self.outbox.head() is not None:
                     poller.register(self.outbox.head(), zmq.POLLOUT)
                 events = dict(poller.poll(int(min(self.hb.wait_s(), 0.1) * 1000) + 1))
@@ -125,8 +123,8 @@ class DealerLoop(Loop):
                     self._results()
                 if events.get(self.sock, 0) & zmq.POLLIN:
                     self._receive()
-                if self.monitor in events:
-                    self._monitor_event()
+                if self.link.monitor in events and self.link.connected_again():
+                    self._hello_again()
                 self.outbox.flush()
                 if self.hb.due():
                     send_now(self.sock, protocol.pack(protocol.HEARTBEAT))
@@ -137,31 +135,9 @@ class DealerLoop(Loop):
             send_now(self.sock, protocol.pack(protocol.BYE))
             self.sock.setsockopt(zmq.LINGER, 250)  # let BYE go out (a dispatcher that is gone: no need)
         finally:
-            self._close()
+            self.link.close()
             if self.push is not None:
                 self.push.close()
-
-    def _open(self, credit: int) -> None:
-        sock = self.ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVHWM, 4 * self.capacity + 64)
-        sock.setsockopt(zmq.SNDHWM, self.s.result_hwm + 64)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
-        if self.s.key:
-            keys.client_socket(sock, self.s.key, self.s.server_key)
-        self.monitor = sock.get_monitor_socket(_AUTH_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        self.refused_logged = False
-        self.handshakes = 0  # connections this socket made (a second one: a dispatcher that needs a hello)
-        sock.connect(self.ep.url)
-        self.sock = sock
-        self.outbox.put(sock, protocol.pack(protocol.READY, {"credit": credit, "done": [], "hello": True}))
-
-    def _close(self) -> None:
-        if self.sock is not None:
-            self.sock.disable_monitor()
-            self.monitor.close(linger=0)
-            self.sock.close()
 
     def _reconnect(self) -> None:
         """Paranoid Pirate: the dispatcher went silent. Drop the frames not started (it re-sends them
@@ -175,8 +151,8 @@ class DealerLoop(Loop):
         self.hb.back_off()
         self.stats.reconnects += 1
         self.outbox.discard(self.sock)
-        self._close()
-        self._open(max(0, self.capacity - self.engine.in_progress()))
+        self.link.close()
+        self.sock = self.link.open(max(0, self.capacity - self.engine.in_progress()), self.outbox)
 
     def _results(self) -> None:
         stopping = self.stopping_since is not None
@@ -213,29 +189,13 @@ class DealerLoop(Loop):
                 if kind != protocol.HEARTBEAT:  # it took a credit: give it back
                     self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": 1, "done": []}))
 
-    def _monitor_event(self) -> None:
-        try:
-            event = recv_monitor_message(self.monitor, zmq.NOBLOCK)
-        except zmq.Again:
-            return
-        if event["event"] & _AUTH_FAILED and not self.refused_logged:
-            self.refused_logged = True
-            logger.error(
-                "%s: the dispatcher at %s refused the connection (CurveZMQ handshake failed: is this worker's "
-                "public key in its allow-list, and --server-key right?)", self.s.name, self.ep.url,
-            )
-        elif event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-            logger.info("%s: connected to %s", self.s.name, self.ep.url)
-            self.handshakes += 1
-            if self.handshakes > 1:
-                # the same socket connected again: a new dispatcher at this endpoint (a batch's next file binds
-                # the same ipc:// path) or the old one back after a break; either way it may not know this
-                # worker: say hello now, not after a silent liveness period (what it held was re-sent anyway)
-                self.engine.drop_pending()
-                self.hb.alive()
-                credit = max(0, self.capacity - self.engine.in_progress())
-                self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": credit, "done": [],
-                                                                          "hello": True}))
+    def _hello_again(self) -> None:
+        """The same socket connected again: the dispatcher there may not know this worker (what it held was
+        re-sent anyway), so hello now, with the credit left."""
+        self.engine.drop_pending()
+        self.hb.alive()
+        credit = max(0, self.capacity - self.engine.in_progress())
+        self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": credit, "done": [], "hello": True}))
 
 
 def send_now(sock: zmq.Socket, parts: list[Any]) -> None:

@@ -1,0 +1,72 @@
+"""A worker's DEALER connection to its dispatcher (nodes/worker_loops.py DealerLoop): the socket opened with its
+limits and CurveZMQ keys, connected, and a hello queued with the credit the worker has; closed; and watched on a
+ZeroMQ monitor socket. A refused CurveZMQ handshake (this worker's key not in the dispatcher's allow-list, a wrong
+--server-key) is logged once. A second successful handshake on the same socket means a dispatcher that may not
+know this worker: a new one at the endpoint (a batch's next file binds the same ipc:// path) or the old one back
+after a break; the loop then says hello at once, not after a silent liveness period.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from ..transport import keys, protocol
+from ..transport.liveness import MAX_PART_BYTES
+from .worker_settings import WorkerSettings
+
+logger = logging.getLogger(__name__)
+AUTH_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+               | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+
+class DealerLink:
+    def __init__(self, ctx: zmq.Context, settings: WorkerSettings, url: str, capacity: int) -> None:
+        self.ctx, self.s, self.url, self.capacity = ctx, settings, url, capacity
+        self.sock: zmq.Socket | None = None
+        self.monitor: zmq.Socket | None = None
+
+    def open(self, credit: int, outbox: Any) -> zmq.Socket:
+        """A fresh socket (a new identity), connecting; its hello with `credit` queued on `outbox`."""
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, 4 * self.capacity + 64)
+        sock.setsockopt(zmq.SNDHWM, self.s.result_hwm + 64)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        if self.s.key:
+            keys.client_socket(sock, self.s.key, self.s.server_key)
+        self.monitor = sock.get_monitor_socket(AUTH_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self.refused_logged = False
+        self.handshakes = 0  # connections this socket made
+        sock.connect(self.url)
+        self.sock = sock
+        outbox.put(sock, protocol.pack(protocol.READY, {"credit": credit, "done": [], "hello": True}))
+        return sock
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.disable_monitor()
+            self.monitor.close(linger=0)
+            self.sock.close()
+
+    def connected_again(self) -> bool:
+        """Read one monitor event; True when it is a second successful handshake (say hello again)."""
+        try:
+            event = recv_monitor_message(self.monitor, zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        if event["event"] & AUTH_FAILED and not self.refused_logged:
+            self.refused_logged = True
+            logger.error(
+                "%s: the dispatcher at %s refused the connection (CurveZMQ handshake failed: is this worker's "
+                "public key in its allow-list, and --server-key right?)", self.s.name, self.url,
+            )
+        elif event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            logger.info("%s: connected to %s", self.s.name, self.url)
+            self.handshakes += 1
+            return self.handshakes > 1
+        return False
