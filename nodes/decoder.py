@@ -13,7 +13,6 @@ A live input is read by nodes/live_feed.py; --max-fps / --duration on a file: me
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from .dispatch import Dispatcher, WorkerLinks
 from .live_feed import LiveFeed
 from .node import NodeError, Reporter, StopFlag, node_main, socket
 from .settings import DecoderSettings, NodeSettings
+from .worker_wait import NoWorkerClock
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Decod
 def _decode(reporter: Reporter, stop: StopFlag, settings: DecoderSettings, to_encoder: zmq.Socket,
             links: WorkerLinks) -> int:
     disp = links.disp
-    waiting = _NoWorkerClock(settings)
+    waiting = NoWorkerClock(settings)  # --worker-wait (nodes/worker_wait.py)
     plan: FramePlan = settings.plan  # the output size and --compare, stamped on every frame
     seq = 0
     skipped = 0
@@ -148,35 +148,6 @@ def _end_of_stream(
     )
     reporter.status(Decoded(frames=frames, warnings=warnings, bad_messages=disp.bad_messages, input=input_stats,
                             bad_workers=disp.bad_workers, overdue_workers=disp.overdue_workers))
-
-
-class _NoWorkerClock:
-    """Fails the job when frames are waiting and no worker has been there for `worker_wait_s` (longer at the
-    start, while local workers load their model)."""
-
-    def __init__(self, settings: DecoderSettings):
-        self.wait_s = settings.worker_wait_s
-        self.start_s = max(self.wait_s, settings.startup_wait_s) if settings.local_workers else self.wait_s
-        self.listen = settings.links.listen
-        self.since: float | None = None
-        self.ever = False
-
-    def check(self, disp: Dispatcher, busy: bool, frames: int) -> None:
-        if disp.credits or not busy:
-            self.ever = self.ever or bool(disp.credits)
-            self.since = None
-            return
-        now = time.monotonic()
-        if self.since is None:
-            self.since = now
-        allowed = self.wait_s if self.ever else self.start_s
-        if now - self.since > allowed:
-            where = f" (workers join with: gfn-worker dealer+connect:{self.listen})" if self.listen else ""
-            raise NodeError(
-                f"no worker for {allowed:g} s with frames waiting: {len(disp.inflight)} frame(s) of the "
-                f"{frames} decoded so far not processed{where}",
-                exitcodes.WORKER,
-            )
 
 
 def _warnings(src: Any, limits: FileLimits | None) -> list[str]:
