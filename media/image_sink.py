@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from . import planes
 from .encode_options import SinkError
+from .frames import Planes
 from .output_file import SequenceLock, write_atomically
 
 logger = logging.getLogger(__name__)
@@ -82,6 +84,12 @@ class ImageSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def rgb8(picture: Planes) -> np.ndarray:
+    """YUV planes as the 8-bit RGB that RGB outputs take (images; video that cannot be encoded from the planes)."""
+    rgb = planes.to_rgb(picture)
+    return rgb if rgb.dtype == np.uint8 else np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
 def check_rgb(rgb: np.ndarray) -> None:

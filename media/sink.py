@@ -39,7 +39,7 @@ import numpy as np
 from . import colors, hdr, planes
 from .encode_options import EncodeOptions, SinkError
 from .frames import Packet, Planes, ffmpeg_error_line
-from .image_sink import ImageSink, check_rgb
+from .image_sink import ImageSink, check_rgb, rgb8
 from .mux_options import muxer_options
 from .out_size import pix_fmt_step
 from .output_file import OutputFile, write_error
@@ -111,9 +111,7 @@ class VideoSink:
         pts = self.timeline.shift(pts, Fraction(time_base))
         pts = self._next_pts(None if pts is None else rescale(pts, Fraction(time_base), tb))
         if isinstance(rgb, Planes) and (self._pad != (0, 0) or self._pix_fmt not in ("yuv420p", "yuv420p10le")):
-            rgb = planes.to_rgb(rgb)  # odd sizes, 4:2:2 / 4:4:4 / RGB outputs: through RGB as before
-            if rgb.dtype != np.uint8:
-                rgb = np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+            rgb = rgb8(rgb)  # odd sizes, 4:2:2 / 4:4:4 / RGB outputs: through RGB as before
         if isinstance(rgb, Planes):
             frame = planes.to_frame(planes.convert(rgb, self._pix_fmt, self._matrix, 1))
         else:

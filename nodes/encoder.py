@@ -13,22 +13,22 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections import deque
 from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
 import zmq
 
-from ..media import planes
 from ..media.chunk_sink import ChunkSink
 from ..media.frames import Packet, Planes
+from ..media.image_sink import rgb8
 from ..media.outputs import open_output
 from ..media.sink import ImageSink, SinkError, VideoSink
 from ..transport import protocol
-from ..transport.status import Closed, Every, Progress, Push, Segment
+from ..transport.status import Closed, Progress
 from . import exitcodes
 from .node import NodeError, Reporter, StopFlag, node_main, socket
+from .output_events import OutputEvents
 from .reorder import ReorderBuffer
 from .settings import EncoderSettings, NodeSettings
 
@@ -51,8 +51,7 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
     grace = settings.eos_grace_s
     complete = False
     latencies: list[float] = []  # capture → written, seconds (live inputs)
-    segments: deque[Any] = deque()  # SegmentInfo of closed segments (appended by the sink's closing threads)
-    push_every = Every()
+    events = OutputEvents(reporter)  # --segment files and a push's state (nodes/output_events.py)
     try:
         while True:
             if stop.set:
@@ -76,7 +75,7 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
                         opened = open_output(settings.output, msg.header["info"], [bytes(b) for b in msg.buffers],
                                              settings.encode, overwrite=settings.overwrite,
                                              start_number=settings.start_number, segment_s=settings.segment_s,
-                                             on_segment=segments.append, resume=settings.resume,
+                                             on_segment=events.segments.append, resume=settings.resume,
                                              resume_done=settings.resume_done)
                         sink = output.enter_context(opened)
                     except SinkError as exc:
@@ -111,7 +110,7 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
                     reporter.status(Progress(frames=reorder.next_seq, reorder=len(reorder), latency_s=latencies[-256:]))
                     latencies.clear()
                     last_report = now
-                _report_outputs(reporter, sink, segments, push_every.due())
+                events.report(sink)
             if expected is not None:
                 if reorder.next_seq >= expected:
                     break
@@ -148,7 +147,7 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
             if failing:  # the first error is the one reported (a full disk fails the close again)
                 logger.debug("closing the output after an error: %s", close_error)
         warnings = list(sink.warnings) if sink is not None else []
-        _report_outputs(reporter, sink, segments, True)  # the last segment closed above, the push's last state
+        events.report(sink, final=True)  # the last segment closed above, the push's last state
         reporter.status(Closed(
             frames=written, complete=complete, interrupted=interrupted, bad_messages=bad, duplicates=reorder.duplicates,
             warnings=warnings, output=sink.written_to if isinstance(sink, (VideoSink, ImageSink)) else None,
@@ -156,15 +155,6 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
         inbox.close()
         if close_error is not None and not failing:
             raise NodeError(close_error, exitcodes.OUTPUT)
-
-
-def _report_outputs(reporter: Reporter, sink: Any, segments: deque[Any], push_due: bool) -> None:
-    """Segment files closed since the last call, and (when due) a push output's state, as their own events."""
-    while segments:
-        seg = segments.popleft()
-        reporter.status(Segment(path=seg.path, start=seg.start, frames=seg.frames, error=seg.error))
-    if push_due and sink is not None and hasattr(sink, "stats"):  # only a PushSink has stats()
-        reporter.status(Push(**sink.stats()))
 
 
 def _write(sink: Any, fh: protocol.FrameHeader, img: Any) -> None:
@@ -178,17 +168,11 @@ def _write(sink: Any, fh: protocol.FrameHeader, img: Any) -> None:
 def _picture(sink: Any, fh: protocol.FrameHeader, img: Any) -> Any:
     if fh.pix_fmt in protocol.YUV_FORMATS:
         picture = Planes(fh.pix_fmt, list(img), fh.matrix, fh.color_range)
-        if isinstance(sink, (VideoSink, ChunkSink)):  # a ChunkSink writes each chunk with a VideoSink
-            return picture
-        img = planes.to_rgb(picture)
-        if img.dtype == np.uint8:
-            return img
-        img = img * 255.0
-    elif fh.pix_fmt == "rgb48le":
-        img = img / 257.0
-    else:
-        return img
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+        # planes for a video file (a ChunkSink writes each chunk with a VideoSink); 8-bit RGB for the others
+        return picture if isinstance(sink, (VideoSink, ChunkSink)) else rgb8(picture)
+    if fh.pix_fmt == "rgb48le":
+        return np.clip(np.rint(img / 257.0), 0, 255).astype(np.uint8)
+    return img
 
 
 def main(node: NodeSettings, settings: EncoderSettings) -> None:
