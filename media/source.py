@@ -100,8 +100,8 @@ class VideoSource:
         self._video.thread_type = "AUTO"
         self._video.thread_count = threads
         rate = self._video.average_rate or self._video.guessed_rate
-        self.account = InputAccount(float(1 / rate) if rate else 0.0, self._video.frames or None,
-                                    _declared_duration(self._video))
+        self._declared_end = _declared_duration(self._video)
+        self.account = InputAccount(float(1 / rate) if rate else 0.0, self._video.frames or None, self._declared_end)
         self._sides = [s for s in container.streams if s.type in ("audio", "subtitle") and codec_name(s)]
         keep = {self._video.index, *(s.index for s in self._sides)}
         for s in container.streams:
@@ -133,13 +133,11 @@ class VideoSource:
         a film's contact sheet in seconds. Instead of items(); inputs without a known duration are read through."""
         if self._iterated:
             raise RuntimeError("VideoSource.stills() instead of items(), not after it")
-        targets = stills.seek_targets(self._container, self._video, n, _declared_duration(self._video),
-                                      bool(self.info.get("is_image")))
-        if targets is None:
+        found = stills.seek(self._container, self._video, n, self._declared_end, bool(self.info.get("is_image")))
+        if found is None:  # no known duration, an image or an image sequence: read through
             return stills.evenly([f for f in self.items() if isinstance(f, Frame)], n)
         self._iterated = True
-        found = (stills.frame_at(self._container, self._video, target) for target in targets)
-        return [self._convert(frame) for frame in found if frame is not None]
+        return [self._convert(frame) for frame in found]
 
     def close(self) -> None:
         self._container.close()
@@ -236,7 +234,6 @@ class VideoSource:
         if cc.color_trc in colors.HDR_TRANSFERS or first.color_trc in colors.HDR_TRANSFERS:
             self.warnings.append("HDR input (%s): frames are passed on without tone mapping"
                                  % colors.TRANSFERS[max(cc.color_trc, first.color_trc)])
-        self._declared_end = _declared_duration(self._video)
 
     def _describe(self, first: av.VideoFrame, kind: str) -> dict[str, Any]:
         v, cc = self._video, self._video.codec_context

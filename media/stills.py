@@ -12,16 +12,18 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def seek_targets(container: av.container.InputContainer, stream: av.VideoStream, n: int,
-                 declared: float | None, is_image: bool) -> list[int] | None:
-    """The pts (in the stream's time base) of the middles of n equal parts, or None when the input cannot be
-    seeked that way (no known duration, an image or an image sequence): then it is read through."""
+def seek(container: av.container.InputContainer, stream: av.VideoStream, n: int, declared: float | None,
+         is_image: bool) -> list[av.VideoFrame] | None:
+    """The frames on screen at the middles of n equal parts of the input (`declared`: the stream's duration in
+    seconds, if known), or None when it cannot be seeked that way (no known duration, an image or an image
+    sequence): then it is read through."""
     duration = declared or (container.duration or 0) / 1e6
     tb = stream.time_base
     if duration <= 0 or not tb or is_image or container.format.name == "image2":
         return None
     start = stream.start_time or 0
-    return [start + int((i + 0.5) * duration / n / tb) for i in range(n)]
+    found = (frame_at(container, stream, start + int((i + 0.5) * duration / n / tb)) for i in range(n))
+    return [frame for frame in found if frame is not None]
 
 
 def evenly(frames: Sequence[T], n: int) -> list[T]:
