@@ -21,7 +21,7 @@ class WorkerPool:
     """The batch's local workers and the sockets they talk to (work, results, control), kept across its jobs.
 
     Each job binds its own decoder (work) and encoder (results) on the pool's ipc:// endpoints; the workers'
-    sockets reconnect to them, and a worker says hello again as its socket reconnects (nodes/worker_loops.py). A
+    sockets reconnect to them, and a worker says hello again as its socket reconnects (nodes/dealer_link.py). A
     worker that died during a job is started again before the next one."""
 
     def __init__(self, cfg: RunConfig):

@@ -1,10 +1,12 @@
 """The layout stays readable: media/ (PyAV) and transport/ (ZeroMQ) are leaves, nothing imports upwards or in a
 circle, no module takes another's _private names, no module is over 400 lines, a file job never loads the live
-reader, and ruff is clean. Read from the source files (ast), so a lazy import inside a function counts too."""
+reader, a file frame's path stays short and is README's table, and ruff is clean. Read from the source files
+(ast), so a lazy import inside a function counts too."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +30,12 @@ FORBIDDEN = {
 # the live input and output code; live_spec.py (URL parsing, LiveOptions) is what a file job may load
 LIVE = ("live_source", "live_connection", "live_reconnect", "live_queue", "live_clock", "live_sides", "live_sink",
         "segment_sink", "push_sink")
+# The files one frame of a plain file job (`gfn-stream in.mp4 out.mp4`) goes through, top to bottom: README's
+# "How it works" table. What such a frame does not go through lives elsewhere, named by its concern.
+FRAME_PATH = ("pipeline/cli.py", "pipeline/run.py", "pipeline/supervise.py", "nodes/decoder.py", "media/source.py",
+              "nodes/dispatch.py", "transport/protocol.py", "nodes/worker_loops.py", "nodes/engine.py",
+              "models/enhancer.py", "nodes/encoder.py", "media/sink.py")
+MAX_PATH_FILES, MAX_PATH_LINES = 16, 3000
 
 
 def _modules() -> dict[str, Path]:
@@ -113,6 +121,17 @@ def test_no_module_is_over_400_lines():
     long = {str(path.relative_to(ROOT)): n for path in [*_modules().values(), *training]
             if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert not long, f"over {MAX_LINES} lines (split by concern): {long}"
+
+
+def test_a_file_frames_path_is_short_and_is_the_readmes_table():
+    lines = {name: (ROOT / name).read_bytes().count(b"\n") for name in FRAME_PATH}  # as `wc -l` counts
+    assert len(FRAME_PATH) <= MAX_PATH_FILES
+    assert sum(lines.values()) <= MAX_PATH_LINES, (
+        f"a file frame's path is {sum(lines.values())} lines, over {MAX_PATH_LINES}: move what such a frame does not "
+        f"go through into modules named by their concern (README, How it works) {lines}")
+    section = (ROOT / "README.md").read_text().split("\n## How it works\n", 1)[1].split("\n## ", 1)[0]
+    table = re.findall(r"^\| *\d+ *\| *`([^`]+)` *\|", section, re.M)
+    assert table == list(FRAME_PATH), "README's How it works table must name the frame path, in order"
 
 
 def test_a_file_job_imports_no_live_code(tmp_path):
