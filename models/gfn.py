@@ -200,11 +200,15 @@ class GFN(nn.Module):
         return self.forward_train(x)[0]
 
     def forward_train(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (hr, lr_deblur): the 4x output and the LR deblurred image (for the auxiliary loss)."""
+        """Returns (hr, lr_deblur): the 4x output and the LR deblurred image (for the auxiliary loss).
+
+        The network runs in its parameters' dtype (an fp32 input to an fp16 network is cast, as the ONNX export's
+        `--half` graph does); the bicubic skip is taken from `x` as given, in fp32. This is the only forward pass:
+        models/onnx_export.py traces it with symbolic H and W."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"GFN expects a (B, 3, H, W) tensor, got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
-        padded = pad_to_multiple(x, PAD_MULTIPLE)
+        padded = pad_to_multiple(x.to(self.deblur.head.weight.dtype), PAD_MULTIPLE)
         deblur_feature, lr_deblur = self.deblur(padded)
         sr_feature = self.sr_features(padded)
         if self.gated:
@@ -235,11 +239,12 @@ def bicubic_upscale(x: torch.Tensor) -> torch.Tensor:
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the bottom/right edges to a multiple (reflect; replicate where the image is too small to reflect)."""
+    """Pad the bottom/right edges to a multiple (reflect; replicate where the image is too small to reflect).
+
+    No branch on whether padding is needed (a zero pad is a copy): with symbolic sizes torch.export settles the
+    mode once from the sizes' bounds (reflect for every H, W >= `multiple`) instead of freezing the example's."""
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x
     mode = "reflect" if (ph < h and pw < w) else "replicate"
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 

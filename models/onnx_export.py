@@ -22,55 +22,40 @@ import warnings
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .gfn import GFN, PAD_MULTIPLE, SCALE, add_skip
+from .gfn import GFN
 from .weights import WeightsError, load_model
 
 logger = logging.getLogger(__name__)
 
 OPSET = 18
 INPUT, OUTPUT = "lr", "hr"
-MIN_SIDE = 4  # reflect padding of up to 3 rows needs at least 4 (GFN itself replicates below that)
+MIN_SIDE = 4  # from 4 px up GFN's padding is always reflect (below, it may replicate: not in the graph)
 MAX_SIDE = 8192
 
 
 class ExportableGFN(nn.Module):
-    """GFN.forward written with padding that torch.export can follow for any H and W.
+    """GFN's own forward (GFN.forward_train, its padding rule included) with an fp32 output, to be traced.
 
-    GFN pads only when needed and picks reflect or replicate from the size; traced with symbolic sizes those
-    branches would be frozen at the example's. Here the padded size is 4 * ceil(H / 4), always reflect-padded
-    (a zero pad is a no-op), which is the same tensor GFN.forward builds for every H, W >= 4.
+    torch.export follows it for any H, W in [MIN_SIDE, MAX_SIDE]: the padding needs no branch there (always
+    reflect, models/gfn.py pad_to_multiple). An fp16 network gets the fp32 input cast by GFN itself; its bicubic
+    skip stays fp32. The auxiliary LR output is not a graph output, so the exporter drops that branch.
     """
 
-    def __init__(self, net: GFN, half: bool = False):
+    def __init__(self, net: GFN):
         super().__init__()
         self.net = net
-        self.half_net = half
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        net = self.net
-        h, w = x.shape[-2], x.shape[-1]
-        hp = (h + PAD_MULTIPLE - 1) // PAD_MULTIPLE * PAD_MULTIPLE
-        wp = (w + PAD_MULTIPLE - 1) // PAD_MULTIPLE * PAD_MULTIPLE
-        inp = x.half() if self.half_net else x
-        padded = F.pad(inp, (0, wp - w, 0, hp - h), mode="reflect")
-        deblur_feature, _ = net.deblur(padded)
-        sr_feature = net.sr_features(padded)
-        if net.gated:
-            fusion = sr_feature + net.gate(deblur_feature, padded, sr_feature) * deblur_feature
-        else:
-            fusion = sr_feature + deblur_feature
-        hr = net.reconstruct(fusion)[..., : SCALE * h, : SCALE * w].float()
-        return add_skip(net.config, hr, x)
+        return self.net(x).float()
 
 
 def export_onnx(net: GFN, path: str | Path, *, half: bool = False, opset: int = OPSET) -> Path:
     """Write `net` (left untouched: a CPU copy is exported) as a single-file ONNX model."""
     path = Path(path)
     model = copy.deepcopy(net).to("cpu", torch.float16 if half else torch.float32).eval()
-    wrapper = ExportableGFN(model, half=half).eval()
+    wrapper = ExportableGFN(model).eval()
     example = torch.rand(2, 3, 36, 44)
     dims = {
         0: torch.export.Dim("batch", min=1, max=256),
