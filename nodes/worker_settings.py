@@ -14,6 +14,11 @@ from .faults import WorkerFaults
 logger = logging.getLogger(__name__)
 
 ENDPOINT_FORMS = ("dealer+connect", "router+bind")
+# a batch running longer than max(STALL_S, STALL_FACTOR x the slowest batch so far) means a hung model: the worker
+# exits (code 5) so its frames go to other workers; stall_s 0 = never (see Engine.stalled). With HEARTBEAT_S and
+# LIVENESS (transport/liveness.py), the defaults of gfn-worker and of a run's [pipeline] settings (pipeline/config.py)
+STALL_S = 60.0
+STALL_FACTOR = 20.0
 
 
 @dataclass(frozen=True)
@@ -39,10 +44,8 @@ class WorkerSettings:
     heartbeat_s: float = HEARTBEAT_S
     liveness: int = LIVENESS
     drain_s: float = 30.0  # on stop: how long to keep finishing held frames
-    # a batch running longer than max(stall_s, stall_factor x the slowest batch so far) means a hung model: the
-    # worker exits (code 5) so its frames go to other workers; stall_s 0 = never (see Engine.stalled)
-    stall_s: float = 60.0
-    stall_factor: float = 20.0
+    stall_s: float = STALL_S  # see STALL_S
+    stall_factor: float = STALL_FACTOR
     result_hwm: int = 4
     name: str = "worker"
     faults: WorkerFaults = field(default_factory=WorkerFaults)  # tests only: slow, hang or die (nodes/faults.py)

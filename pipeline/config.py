@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import fromdict
 from ..nodes.faults import WorkerFaults
+from ..nodes.worker_settings import HEARTBEAT_S, LIVENESS, STALL_FACTOR, STALL_S
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,11 +62,12 @@ class PipelineSettings:
     listen: str | None = None  # endpoint remote workers join, e.g. "tcp://0.0.0.0:5555" (off loopback: CurveZMQ)
     key: str | None = None  # the listen endpoint's CurveZMQ secret key file (gfn-keygen: NAME.key_secret)
     allow: str | None = None  # directory of the public keys of workers allowed to join
-    heartbeat_s: float = 1.0  # heartbeat interval between the dispatcher and its workers
-    liveness: int = 3  # heartbeat intervals of silence after which a worker (or the dispatcher) counts as dead
+    # the worker's defaults (nodes/worker_settings.py), stated there once
+    heartbeat_s: float = HEARTBEAT_S  # heartbeat interval between the dispatcher and its workers
+    liveness: int = LIVENESS  # heartbeat intervals of silence after which a worker (or the dispatcher) counts as dead
     worker_wait_s: float = 30.0  # with frames waiting and no worker at all, how long to wait before failing
-    stall_s: float = 60.0  # a worker whose batch runs > max(stall_s, stall_factor x its slowest) is hung (0 = off)
-    stall_factor: float = 20.0
+    stall_s: float = STALL_S  # a worker whose batch runs > max(stall_s, stall_factor x its slowest) is hung (0 = off)
+    stall_factor: float = STALL_FACTOR
     # a remote worker holding frames without answering for max(answer_timeout_s, answer_factor x its slowest answer
     # so far) loses them to the other workers (0 = never; see nodes/answer_clock.py)
     answer_timeout_s: float = 10.0

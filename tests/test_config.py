@@ -15,6 +15,32 @@ def test_shipped_configs_load():
         load_toml(path)
 
 
+def test_default_toml_lists_every_key_with_the_dataclasses_default():
+    """configs/default.toml states each key (a commented line where the default is None or derived), and the values
+    it sets are the dataclasses' defaults: loading it changes nothing. The worker's defaults are stated once, in
+    nodes/worker_settings.py; a run's [pipeline] takes them from there."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    import gfn_stream.configs as configs
+    from gfn_stream.nodes.worker_settings import WorkerSettings
+    from gfn_stream.pipeline.config import SECTIONS, PipelineSettings, RunConfig
+
+    path = Path(configs.__file__).parent / "default.toml"
+    assert load_toml(path) == RunConfig()
+    listed, section = {}, None
+    for line in path.read_text().splitlines():
+        if m := re.match(r"\[(\w+)\]", line):
+            section = m.group(1)
+        elif (m := re.match(r"#?\s*(\w+)\s*=", line)) and section:
+            listed.setdefault(section, set()).add(m.group(1))
+    for name, cls in SECTIONS.items():
+        assert {f.name for f in dataclasses.fields(cls)} <= listed.get(name, set()), name
+    for key in ("heartbeat_s", "liveness", "stall_s", "stall_factor"):
+        assert getattr(PipelineSettings(), key) == getattr(WorkerSettings(), key), key
+
+
 def test_unknown_keys_and_sections_are_errors(tmp_path):
     f = tmp_path / "c.toml"
     f.write_text("[model]\nbatchsize = 4\n")
