@@ -4,18 +4,23 @@
     clip = make_clip(tmp_path / "v.mkv", pts=[0, 1, 3, 7], time_base=Fraction(1, 25))  # VFR
     clip = make_clip(tmp_path / "c.mp4", width=64, height=720, yuv=(81, 90, 240), lossless=True)
     make_image(tmp_path / "a.png", rgb); make_sequence(tmp_path / "f_%04d.png", 5); truncate(path, 0.6)
+    with serve_http(make_hls(tmp_path / "hls").parent) as base: ...  # base + "index.m3u8": finite HLS over HTTP
 
 Everything is deterministic: pattern(i, w, h) is the picture of frame i.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import struct
+import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import av
 import cv2
@@ -161,6 +166,41 @@ def make_clip(
         if s_stream is not None:
             _write_cues(out, s_stream, subtitles, video_end)
     return Clip(path, width, height, tb, pts_list, audio, subtitles)
+
+
+def make_hls(folder: str | Path, *, frames: int = 45, width: int = 64, height: int = 48, fps: int = 15) -> Path:
+    """A finite (VOD) HLS playlist of pattern frames in 1 s H.264 segments: returns folder/index.m3u8."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    playlist = folder / "index.m3u8"
+    with av.open(str(playlist), "w", format="hls", options={"hls_time": "1", "hls_playlist_type": "vod"}) as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.options = {"preset": "ultrafast", "g": str(fps)}
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(pattern(i, width, height), format="rgb24").reformat(format="yuv420p")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            out.mux(vs.encode(f))
+        out.mux(vs.encode())
+    return playlist
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve_http(folder: str | Path) -> Iterator[str]:
+    """`folder` served over HTTP on loopback (threaded, no request log) for the with block: yields the base URL,
+    http://127.0.0.1:PORT/."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def make_audio(path: str | Path, codec: str = "aac", *, seconds: float = 0.4, rate: int = 48000,

@@ -27,7 +27,7 @@ from gfn_stream.media.live_spec import LiveOptions, is_live_spec, parse_live_spe
 sys.path.insert(0, str(Path(__file__).parent))
 from rtsp_server import RtspServer, free_port, require_rtsp, rtsp_server  # noqa: E402,F401
 
-from media import make_clip, pattern  # noqa: E402
+from media import make_clip, make_hls, pattern, serve_http  # noqa: E402
 
 FAST = dict(stall_timeout_s=1.5, read_timeout_s=2.0, open_timeout_s=3.0, retry_initial_s=0.2, retry_max_s=0.5)
 
@@ -382,34 +382,10 @@ def _has_protocol(name: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------- HLS, V4L2
 def test_hls_over_http_finite_playlist_ends_with_every_frame(tmp_path):
-    import functools
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-    with av.open(str(tmp_path / "index.m3u8"), "w", format="hls",
-                 options={"hls_time": "1", "hls_playlist_type": "vod"}) as out:
-        vs = out.add_stream("libx264", rate=15)
-        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
-        vs.options = {"preset": "ultrafast", "g": "15"}
-        for i in range(45):
-            f = av.VideoFrame.from_ndarray(pattern(i, 64, 48), format="rgb24").reformat(format="yuv420p")
-            f.pts, f.time_base = i, Fraction(1, 15)
-            out.mux(vs.encode(f))
-        out.mux(vs.encode())
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/index.m3u8"
-        with open_live(url, LiveOptions(**FAST, queue_frames=4)) as src:
-            assert src.info["container"] == "hls"
-            frames = [i for i in src.items(idle_s=0.2) if isinstance(i, Frame)]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    playlist = make_hls(tmp_path)
+    with serve_http(tmp_path) as base, open_live(base + playlist.name, LiveOptions(**FAST, queue_frames=4)) as src:
+        assert src.info["container"] == "hls"
+        frames = [i for i in src.items(idle_s=0.2) if isinstance(i, Frame)]
     # a playlist with an end: the stream ends (no reconnect), and the small queue waited instead of dropping
     assert len(frames) == 45 and src.reconnects == 0 and src.frames_dropped == 0
     assert [round(f.pts / 6000) for f in frames] == list(range(45))  # 1/15 s apart on the 1/90000 timeline

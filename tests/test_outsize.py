@@ -23,7 +23,7 @@ from gfn_stream.media.source import open_source
 from gfn_stream.models.enhancer import Enhancer
 from gfn_stream.transport import protocol
 from gfn_stream.transport.result_check import mismatch
-from media import decode_video, make_clip
+from media import decode_video, make_clip, make_hls, serve_http
 
 CLI = [sys.executable, "-m", "gfn_stream.pipeline.cli"]
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "demo.mp4"
@@ -220,38 +220,10 @@ def test_preview_frames_match_the_network_on_those_frames(tmp_path, photo_clip):
 
 def test_live_input_in_segments_at_outscale_2(tmp_path):
     """A live input (HLS over HTTP, read as a live run) written in --segment files, each at the asked size."""
-    import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-    from media import pattern
-
-    hls = tmp_path / "hls"
-    hls.mkdir()
-    with av.open(str(hls / "index.m3u8"), "w", format="hls",
-                 options={"hls_time": "1", "hls_playlist_type": "vod"}) as out:
-        vs = out.add_stream("libx264", rate=15)
-        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
-        vs.options = {"preset": "ultrafast", "g": "15"}
-        for i in range(45):
-            f = av.VideoFrame.from_ndarray(pattern(i, 64, 48), format="rgb24").reformat(format="yuv420p")
-            f.pts, f.time_base = i, Fraction(1, 15)
-            out.mux(vs.encode(f))
-        out.mux(vs.encode())
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(hls)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/index.m3u8"
-        r = run_cli(url, tmp_path / "seg-%H%M%S.mp4", "--segment", "1", "--outscale", "2", "--model", "bicubic",
-                    "--preset", "ultrafast", "-q")
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    playlist = make_hls(tmp_path / "hls")
+    with serve_http(playlist.parent) as base:
+        r = run_cli(base + playlist.name, tmp_path / "seg-%H%M%S.mp4", "--segment", "1", "--outscale", "2",
+                    "--model", "bicubic", "--preset", "ultrafast", "-q")
     assert r.returncode == 0, r.stderr
     files = sorted(tmp_path.glob("seg-*.mp4"))
     assert files, r.stderr

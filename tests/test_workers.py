@@ -20,7 +20,7 @@ from gfn_stream.nodes.faults import WorkerFaults
 from gfn_stream.nodes.worker_node import WorkerNode
 from gfn_stream.transport import protocol
 from gfn_stream.transport.endpoints import EndpointError, parse
-from media import make_clip
+from media import make_clip, serve_http
 
 
 def _frame(seq: int, h: int = 12, w: int = 16) -> tuple[np.ndarray, list]:
@@ -318,21 +318,9 @@ def test_a_hung_only_worker_ends_the_run_in_one_line(tmp_path, clip):
 @pytest.fixture()
 def http_clip(clip):
     """The test clip served over HTTP on loopback: a finite "live" input."""
-    import functools
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
     path, want = clip
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(path.parent)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/{path.name}", want
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_http(path.parent) as base:
+        yield base + path.name, want
 
 
 @pytest.mark.slow
