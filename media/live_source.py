@@ -46,7 +46,7 @@ import av
 import cv2
 import numpy as np
 
-from . import colors
+from . import colors, planes
 from .frames import Frame, Packet, SourceError, codec_name, describe_side, pick_tag, ratio
 from .live_clock import TIME_BASE, LiveClock
 from .live_connection import LiveConnection
@@ -237,8 +237,8 @@ class LiveSource:
         if isinstance(item, Packet):
             return item
         frame = item.frame
-        matrix, color_range = colors.decode_params(frame, self._fallback_matrix)
-        rgb = colors.to_rgb(frame, matrix, color_range)
+        matrix, color_range = planes.decode_params(frame, self._fallback_matrix)
+        rgb = planes.frame_to_rgb(frame, matrix, color_range)
         if item.target is not None and (rgb.shape[1], rgb.shape[0]) != item.target:
             w, h = item.target
             shrink = w * h < rgb.shape[0] * rgb.shape[1]
@@ -276,7 +276,7 @@ class LiveSource:
     def _describe(self, conn: LiveConnection, first: av.VideoFrame) -> dict[str, Any]:
         v, cc = conn.video, conn.video.codec_context
         rate = v.average_rate or v.guessed_rate or v.base_rate
-        matrix, color_range = colors.decode_params(first, self._fallback_matrix)
+        matrix, color_range = planes.decode_params(first, self._fallback_matrix)
         tags = colors.tags(pick_tag(first.color_primaries, cc.color_primaries), pick_tag(first.color_trc, cc.color_trc),
                            pick_tag(first.colorspace, cc.colorspace), first.color_range or cc.color_range)
         return {
@@ -301,7 +301,7 @@ class LiveSource:
             "duration": None,
             "start_pts": 0,
             "color": tags,
-            "color_used": None if not colors.is_yuv(first.format.name) else {
+            "color_used": None if not planes.is_yuv(first.format.name) else {
                 "matrix": colors.MATRICES[matrix], "range": colors.RANGES[color_range],
                 "assumed": not colors.has_matrix(first)},
             "rotation": 0,

@@ -117,7 +117,7 @@ class VideoSink:
         else:
             if self._pad != (0, 0):
                 rgb = np.pad(rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
-            frame = colors.from_rgb(rgb, self._pix_fmt, self._matrix)
+            frame = planes.rgb_to_frame(rgb, self._pix_fmt, self._matrix)
         frame.color_primaries, frame.color_trc = self._primaries, self._transfer
         frame.pts, frame.time_base = pts, tb
         if duration:
@@ -241,7 +241,7 @@ class VideoSink:
             cc.time_base = tb  # without it pts would count in 1/fps (see docs: "timestamps")
             vs.time_base = tb
             cc.thread_count = opts.threads
-            if colors.is_yuv(self._pix_fmt):
+            if planes.is_yuv(self._pix_fmt):
                 cc.colorspace, cc.color_range = self._matrix, 1
             cc.color_primaries, cc.color_trc = self._primaries, self._transfer
             if opts.bit_rate():

@@ -190,16 +190,16 @@ class VideoSource:
         if isinstance(event, Packet):
             return event
         self.frames_decoded += 1
-        matrix, color_range = colors.decode_params(event, self._fallback_matrix)
+        matrix, color_range = planes.decode_params(event, self._fallback_matrix)
         duration = event.duration or None
         time_base = event.time_base or self._video.time_base
         seconds = None if event.pts is None else float(event.pts * time_base)
         self.account.frame(seconds, float(duration * time_base) if duration else None)
         fmt = event.format.name
-        if self._planes and (planes.native_format(fmt) or (colors.is_yuv(fmt) and colors.bit_depth(fmt) > 8)):
+        if self._planes and (planes.native_format(fmt) or (planes.is_yuv(fmt) and planes.bit_depth(fmt) > 8)):
             return Frame(event.pts, time_base, None, duration, planes=self._native(event, matrix, color_range, seconds))
-        deep = self._planes and colors.bit_depth(fmt) > 8  # deep RGB (PNG 16, gbrp10): uint16, no matrix
-        rgb = colors.to_rgb(event, matrix, color_range, deep=deep)
+        deep = self._planes and planes.bit_depth(fmt) > 8  # deep RGB (PNG 16, gbrp10): uint16, no matrix
+        rgb = planes.frame_to_rgb(event, matrix, color_range, deep=deep)
         if self._turn is not None:
             rgb = orientation.upright(rgb, self._turn)
         rgb = self._sizes.fit(rgb, self.frames_decoded - 1, seconds)  # a size change mid-file: scaled
@@ -239,7 +239,7 @@ class VideoSource:
         v, cc = self._video, self._video.codec_context
         rate = v.average_rate or v.guessed_rate
         width, height = (first.height, first.width) if self._swap else (first.width, first.height)
-        matrix, color_range = colors.decode_params(first, self._fallback_matrix)
+        matrix, color_range = planes.decode_params(first, self._fallback_matrix)
         tags = colors.tags(pick_tag(first.color_primaries, cc.color_primaries), pick_tag(first.color_trc, cc.color_trc),
                            pick_tag(first.colorspace, cc.colorspace), first.color_range or cc.color_range)
         frames = v.frames or None
@@ -268,7 +268,7 @@ class VideoSource:
             "start_pts": first.pts,
             "start_time": v.start_time,  # the stream's, in time_base (what the demuxer says after edit lists)
             "color": tags,
-            "color_used": None if not colors.is_yuv(first.format.name) else {
+            "color_used": None if not planes.is_yuv(first.format.name) else {
                 "matrix": colors.MATRICES[matrix], "range": colors.RANGES[color_range],
                 "assumed": not colors.has_matrix(first)},
             "hdr": hdr.read(first),  # mastering display / content light level, carried to the output
