@@ -22,10 +22,11 @@ from .config import RunConfig
 from .node_settings import LocalWorker, plan
 from .processes import node_context, start, warm_up, worker_process
 from .progress import Progress
+from .recovery import stop_for_interrupt
 from .report import RunResult, held_output, live_summary
 from .resume import ResumePlan, with_resume
 from .signals import closing
-from .supervise import RunFailed, RunState, stop_all, stop_for_interrupt, supervise
+from .supervise import STOP_TIMEOUT_S, RunFailed, RunState, absorb, stop_all, supervise
 from .tempdirs import run_dir
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def _run(cfg: RunConfig, tmp: str, resumed: ResumePlan | None = None, pool: Work
     except KeyboardInterrupt:
         closing()  # a second Ctrl-C must not break the clean-up (pipeline/signals.py)
         progress.close()
-        stop_for_interrupt(control, procs, state)
+        stop_for_interrupt(control, procs, state, lambda parts: absorb(parts, state), STOP_TIMEOUT_S)
         if state.live:  # stopping a live run is the normal way to end it
             return RunResult(exitcodes.OK, "", state.frames_out, progress.elapsed(), state.warnings,
                              state.peak_rss_mb, state.first_frame_s, live_summary(state))

@@ -1,7 +1,6 @@
 """Supervise a run's processes: read the nodes' STATUS (typed events, transport/status.py) / ERROR messages
-from the control socket into the run's state, decide what a dead process means (a live run restarts a local
-worker; another worker may take over its frames; else the run fails), and stop everything in order (Ctrl-C: let
-the encoder close the file first).
+from the control socket into the run's state until the encoder reports its output closed, and stop everything.
+What a process that dies before that means (restart, hand over, fail), and Ctrl-C: recovery.py.
 
 The first failure raises RunFailed: its one-line message and exit code become the run's.
 """
@@ -19,17 +18,18 @@ import zmq
 
 from ..nodes import exitcodes
 from ..transport import protocol, status
+from . import recovery
 from .config import RunConfig
 from .node_settings import LocalWorker
-from .processes import send_signal, start, worker_process
+from .processes import send_signal
 from .progress import Progress
 from .worker_report import dispatch_warnings
 
 logger = logging.getLogger(__name__)
 
+# the restart policy (recovery.py), by the names tests/test_workers.py reads here
+RESTARTS_MAX, RESTARTS_WINDOW_S, can_restart = recovery.RESTARTS_MAX, recovery.RESTARTS_WINDOW_S, recovery.can_restart
 STOP_TIMEOUT_S = 10.0  # how long nodes get to finish after SIGTERM before SIGKILL
-RESTARTS_MAX = 5  # live mode: a local worker that dies is restarted, at most this often ...
-RESTARTS_WINDOW_S = 600.0  # ... within this many seconds; then its death ends the run as in file mode
 
 
 class RunFailed(Exception):
@@ -63,35 +63,11 @@ class RunState:
     metrics: Any = None
 
 
-def can_restart(state: RunState, name: str, now: float | None = None) -> bool:
-    """Live mode restarts a dead local worker, at most RESTARTS_MAX times in RESTARTS_WINDOW_S."""
-    if not state.live or name not in state.worker_cfgs:
-        return False
-    return restart_allowed(state.restarts.setdefault(name, deque()), time.monotonic() if now is None else now)
-
-
-def restart_allowed(recent: deque, now: float, most: int = RESTARTS_MAX, window_s: float = RESTARTS_WINDOW_S) -> bool:
-    """Fewer than `most` restarts within `window_s` before `now` (`recent`: their times, oldest first; the ones
-    that left the window are forgotten)."""
-    while recent and now - recent[0] > window_s:
-        recent.popleft()
-    return len(recent) < most
-
-
-def restart_worker(procs: dict, state: RunState, name: str, died: str) -> None:
-    state.restarts[name].append(time.monotonic())
-    state.worker_restarts += 1
-    state.worker_errors.pop(name, None)
-    worker = state.worker_cfgs[name]
-    procs[name] = worker_process(worker.node, worker.settings)
-    start({name: procs[name]})
-    logger.warning("%s; restarted it (%d restart(s) in this run)", died, state.worker_restarts)
-
-
 def supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progress, state: RunState) -> None:
+    worker_replaceable = recovery.replaceable(cfg, procs, state)
+
     def handle(parts: list[bytes]) -> None:
-        handle_control(parts, progress, state,
-                        lambda name: can_restart(state, name) or others_can_go_on(cfg, procs, state, name))
+        handle_control(parts, progress, state, worker_replaceable)
 
     while True:
         if control.poll(100):
@@ -113,29 +89,9 @@ def supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progre
                 handle(control.recv_multipart())
             if name == "encoder" and state.encoder_code is not None:
                 break
-            said = state.worker_errors.get(name)
-            died = said[0] if said else f"{name} (pid {p.pid}) {describe_exit(p.exitcode)}"
-            if name.startswith("worker ") and can_restart(state, name):
-                # a live run keeps going: the decoder re-sends what the worker held, the new one joins
-                restart_worker(procs, state, name, died)
-                continue
-            if name.startswith("worker ") and others_can_go_on(cfg, procs, state, name):
-                # the decoder notices too (heartbeats) and sends the frames it held to the other workers
-                state.lost_workers.add(name)
-                state.warnings.append(f"{died}; its frames went to the other workers")
-                logger.info("%s; its frames go to the other workers", died)  # the summary warns once
-                continue
-            raise RunFailed(died, said[1] if said else exitcodes.WORKER)
-
-
-def others_can_go_on(cfg: RunConfig, procs: dict, state: RunState, name: str) -> bool:
-    """A dead local worker ends the run unless another local worker lives or remote workers may join."""
-    if cfg.pipeline.listen:
-        return True
-    return any(
-        n.startswith("worker ") and n != name and n not in state.lost_workers and p.exitcode is None
-        for n, p in procs.items()
-    )
+            failure = recovery.after_death(cfg, procs, state, name, p)  # None: restarted, or its frames handed over
+            if failure is not None:
+                raise RunFailed(*failure)
 
 
 def handle_control(
@@ -209,34 +165,6 @@ def handle_control(
         logger.info("%s ready on %s (%s, %s)", report.node, ev.device, ev.model, ev.precision)
 
 
-def describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited unexpectedly with code {code}"
-
-
-def stop_for_interrupt(control: zmq.Socket, procs: dict, state: RunState) -> None:
-    """Ctrl-C: stop decoding and workers, let the encoder close the file, report what it holds."""
-    for name, p in procs.items():
-        if name != "encoder" and p.is_alive():
-            send_signal(p, signal.SIGTERM)
-    enc = procs.get("encoder")
-    if enc is not None and enc.is_alive():
-        send_signal(enc, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while time.monotonic() < deadline and not state.closed:
-            if control.poll(100):
-                try:
-                    handle_control(control.recv_multipart(), Progress(True), state)
-                except RunFailed:
-                    pass
-            elif not enc.is_alive():
-                break
-
-
 def stop_all(procs: dict, control: zmq.Socket, state: RunState) -> None:
     alive = [p for p in procs.values() if p.is_alive()]
     for p in alive:
@@ -249,7 +177,12 @@ def stop_all(procs: dict, control: zmq.Socket, state: RunState) -> None:
             p.kill()
             p.join(2)
     while control.poll(0):  # keep the frame count of a closing encoder
-        try:
-            handle_control(control.recv_multipart(), Progress(True), state)
-        except RunFailed:
-            pass
+        absorb(control.recv_multipart(), state)
+
+
+def absorb(parts: list[bytes], state: RunState) -> None:
+    """A report read while stopping: counted into the state, a failure no longer raised."""
+    try:
+        handle_control(parts, Progress(True), state)
+    except RunFailed:
+        pass
