@@ -307,7 +307,11 @@ def test_a_hung_local_worker_is_replaced_by_the_other(tmp_path, clip):
 def test_a_hung_only_worker_ends_the_run_in_one_line(tmp_path, clip):
     path, _ = clip
     config = tmp_path / "stall.toml"
-    config.write_text("[pipeline]\nstall_s = 0.5\nstall_factor = 2.0\n")
+    # Heartbeats an hour apart: the decoder's next heartbeat to the dead worker fails and it warns that it sends
+    # the worker's frames again, a second line, unless the launcher (told by the worker itself) stops it first. At
+    # the default 1 s a loaded machine lost that race (about 1 run in 3); now only the stall limit, with the
+    # worker's own one-line error, can end this run (a hung model's heartbeats would go on anyway).
+    config.write_text("[pipeline]\nheartbeat_s = 3600.0\nstall_s = 0.5\nstall_factor = 2.0\n")
     r = run(STREAM, path, tmp_path / "o.mp4", "--config", config, "--model", "bicubic", "--batch", 1, "-q",
             "--test-fault", "hang_after=3")
     assert r.returncode == 5, r.stderr
