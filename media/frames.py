@@ -1,5 +1,5 @@
 """The types every reader and writer shares: a decoded `Frame`, a compressed side-stream `Packet`, the readers'
-`SourceError`, and the helpers that describe a PyAV stream in a reader's `info` (JSON-able, sent to the encoder).
+`SourceError`, and an error as one line. How a reader describes its streams in `info`: describe.py.
 
 Readers (source.py for files, live_source.py for cameras) produce Frame and Packet; writers (sink.py,
 live_sink.py) consume them; nothing here opens a file.
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-import av
 import numpy as np
 
 logger = logging.getLogger(__name__)
@@ -90,48 +89,6 @@ class Packet:
         """Inverse of fields() for a validated PACKET message."""
         return cls(header["stream"], header["pts"], header["dts"], header.get("duration"),
                    Fraction(*header["tb"]), header["key"], bytes(data))
-
-
-def codec_name(stream: av.stream.Stream) -> str | None:
-    """The stream's codec (None when this FFmpeg has no decoder for it)."""
-    cc = stream.codec_context
-    return cc.codec.canonical_name if cc is not None else None
-
-
-def describe_side(s: av.stream.Stream) -> dict[str, Any]:
-    """An audio or subtitle stream as info["side_streams"] lists it (what the writer needs to copy it)."""
-    cc = s.codec_context
-    desc: dict[str, Any] = {
-        "index": s.index,
-        "type": s.type,
-        "codec": codec_name(s),
-        "profile": cc.profile,
-        "time_base": ratio(s.time_base),
-        "start_time": s.start_time,
-        "bit_rate": cc.bit_rate or None,
-        "extradata_size": cc.extradata_size,
-        "language": s.language,
-        "title": s.metadata.get("title"),
-        "default": bool(s.disposition & av.stream.Disposition.default),
-        "forced": bool(s.disposition & av.stream.Disposition.forced),
-    }
-    if s.type == "audio":
-        layout = cc.layout
-        desc.update(sample_rate=cc.sample_rate, channels=cc.channels,
-                    layout=layout.name if layout.name and "channels" not in layout.name else None,
-                    sample_format=cc.format.name if cc.format else None, frame_size=cc.frame_size or None)
-    return desc
-
-
-def pick_tag(frame_value: int, stream_value: int) -> int:
-    """A colour tag of the first frame, or the stream's when the frame leaves it unspecified (0 or 2)."""
-    return frame_value if frame_value not in (0, 2) else stream_value
-
-
-def ratio(value: Fraction) -> list[int]:
-    """A rational as JSON: [numerator, denominator]."""
-    value = Fraction(value)
-    return [value.numerator, value.denominator]
 
 
 def error_line(e: BaseException) -> str:

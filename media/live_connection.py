@@ -17,7 +17,8 @@ from typing import Callable
 
 import av
 
-from .frames import codec_name, error_line
+from .describe import codec_name
+from .frames import error_line
 from .live_spec import LiveOptions
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ from typing import Any
 
 import av
 
-from .frames import Packet, describe_side
+from .describe import describe_side
+from .frames import Packet
 from .live_clock import side_timestamps
 
 logger = logging.getLogger(__name__)

@@ -46,8 +46,8 @@ import av
 import cv2
 import numpy as np
 
-from . import colors, planes
-from .frames import Frame, Packet, SourceError, codec_name, describe_side, pick_tag, ratio
+from . import colors, describe, planes
+from .frames import Frame, Packet, SourceError
 from .live_clock import TIME_BASE, LiveClock
 from .live_connection import LiveConnection
 from .live_queue import Decoded, LiveQueue
@@ -274,11 +274,11 @@ class LiveSource:
                               on_end=self._on_disconnect)
 
     def _describe(self, conn: LiveConnection, first: av.VideoFrame) -> dict[str, Any]:
-        v, cc = conn.video, conn.video.codec_context
+        v, cc, pick = conn.video, conn.video.codec_context, describe.pick_tag
         rate = v.average_rate or v.guessed_rate or v.base_rate
         matrix, color_range = planes.decode_params(first, self._fallback_matrix)
-        tags = colors.tags(pick_tag(first.color_primaries, cc.color_primaries), pick_tag(first.color_trc, cc.color_trc),
-                           pick_tag(first.colorspace, cc.colorspace), first.color_range or cc.color_range)
+        tags = colors.tags(pick(first.color_primaries, cc.color_primaries), pick(first.color_trc, cc.color_trc),
+                           pick(first.colorspace, cc.colorspace), first.color_range or cc.color_range)
         return {
             "source": self.spec,
             "kind": "live",
@@ -288,14 +288,14 @@ class LiveSource:
             "is_live": True,
             "finite": conn.finite,
             "container": conn.container_name,
-            "codec": codec_name(v),
+            "codec": describe.codec_name(v),
             "pix_fmt": first.format.name,
             "width": first.width,
             "height": first.height,
             "coded_width": first.width,
             "coded_height": first.height,
-            "time_base": ratio(TIME_BASE),
-            "frame_rate": ratio(rate) if rate else None,
+            "time_base": describe.ratio(TIME_BASE),
+            "frame_rate": describe.ratio(rate) if rate else None,
             "max_fps": self.options.max_fps,
             "frames": None,
             "duration": None,
@@ -307,7 +307,7 @@ class LiveSource:
             "rotation": 0,
             "orientation": None,
             "on_resize": self.options.on_resize,
-            "side_streams": [describe_side(s) for s in conn.sides],
+            "side_streams": [describe.describe_side(s) for s in conn.sides],
         }
 
     # ------------------------------------------------------------------------------------------ reader side

@@ -9,8 +9,9 @@ packets of its audio and subtitle streams, in demux order.
 
 Opening decodes the first video frame (keeping the packets demuxed before it), so `info` describes what
 will be delivered (size after rotation, the colour tags actually used) and a file that cannot be decoded
-fails here with a SourceError rather than in the middle of a run. Rotated inputs: orientation.py; image
-sequences: sequence.py; --preview's seeking: stills.py.
+fails here with a SourceError rather than in the middle of a run. The description: describe.py; the checks of
+opening: input_checks.py; rotated inputs: orientation.py; image sequences: sequence.py; --preview's seeking:
+stills.py.
 """
 
 from __future__ import annotations
@@ -20,24 +21,15 @@ import os
 from collections import deque
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import av
 
-from . import colors, hdr, orientation, planes, sequence, stills
+from . import colors, orientation, planes, sequence, stills
 from .accounting import InputAccount
-from .frames import (
-    IMAGE_EXTENSIONS,
-    Frame,
-    Packet,
-    Planes,
-    SourceError,
-    codec_name,
-    describe_side,
-    error_line,
-    pick_tag,
-    ratio,
-)
+from .describe import codec_name, declared_duration, describe_input
+from .frames import IMAGE_EXTENSIONS, Frame, Packet, Planes, SourceError, error_line
+from .input_checks import check_file, open_error, pick_video_stream
 from .resize import SizeKeeper
 
 logger = logging.getLogger(__name__)
@@ -65,14 +57,14 @@ def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fracti
         files = sequence.scan(spec)  # a SequenceError is a SourceError
     else:
         kind = "image" if Path(spec).suffix.lower() in IMAGE_EXTENSIONS else "video"
-        _check_file(spec)
+        check_file(spec)
     try:
         if files is not None:
             container = files.open(rate)  # every file, across gaps in the numbering
         else:
             container = av.open(spec, options={"framerate": str(rate)} if kind == "image" else {})
     except av.FFmpegError as e:
-        raise SourceError(_open_error(spec, e)) from None
+        raise SourceError(open_error(spec, e)) from None
     try:
         src = VideoSource(container, spec, kind, threads, planes)
     except BaseException:
@@ -96,11 +88,11 @@ class VideoSource:
         self.frames_decoded = 0
         self.packets_corrupt = 0
         self._container = container
-        self._video = _pick_video_stream(container, spec)
+        self._video = pick_video_stream(container, spec)
         self._video.thread_type = "AUTO"
         self._video.thread_count = threads
         rate = self._video.average_rate or self._video.guessed_rate
-        self._declared_end = _declared_duration(self._video)
+        self._declared_end = declared_duration(self._video)
         self.account = InputAccount(float(1 / rate) if rate else 0.0, self._video.frames or None, self._declared_end)
         self._sides = [s for s in container.streams if s.type in ("audio", "subtitle") and codec_name(s)]
         keep = {self._video.index, *(s.index for s in self._sides)}
@@ -112,7 +104,10 @@ class VideoSource:
         self._pending: deque[av.VideoFrame | Packet] = deque()
         first = self._peek_first_frame()
         self._setup_picture(first, kind)
-        self.info = self._describe(first, kind)
+        self.info = describe_input(container, self._video, first, spec=spec, kind=kind,
+                                   fallback_matrix=self._fallback_matrix, swap=self._swap,
+                                   declared_end=self._declared_end, rotation=self.rotation, turn=self._turn,
+                                   sides=self._sides)
         self._sizes = SizeKeeper(self.info["width"], self.info["height"])
         self.side_buffers = [s.codec_context.extradata or b"" if s.codec_context else b"" for s in self._sides]
 
@@ -235,92 +230,7 @@ class VideoSource:
             self.warnings.append("HDR input (%s): frames are passed on without tone mapping"
                                  % colors.TRANSFERS[max(cc.color_trc, first.color_trc)])
 
-    def _describe(self, first: av.VideoFrame, kind: str) -> dict[str, Any]:
-        v, cc = self._video, self._video.codec_context
-        rate = v.average_rate or v.guessed_rate
-        width, height = (first.height, first.width) if self._swap else (first.width, first.height)
-        matrix, color_range = planes.decode_params(first, self._fallback_matrix)
-        tags = colors.tags(pick_tag(first.color_primaries, cc.color_primaries), pick_tag(first.color_trc, cc.color_trc),
-                           pick_tag(first.colorspace, cc.colorspace), first.color_range or cc.color_range)
-        frames = v.frames or None
-        if kind == "image":
-            frames = 1
-        duration = self._declared_end
-        if duration is None and self._container.duration:
-            duration = self._container.duration / 1e6
-        return {
-            "source": self.spec,
-            "kind": kind,
-            "is_image": kind != "video",
-            "is_sequence": kind == "sequence",
-            "is_live": self.is_live,
-            "container": self._container.format.name,
-            "codec": codec_name(v),
-            "pix_fmt": first.format.name,
-            "width": width,
-            "height": height,
-            "coded_width": first.width,
-            "coded_height": first.height,
-            "time_base": ratio(first.time_base or v.time_base),
-            "frame_rate": ratio(rate) if rate else None,
-            "frames": frames,
-            "duration": duration,
-            "start_pts": first.pts,
-            "start_time": v.start_time,  # the stream's, in time_base (what the demuxer says after edit lists)
-            "color": tags,
-            "color_used": None if not planes.is_yuv(first.format.name) else {
-                "matrix": colors.MATRICES[matrix], "range": colors.RANGES[color_range],
-                "assumed": not colors.has_matrix(first)},
-            "hdr": hdr.read(first),  # mastering display / content light level, carried to the output
-            "rotation": self.rotation,
-            "orientation": self._turn,
-            "side_streams": [describe_side(s) for s in self._sides],
-        }
-
-
 # ---------------------------------------------------------------------------------------------- helpers
-def _check_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise SourceError(f"input not found: {path}")
-    if os.path.isdir(path):
-        raise SourceError(f"input is a directory, not a file: {path}")
-    if not os.access(path, os.R_OK):
-        raise SourceError(f"input is not readable (permission denied): {path}")
-    if os.path.getsize(path) == 0:
-        raise SourceError(f"input is empty (0 bytes): {path}")
-
-
-def _open_error(spec: str, e: av.FFmpegError) -> str:
-    if isinstance(e, av.InvalidDataError):
-        return f"not a video file (or damaged beyond reading): {spec}"
-    return f"cannot open {spec}: {error_line(e)}"
-
-
-def _pick_video_stream(container: av.container.InputContainer, spec: str) -> av.VideoStream:
-    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-    if not videos:
-        extra = " (only cover art)" if container.streams.video else ""
-        raise SourceError(f"no video stream in {spec}{extra}")
-    default = [s for s in videos if s.disposition & av.stream.Disposition.default]
-    stream = (default or videos)[0]
-    if stream.codec_context is None:
-        raise SourceError(f"no decoder for the video codec of {spec}")
-    return stream
-
-
 def _side_packet(packet: av.Packet) -> Packet:
     return Packet(packet.stream.index, packet.pts, packet.dts, packet.duration or None,
                   packet.time_base, bool(packet.is_keyframe), bytes(packet))
-
-
-def _declared_duration(stream: av.stream.Stream) -> float | None:
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    tag = stream.metadata.get("DURATION")  # Matroska writes one per track
-    if tag:
-        try:
-            h, m, s = tag.split(":")
-            return int(h) * 3600 + int(m) * 60 + float(s)
-        except ValueError:
-            return None
-    return None
