@@ -1,11 +1,11 @@
-"""The encoder's reorder buffer (nodes/reorder.py), directly: results in any order out in seq order, duplicates
+"""The encoder's reorder buffer (nodes/encoder.py), directly: results in any order out in seq order, duplicates
 counted and dropped, what is missing named."""
 
 from __future__ import annotations
 
 import pytest
 
-from gfn_stream.nodes.reorder import ReorderBuffer
+from gfn_stream.nodes.encoder import ReorderBuffer
 
 
 def test_results_leave_in_seq_order_whatever_order_they_arrive_in():
