@@ -12,9 +12,9 @@ VFR stays VFR and audio stays in sync; MP4/MOV edit lists keep late starts and c
 continues from the previous frame; a pts that does not increase is bumped by one tick (`pts_fixed`).
 
 Colour: BT.709 when the output is HD (width >= 1280 or height >= 720), else BT.601, BT.2020 kept for a BT.2020
-source, tv range; matrix, range, primaries and transfer tagged in the stream (colors.py), HDR mastering metadata
-passed on (hdr.py). YUV planes (planes.py) in that matrix and the output's pix_fmt are encoded as they are; RGB
-is converted. pix_fmt "auto": yuv420p10le for a source of more than 8 bits, else yuv420p.
+source, tv range; matrix, range, primaries and transfer tagged in the stream (video_stream.py), HDR mastering
+metadata passed on (hdr.py). YUV planes in that matrix and the output's pix_fmt are encoded as they are; RGB is
+converted (planes.py). pix_fmt "auto": yuv420p10le for a source of more than 8 bits, else yuv420p.
 
 Interruptions: what was muxed survives a crash, even SIGKILL (fragmented MP4, Matroska clusters, each packet
 flushed: mux_options.py); close(), also on exceptions and Ctrl-C, drains the encoder and writes the trailer.
@@ -36,16 +36,16 @@ from typing import Any
 import av
 import numpy as np
 
-from . import colors, hdr, planes
+from . import planes
 from .encode_options import EncodeOptions, SinkError
 from .frames import Packet, Planes, ffmpeg_error_line
 from .image_sink import ImageSink, check_rgb, rgb8
 from .mux_options import muxer_options
-from .out_size import pix_fmt_step
 from .output_file import OutputFile, write_error
 from .output_path import VIDEO_CONTAINERS, check_output_path
 from .side_streams import SidePackets, rescale
 from .timeline import Timeline
+from .video_stream import add_stream, plan_stream
 
 logger = logging.getLogger(__name__)
 
@@ -213,41 +213,15 @@ class VideoSink:
 
     # ------------------------------------------------------------------------------------------ internals
     def _start(self, height: int, width: int, time_base: Fraction) -> None:
-        opts = self.options
+        """The first frame fixes the size: the stream is planned and added (video_stream.py), the file opened."""
         self._size = (height, width)
-        self._pix_fmt = opts.resolve_pix_fmt(self.info.get("pix_fmt"))
-        sub_w, sub_h = pix_fmt_step(self._pix_fmt)
-        self._pad = ((-height) % sub_h, (-width) % sub_w)
-        out_h, out_w = height + self._pad[0], width + self._pad[1]
-        if self._pad != (0, 0):
-            self.warnings.append(f"{width}x{height} does not fit {self._pix_fmt}; padded to {out_w}x{out_h}")
-        ids = {} if self.info.get("is_image") else (self.info.get("color") or {}).get("ids", {})
-        self._matrix = colors.output_matrix(out_w, out_h, ids.get("matrix"), opts.matrix)
-        # Primaries and transfer are the source's (pixels are never converted between them) when it is a
-        # tagged video; images (sRGB and the like) get the video defaults that go with the matrix.
-        default = 1 if self._matrix == colors.BT709 else 6
-        self._primaries = ids.get("primaries") if ids.get("primaries") in colors.PRIMARIES else default
-        self._transfer = ids.get("transfer") if ids.get("transfer") in colors.TRANSFERS else default
-        tb = Fraction(*self.info["time_base"]) if self.info.get("time_base") else time_base
-        rate = Fraction(*self.info["frame_rate"]) if self.info.get("frame_rate") else None
-        self._step = max(1, round(1 / (rate * tb))) if rate else None  # ticks per frame, for missing pts
-
+        p = plan_stream(self.info, self.options, height, width, time_base, self.warnings)
+        self._pix_fmt, self._pad, self._matrix, self._step = p.pix_fmt, p.pad, p.matrix, p.step
+        self._primaries, self._transfer = p.primaries, p.transfer
         target = self._file.partial if self._file is not None else self.path
         self._out = av.open(target, "w", format=self._forced_format, container_options=self._container_options)
         try:
-            vs = self._out.add_stream(opts.codec, rate=rate or 25)
-            vs.width, vs.height, vs.pix_fmt = out_w, out_h, self._pix_fmt
-            cc = vs.codec_context
-            cc.time_base = tb  # without it pts would count in 1/fps (see docs: "timestamps")
-            vs.time_base = tb
-            cc.thread_count = opts.threads
-            if planes.is_yuv(self._pix_fmt):
-                cc.colorspace, cc.color_range = self._matrix, 1
-            cc.color_primaries, cc.color_trc = self._primaries, self._transfer
-            if opts.bit_rate():
-                cc.bit_rate = opts.bit_rate()
-            vs.options = hdr.encoder_options(opts.codec, self.info.get("hdr"), opts.codec_options())
-            self._video = vs
+            self._video = add_stream(self._out, self.options, p, self.info.get("hdr"))
             self._sides.open(self._out)
         except (av.FFmpegError, ValueError) as e:
             out, self._out = self._out, None
