@@ -8,17 +8,25 @@
 `digest` hashes the network's config and every parameter, so the safetensors weights stay the one source:
 new weights get new entries, and a stale entry is never used. Entries are written to a temporary name and
 renamed, so a crash or two workers compiling at once never leave a half-written file behind.
+
+What the runtimes share lives here too: the cached export (cached_onnx), importing the runtime's package with a
+one-line error (require_package), and CompiledRuntime (the export, the digest, the runtime's versioned folder, one
+entry per input size, the smallest input the export takes). Each backend module keeps only its own compile/run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
 from pathlib import Path
+from types import ModuleType
 
 import torch
+
+from .onnx_export import MIN_SIDE, OPSET, export_onnx
 
 logger = logging.getLogger(__name__)
 
@@ -62,3 +70,52 @@ def write_atomic(path: Path, data: bytes) -> Path:
     tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
+
+
+def cached_onnx(net: torch.nn.Module, digest: str, root: Path, *, half: bool = False) -> Path:
+    """The network's ONNX export in the cache (<root>/onnx/<digest>-fp32|fp16-opset18.onnx), exported on first use."""
+    path = root / "onnx" / f"{digest}-{'fp16' if half else 'fp32'}-opset{OPSET}.onnx"
+    if not path.is_file():
+        logger.info("exporting the network to %s (once for these weights)", path)
+        export_onnx(net, path, half=half)
+    return path
+
+
+def require_package(name: str) -> ModuleType:
+    """The runtime's package (openvino, tensorrt), imported when its backend is asked for; else one line."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise RuntimeError(f"--backend {name} needs the {name} package (pip install {name})") from None
+
+
+def has_package(name: str) -> bool:
+    try:
+        require_package(name)
+    except RuntimeError:
+        return False
+    return True
+
+
+class CompiledRuntime:
+    """What a runtime backend shares: the cached ONNX export it compiles, the weights' digest, its own folder
+    <root>/<name>-<version>/ with one entry per input size, and the smallest input the export takes."""
+
+    name = ""
+
+    def __init__(self, onnx_path: Path, digest: str, root: Path, version: str):
+        self.onnx_path = Path(onnx_path)
+        self.digest = digest
+        self.version = version
+        self.root = Path(root) / f"{self.name}-{version}"
+
+    def entry(self, shape: tuple[int, ...], tag: str) -> Path:
+        """<digest>-<BxHxW>-<tag> in the runtime's folder: the compiled model for inputs of `shape`."""
+        return self.root / f"{self.digest}-{shape_tag(shape)}-{tag}"
+
+    def input_shape(self, x: torch.Tensor) -> tuple[int, ...]:
+        """x's shape, checked against the export's smallest side (one line, pointing at torch)."""
+        shape = tuple(x.shape)
+        if shape[-1] < MIN_SIDE or shape[-2] < MIN_SIDE:
+            raise ValueError(f"--backend {self.name} needs frames of at least {MIN_SIDE}x{MIN_SIDE} px (use torch)")
+        return shape

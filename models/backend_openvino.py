@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from .backend_cache import shape_tag
-from .onnx_export import INPUT, MIN_SIDE
+from .backend_cache import CompiledRuntime, has_package, require_package, shape_tag
+from .onnx_export import INPUT
 
 logger = logging.getLogger(__name__)
 
@@ -24,39 +24,28 @@ KEEP_COMPILED = 8  # input sizes held compiled in memory (whole frames plus a ti
 
 
 def require():
-    try:
-        import openvino
-    except ImportError:
-        raise RuntimeError("--backend openvino needs the openvino package (pip install openvino)") from None
-    return openvino
+    return require_package("openvino")
 
 
 def available() -> bool:
-    try:
-        require()
-    except RuntimeError:
-        return False
-    return True
+    return has_package("openvino")
 
 
-class OpenVINOBackend:
+class OpenVINOBackend(CompiledRuntime):
     """Callable: (B, 3, H, W) float CPU tensor in [0, 1] -> (B, 3, 4H, 4W) float32 CPU tensor."""
 
     name = "openvino"
 
     def __init__(self, onnx_path: Path, digest: str, precision: str, root: Path, threads: int | None = None):
         ov = require()
-        self.version = ov.__version__.split("-")[0]
+        super().__init__(onnx_path, digest, root, ov.__version__.split("-")[0])
         self.core = ov.Core()
-        self.onnx_path = Path(onnx_path)
-        self.digest = digest
         self.hint = "bf16" if precision == "bf16" else "f32"
         self.threads = threads
-        self.root = root / f"openvino-{self.version}"
         self._requests: OrderedDict[tuple[int, ...], object] = OrderedDict()
 
     def cache_dir(self, shape: tuple[int, ...]) -> Path:
-        return self.root / f"{self.digest}-{shape_tag(shape)}-{self.hint}"
+        return self.entry(shape, self.hint)
 
     def _request(self, shape: tuple[int, ...]):
         req = self._requests.get(shape)
@@ -78,9 +67,6 @@ class OpenVINOBackend:
         return req
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        shape = tuple(x.shape)
-        if shape[-1] < MIN_SIDE or shape[-2] < MIN_SIDE:
-            raise ValueError(f"--backend openvino needs frames of at least {MIN_SIDE}x{MIN_SIDE} px (use torch)")
-        req = self._request(shape)
+        req = self._request(self.input_shape(x))
         out = req.infer({0: x.detach().to("cpu", torch.float32).contiguous().numpy()})
         return torch.from_numpy(out[0].copy())  # the request's buffer is reused by its next call

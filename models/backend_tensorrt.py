@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from .backend_cache import shape_tag, write_atomic
+from .backend_cache import CompiledRuntime, has_package, require_package, shape_tag, write_atomic
 from .gfn import SCALE
-from .onnx_export import INPUT, MIN_SIDE, OUTPUT
+from .onnx_export import INPUT, OUTPUT
 
 logger = logging.getLogger(__name__)
 
@@ -24,24 +24,14 @@ WORKSPACE_BYTES = 4 << 30
 
 
 def require():
-    try:
-        import tensorrt
-    except ImportError:
-        raise RuntimeError("--backend tensorrt needs the tensorrt package (pip install tensorrt)") from None
-    return tensorrt
+    return require_package("tensorrt")
 
 
 def available() -> bool:
-    if not torch.cuda.is_available():
-        return False
-    try:
-        require()
-    except RuntimeError:
-        return False
-    return True
+    return torch.cuda.is_available() and has_package("tensorrt")
 
 
-class TensorRTBackend:
+class TensorRTBackend(CompiledRuntime):
     """Callable: (B, 3, H, W) CUDA tensor in [0, 1] -> (B, 3, 4H, 4W) float32 CUDA tensor, on the current stream."""
 
     name = "tensorrt"
@@ -50,19 +40,16 @@ class TensorRTBackend:
         if device.type != "cuda":
             raise ValueError("--backend tensorrt needs a CUDA device (--device cuda)")
         self.trt = require()
+        super().__init__(onnx_path, digest, root, self.trt.__version__)
         self.device = device
-        self.onnx_path = Path(onnx_path)
-        self.digest = digest
-        self.version = self.trt.__version__
         props = torch.cuda.get_device_properties(device)
         self.gpu = f"sm{props.major}{props.minor}-{props.name.replace(' ', '_')}"
-        self.root = root / f"tensorrt-{self.version}"
         self.log = self.trt.Logger(self.trt.Logger.WARNING)
         self.runtime = self.trt.Runtime(self.log)
         self._contexts: dict[tuple[int, ...], tuple[object, object]] = {}
 
     def engine_path(self, shape: tuple[int, ...]) -> Path:
-        return self.root / f"{self.digest}-{shape_tag(shape)}-fp16-{self.gpu}.engine"
+        return self.entry(shape, f"fp16-{self.gpu}.engine")
 
     def _build(self, shape: tuple[int, ...]) -> bytes:
         trt = self.trt
@@ -107,9 +94,7 @@ class TensorRTBackend:
         return context
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        shape = tuple(x.shape)
-        if shape[-1] < MIN_SIDE or shape[-2] < MIN_SIDE:
-            raise ValueError(f"--backend tensorrt needs frames of at least {MIN_SIDE}x{MIN_SIDE} px (use torch)")
+        shape = self.input_shape(x)
         context = self._context(shape)
         x = x.to(self.device, torch.float32).contiguous()
         b, c, h, w = shape

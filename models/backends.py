@@ -16,13 +16,11 @@ kept in the cache (models/backend_cache.py), keyed by their digest.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 
 from . import backend_openvino, backend_tensorrt
-from .backend_cache import cache_root, weights_digest
-from .onnx_export import OPSET, export_onnx
+from .backend_cache import cache_root, cached_onnx, weights_digest
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +40,6 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     if backend == "tensorrt" and device.type != "cuda":
         raise ValueError("--backend tensorrt needs a CUDA device (use openvino or torch on CPU)")
     return backend
-
-
-def cached_onnx(net: torch.nn.Module, digest: str, root: Path, *, half: bool = False) -> Path:
-    """The network's ONNX export in the cache, exported on first use."""
-    path = root / "onnx" / f"{digest}-{'fp16' if half else 'fp32'}-opset{OPSET}.onnx"
-    if not path.is_file():
-        logger.info("exporting the network to %s (once for these weights)", path)
-        export_onnx(net, path, half=half)
-    return path
 
 
 def make_runner(backend: str, net: torch.nn.Module, device: torch.device, precision: str,
