@@ -3,7 +3,8 @@ limits and CurveZMQ keys, connected, and a hello queued with the credit the work
 ZeroMQ monitor socket. A refused CurveZMQ handshake (this worker's key not in the dispatcher's allow-list, a wrong
 --server-key) is logged once. A second successful handshake on the same socket means a dispatcher that may not
 know this worker: a new one at the endpoint (a batch's next file binds the same ipc:// path) or the old one back
-after a break; the loop then says hello at once, not after a silent liveness period.
+after a break; the loop then says hello at once (hello_again), not after a silent liveness period. A dispatcher
+silent for the liveness period: the loop reconnects on a fresh socket (reconnect).
 """
 
 from __future__ import annotations
@@ -70,3 +71,28 @@ class DealerLink:
             self.handshakes += 1
             return self.handshakes > 1
         return False
+
+
+def reconnect(loop: Any) -> None:
+    """Paranoid Pirate: the dispatcher went silent. Drop the frames not started (it re-sends them
+    elsewhere), open a fresh socket (a new identity) and say hello with the credit left."""
+    dropped = loop.engine.drop_pending()
+    idle = dropped == 0 and loop.engine.in_progress() == 0  # e.g. between the files of a batch: nothing lost
+    (logger.info if idle else logger.warning)(
+        "%s: no word from the dispatcher at %s for %.0f s; reconnecting (%d queued frame(s) dropped)",
+        loop.s.name, loop.ep.url, loop.hb.patience, dropped,
+    )
+    loop.hb.back_off()
+    loop.stats.reconnects += 1
+    loop.outbox.discard(loop.sock)
+    loop.link.close()
+    loop.sock = loop.link.open(max(0, loop.capacity - loop.engine.in_progress()), loop.outbox)
+
+
+def hello_again(loop: Any) -> None:
+    """The same socket connected again: the dispatcher there may not know this worker (what it held was
+    re-sent anyway), so hello now, with the credit left."""
+    loop.engine.drop_pending()
+    loop.hb.alive()
+    credit = max(0, loop.capacity - loop.engine.in_progress())
+    loop.outbox.put(loop.sock, protocol.pack(protocol.READY, {"credit": credit, "done": [], "hello": True}))

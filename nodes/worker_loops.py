@@ -22,7 +22,7 @@ from ..transport.endpoints import Endpoint
 from ..transport.liveness import DropLog, Heartbeat
 from ..transport.status import Every, WorkerStatus
 from . import exitcodes
-from .dealer_link import DealerLink
+from .dealer_link import DealerLink, hello_again, reconnect
 from .engine import Engine, Job, Outbox
 from .node import NodeError, Reporter, socket
 from .worker_settings import WorkerSettings, WorkerStats
@@ -124,12 +124,12 @@ class DealerLoop(Loop):
                 if events.get(self.sock, 0) & zmq.POLLIN:
                     self._receive()
                 if self.link.monitor in events and self.link.connected_again():
-                    self._hello_again()
+                    hello_again(self)  # nodes/dealer_link.py
                 self.outbox.flush()
                 if self.hb.due():
                     send_now(self.sock, protocol.pack(protocol.HEARTBEAT))
                 if self.hb.expired():
-                    self._reconnect()
+                    reconnect(self)  # the dispatcher went silent (nodes/dealer_link.py)
                 self.report()
             self.outbox.flush()
             send_now(self.sock, protocol.pack(protocol.BYE))
@@ -138,21 +138,6 @@ class DealerLoop(Loop):
             self.link.close()
             if self.push is not None:
                 self.push.close()
-
-    def _reconnect(self) -> None:
-        """Paranoid Pirate: the dispatcher went silent. Drop the frames not started (it re-sends them
-        elsewhere), open a fresh socket (a new identity) and say hello with the credit left."""
-        dropped = self.engine.drop_pending()
-        idle = dropped == 0 and self.engine.in_progress() == 0  # e.g. between the files of a batch: nothing lost
-        (logger.info if idle else logger.warning)(
-            "%s: no word from the dispatcher at %s for %.0f s; reconnecting (%d queued frame(s) dropped)",
-            self.s.name, self.ep.url, self.hb.patience, dropped,
-        )
-        self.hb.back_off()
-        self.stats.reconnects += 1
-        self.outbox.discard(self.sock)
-        self.link.close()
-        self.sock = self.link.open(max(0, self.capacity - self.engine.in_progress()), self.outbox)
 
     def _results(self) -> None:
         stopping = self.stopping_since is not None
@@ -188,15 +173,6 @@ class DealerLoop(Loop):
                 self.drop(reason)
                 if kind != protocol.HEARTBEAT:  # it took a credit: give it back
                     self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": 1, "done": []}))
-
-    def _hello_again(self) -> None:
-        """The same socket connected again: the dispatcher there may not know this worker (what it held was
-        re-sent anyway), so hello now, with the credit left."""
-        self.engine.drop_pending()
-        self.hb.alive()
-        credit = max(0, self.capacity - self.engine.in_progress())
-        self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": credit, "done": [], "hello": True}))
-
 
 def send_now(sock: zmq.Socket, parts: list[Any]) -> None:
     """Send if there is room right now; heartbeats and error replies are not worth waiting for."""
