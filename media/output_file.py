@@ -152,7 +152,18 @@ def _leftover_message(path: str, partial: str) -> str:
             "away, or pass -y to replace it")
 
 
-def _lock(path: str, *, exclusive_create: bool) -> tuple[int, bool]:
+def _lock(path: str, shown: str) -> tuple[int, bool]:
+    """Open (creating) and flock `path`, the lock of output `shown`; (fd, created). Another run holding it, or no
+    way to create it, is an OutputError line."""
+    try:
+        return _flock(path)
+    except BlockingIOError:
+        raise OutputError(busy_message(shown, path)) from None
+    except OSError as e:
+        raise OutputError(f"cannot create {path}: {e.strerror}") from None
+
+
+def _flock(path: str) -> tuple[int, bool]:
     """Open (creating) and flock `path`; (fd, created). Retries when the name was replaced while locking."""
     flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
     while True:
@@ -160,8 +171,6 @@ def _lock(path: str, *, exclusive_create: bool) -> tuple[int, bool]:
         try:
             fd = os.open(path, flags | os.O_EXCL, 0o644)
         except FileExistsError:
-            if exclusive_create:
-                raise
             created = False
             fd = os.open(path, flags, 0o644)
         try:
@@ -187,12 +196,7 @@ class OutputFile:
         self.final = os.path.realpath(self.path)
         self.partial = partial_path(self.path)
         self.overwrite = overwrite
-        try:
-            fd, created = _lock(self.partial, exclusive_create=False)
-        except BlockingIOError:
-            raise OutputError(busy_message(self.path, self.partial)) from None
-        except OSError as e:
-            raise OutputError(f"cannot create {self.partial}: {e.strerror}") from None
+        fd, created = _lock(self.partial, self.path)
         if not created and not overwrite:
             os.close(fd)
             raise OutputError(_leftover_message(self.path, self.partial))
@@ -271,12 +275,7 @@ class SequenceLock:
         pattern = Path(os.path.realpath(os.fspath(pattern)))
         self.shown = os.fspath(pattern)
         self.path = os.fspath(pattern.parent / f".{pattern.name}.lock")
-        try:
-            self._fd: int | None = _lock(self.path, exclusive_create=False)[0]
-        except BlockingIOError:
-            raise OutputError(busy_message(self.shown, self.path)) from None
-        except OSError as e:
-            raise OutputError(f"cannot create {self.path}: {e.strerror}") from None
+        self._fd: int | None = _lock(self.path, self.shown)[0]
 
     @staticmethod
     def probe(pattern: str | os.PathLike) -> None:

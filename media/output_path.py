@@ -44,11 +44,7 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False,
     else:
         raise SinkError(f"unsupported output type {suffix or '(no extension)'!r}: use .mp4, .mkv, .mov or .webm, "
                         f"an image (.png, .jpg, ...) or an image sequence (frames/%06d.png): {path}")
-    folder = path.parent
-    if not folder.is_dir():
-        raise SinkError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise SinkError(f"output folder is not writable: {folder}")
+    check_folder(path.parent)
     existing = _existing_outputs(path) if kind == "sequence" else [path] if path.exists() else []
     if path.is_dir():
         raise SinkError(f"output is a directory: {path}")
@@ -68,6 +64,14 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False,
             hint = "libvpx-vp9 or libsvtav1" if fmt == "webm" else "libx264"
             raise SinkError(f"{suffix} files cannot hold {options.codec} video (use {hint})") from None
     return kind
+
+
+def check_folder(folder: Path) -> None:
+    """SinkError unless the output folder exists and this process may create files in it."""
+    if not folder.is_dir():
+        raise SinkError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SinkError(f"output folder is not writable: {folder}")
 
 
 def _existing_outputs(pattern: Path) -> list[Path]:

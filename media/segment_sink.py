@@ -32,7 +32,7 @@ from .encode_options import EncodeOptions, SinkError
 from .frames import Packet
 from .image_sink import check_rgb
 from .output_file import partial_path
-from .output_path import VIDEO_CONTAINERS
+from .output_path import VIDEO_CONTAINERS, check_folder
 from .sink import VideoSink
 
 logger = logging.getLogger(__name__)
@@ -76,10 +76,7 @@ class SegmentSink:
         folder = Path(pattern).parent
         self._dated_folder = bool(_STRFTIME.search(str(folder)))
         if not self._dated_folder:
-            if not folder.is_dir():
-                raise SinkError(f"output folder does not exist: {folder}")
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise SinkError(f"output folder is not writable: {folder}")
+            check_folder(folder)
         try:
             time.strftime(pattern)
         except ValueError as e:

@@ -28,12 +28,18 @@ def shave(img: np.ndarray, border: int = BORDER) -> np.ndarray:
     return img[border:-border, border:-border] if border > 0 else img
 
 
-def psnr(out: np.ndarray, ref: np.ndarray, border: int = BORDER) -> float:
-    """RGB PSNR in dB of two (H, W, 3) images (uint8 or float in [0, 1]) after uint8 quantisation and border crop."""
+def _compared(out: np.ndarray, ref: np.ndarray, border: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two images as the reference compares them: uint8-quantised, border cropped, float64 in [0, 1]."""
     if out.shape != ref.shape:
         raise ValueError(f"shape mismatch {out.shape} vs {ref.shape}")
     a = shave(quantize(out), border).astype(np.float64) / 255.0
     b = shave(quantize(ref), border).astype(np.float64) / 255.0
+    return a, b
+
+
+def psnr(out: np.ndarray, ref: np.ndarray, border: int = BORDER) -> float:
+    """RGB PSNR in dB of two (H, W, 3) images (uint8 or float in [0, 1]) after uint8 quantisation and border crop."""
+    a, b = _compared(out, ref, border)
     mse = float(np.mean((a - b) ** 2))
     return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
 
@@ -52,10 +58,7 @@ def _ssim_channel(a: np.ndarray, b: np.ndarray) -> float:
 
 def ssim(out: np.ndarray, ref: np.ndarray, border: int = BORDER) -> float:
     """Mean over RGB of per-channel Gaussian SSIM (sigma 1.5), after uint8 quantisation and border crop."""
-    if out.shape != ref.shape:
-        raise ValueError(f"shape mismatch {out.shape} vs {ref.shape}")
-    a = shave(quantize(out), border).astype(np.float64) / 255.0
-    b = shave(quantize(ref), border).astype(np.float64) / 255.0
+    a, b = _compared(out, ref, border)
     if a.ndim == 2:
         return _ssim_channel(a, b)
     return float(np.mean([_ssim_channel(a[..., c], b[..., c]) for c in range(a.shape[2])]))
