@@ -77,14 +77,18 @@ class PictureWork:
         if through_rgb and self.on_gpu():  # YUV answers converted on the GPU (Enhancer.enhance_yuv)
             through_rgb = self._run_yuv_on_device(jobs, through_rgb, answers)
         if through_rgb:
-            from ..media.compose import finish
-
             small = [_rgb_in(jobs[i]) for i in through_rgb]
             for i, lr, sr in zip(through_rgb, small, self.enhance_batch(small)):
-                answers[i] = _rgb_out(jobs[i].header, finish(lr, sr, _out_size(jobs[i].header),
-                                                             compare=bool(jobs[i].header.extra.get("cmp")),
-                                                             model=self.info.kind))
+                fh = jobs[i].header
+                answers[i] = _rgb_out(fh, self._reshape(fh, lr, sr) if _reshaped(fh) else sr)
         return answers
+
+    def _reshape(self, fh: protocol.FrameHeader, lr: np.ndarray, sr: np.ndarray) -> np.ndarray:
+        """--outscale / --size / --compare: the 4x picture resampled or beside bicubic's (media/compose.py)."""
+        from ..media.compose import finish
+
+        return finish(lr, sr, tuple(fh.extra["out"]) if "out" in fh.extra else None,
+                      compare=bool(fh.extra.get("cmp")), model=self.info.kind)
 
 
     def on_gpu(self) -> bool:
@@ -124,10 +128,6 @@ def _bicubic(image: np.ndarray) -> np.ndarray:
 def _reshaped(fh: protocol.FrameHeader) -> bool:
     """--outscale / --size / --compare: the 4x picture is finished in RGB (media/compose.py)."""
     return "out" in fh.extra or bool(fh.extra.get("cmp"))
-
-
-def _out_size(fh: protocol.FrameHeader) -> tuple[int, int] | None:
-    return tuple(fh.extra["out"]) if "out" in fh.extra else None
 
 
 def _colour_out(fh: protocol.FrameHeader) -> tuple[int, int]:
