@@ -17,10 +17,11 @@ from ..nodes import exitcodes
 from ..nodes.faults import WorkerFaults
 from .batch import cli_batch, split_paths
 from .config import ConfigError, RunConfig, load_toml
-from .live_flags import add_live_arguments, live_from_args, live_summary, validate_live
-from .picture import add_picture_arguments, picture_from_args, validate_picture
+from .config_checks import validate
+from .live_flags import add_live_arguments, live_from_args, live_summary
+from .picture import add_picture_arguments, picture_from_args
 from .preflight import PathError, check_paths
-from .remote_flags import add_remote_arguments, remote_from_args, validate_listen
+from .remote_flags import add_remote_arguments, remote_from_args
 
 logger = logging.getLogger(__name__)
 
@@ -99,35 +100,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     picture_from_args(cfg, args)
     if batch and cfg.picture.preview:
         raise ConfigError("--preview takes one input (IN sheet.png), not a batch")
-    _validate(cfg)
+    validate(cfg)  # the settings' ranges and combinations (pipeline/config_checks.py)
     return cfg
-
-
-def _validate(cfg: RunConfig) -> None:
-    pl = cfg.pipeline
-    if pl.workers is not None and pl.workers < (0 if pl.listen else 1):
-        raise ConfigError("--workers must be at least 1 (0 only with --listen: remote workers only)")
-    if pl.heartbeat_s <= 0 or pl.liveness < 1 or pl.worker_wait_s <= 0:
-        raise ConfigError("heartbeat_s and worker_wait_s must be positive, liveness at least 1")
-    if pl.stall_s < 0 or pl.stall_factor < 1:
-        raise ConfigError("stall_s must be >= 0 (0 = off) and stall_factor at least 1")
-    if pl.answer_timeout_s < 0 or pl.answer_factor < 1:
-        raise ConfigError("answer_timeout_s must be >= 0 (0 = off) and answer_factor at least 1")
-    validate_listen(cfg)  # --listen, --key, --allow: pipeline/remote_flags.py
-    if cfg.model.batch < 1:
-        raise ConfigError("--batch must be at least 1")
-    if cfg.model.tile is not None and cfg.model.tile < 0:
-        raise ConfigError("--tile must be 0 (never tile) or a positive LR tile side")
-    if cfg.encode.crf is not None and cfg.encode.bitrate is not None:
-        raise ConfigError("--crf and --bitrate exclude each other")
-    if cfg.start_number is not None and cfg.start_number < 0:
-        raise ConfigError("--start-number must be 0 or more")
-    if pl.max_inflight < 1:
-        raise ConfigError("max_inflight must be at least 1")
-    if pl.resume_chunk < 1:
-        raise ConfigError("resume_chunk must be at least 1 frame")
-    validate_live(cfg)
-    validate_picture(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:

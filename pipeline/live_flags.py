@@ -56,6 +56,15 @@ def validate_live(cfg: RunConfig) -> None:
         raise ConfigError("--metrics-port must be 1..65535")
 
 
+def is_live_run(cfg: RunConfig) -> bool:
+    """Live mode: forced with --live, or chosen for live URLs and V4L2 devices (unless --no-live)."""
+    if cfg.live.live is not None:
+        return cfg.live.live
+    from ..media.live_spec import is_live_spec
+
+    return is_live_spec(cfg.input)
+
+
 def check_live_output(cfg: RunConfig) -> bool:
     """Whether the output is live: a push URL (its scheme checked) or --segment files (the first name checked;
     names change every segment). Raises media.sink.SinkError."""

@@ -19,6 +19,7 @@ import zmq
 from ..nodes import decoder, encoder, exitcodes
 from ..nodes.node import peak_rss_mb
 from .config import RunConfig
+from .live_flags import is_live_run
 from .node_settings import LocalWorker, plan
 from .processes import node_context, start, warm_up, worker_process
 from .progress import Progress
@@ -125,15 +126,6 @@ def _run(cfg: RunConfig, tmp: str, resumed: ResumePlan | None = None, pool: Work
         if pool is None:
             control.close()
             ctx.destroy(linger=0)  # every node is stopped: nothing left to deliver, nothing may block the exit
-
-
-def is_live_run(cfg: RunConfig) -> bool:
-    """Live mode: forced with --live, or chosen for live URLs and V4L2 devices (unless --no-live)."""
-    if cfg.live.live is not None:
-        return cfg.live.live
-    from ..media.live_spec import is_live_spec
-
-    return is_live_spec(cfg.input)
 
 
 def _start_nodes(
