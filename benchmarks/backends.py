@@ -2,12 +2,15 @@
 
     python benchmarks/backends.py --size 320x180 --batch 4 --rounds 5 --out benchmarks/results/backends.json
     python benchmarks/backends.py --paper --batch 1 --rounds 3        # the paper-size network (random init)
+    python benchmarks/backends.py --backends torch:bf16,openvino:bf16,openvino:int8   # + --precision int8
 
 Each round runs one batch through every backend in turn (torch bf16 autocast + channels_last, OpenVINO bf16, by
 default); the figure is the median over rounds of frames / second, after one warm-up batch each (which also
 compiles OpenVINO's model). The 1-minute load average before and after is recorded: on a shared machine the
 absolute numbers move with it, the ratio much less. `max_levels_vs_torch_fp32` is the largest output difference
-in 8-bit levels from torch fp32 on the same frames.
+in 8-bit levels from torch fp32 on the same frames. `openvino:int8` is `--precision int8` (NNCF post-training
+INT8, models/backend_int8.py; needs nncf, quantized on first use into the cache folder); `openvino:int8:SETTING`
+one of benchmarks/int8.py's other quantization settings.
 """
 
 from __future__ import annotations
@@ -52,6 +55,48 @@ def _onnx_error(net, cache: str, shape: tuple[int, ...]) -> float | str:
         return f"not measured ({exc})"
 
 
+def make_enhancer(net, backend: str, precision: str, cache: str, tile: int | None = 0, setting: str = ""):
+    """The workers' Enhancer for one BACKEND:PRECISION[:SETTING] plan; a setting: benchmarks/int8.py's model."""
+    if setting:
+        from int8 import int8_enhancer  # the sibling script (its folder is on sys.path when run as a script)
+
+        return int8_enhancer(net, cache, setting, tile=tile)[0]
+    return Enhancer(net=net, device="cpu", precision=precision, backend=backend, cache_dir=cache, tile=tile)
+
+
+def interleaved(enhancers: dict[str, Enhancer], frames: list[np.ndarray], rounds: int, net=None) -> dict:
+    """Per enhancer: one warm-up batch (OpenVINO compiles the size there), then one batch each per round in turn;
+    the median fps and (given the network) the largest difference in 8-bit levels from torch fp32 on the first
+    frame."""
+    warm = {}
+    for name, enh in enhancers.items():
+        t0 = time.perf_counter()
+        enh.enhance_batch(frames)
+        warm[name] = round(time.perf_counter() - t0, 2)
+    times: dict[str, list[float]] = {k: [] for k in enhancers}
+    outputs = {}
+    for _ in range(rounds):
+        for name, enh in enhancers.items():
+            t0 = time.perf_counter()
+            outputs[name] = enh.enhance_batch(frames)
+            times[name].append(time.perf_counter() - t0)
+    ref = None
+    if net is not None:
+        ref = Enhancer(net=net, device="cpu", precision="fp32", tile=0).enhance_batch(frames[:1])[0].astype(int)
+    results = {}
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        results[name] = {
+            "fps": round(len(frames) / med, 3),
+            "median_batch_s": round(med, 3),
+            "batch_s": [round(t, 3) for t in ts],
+            "warmup_s": warm[name],
+        }
+        if ref is not None:
+            results[name]["max_levels_vs_torch_fp32"] = int(np.abs(outputs[name][0].astype(int) - ref).max())
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="320x180", help="LR input WxH")
@@ -79,30 +124,13 @@ def main() -> None:
     plans = [tuple(p.split(":")) for p in args.backends.split(",")]
     load_before = os.getloadavg()[0]
     enhancers, setup_s = {}, {}
-    for backend, precision in plans:
+    for plan in plans:
         t0 = time.perf_counter()
-        enh = Enhancer(net=net, device="cpu", precision=precision, backend=backend, cache_dir=cache, tile=0)
-        enh.enhance_batch(frames)  # warm-up (OpenVINO compiles this size here)
-        setup_s[f"{backend}:{precision}"] = round(time.perf_counter() - t0, 2)
-        enhancers[f"{backend}:{precision}"] = enh
-    times: dict[str, list[float]] = {k: [] for k in enhancers}
-    outputs = {}
-    for _ in range(args.rounds):
-        for name, enh in enhancers.items():
-            t0 = time.perf_counter()
-            outputs[name] = enh.enhance_batch(frames)
-            times[name].append(time.perf_counter() - t0)
-    ref = Enhancer(net=net, device="cpu", precision="fp32", tile=0).enhance_batch(frames[:1])[0].astype(int)
-    results = {}
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        results[name] = {
-            "fps": round(args.batch / med, 3),
-            "median_batch_s": round(med, 3),
-            "batch_s": [round(t, 3) for t in ts],
-            "setup_and_warmup_s": setup_s[name],
-            "max_levels_vs_torch_fp32": int(np.abs(outputs[name][0].astype(int) - ref).max()),
-        }
+        enhancers[":".join(plan)] = make_enhancer(net, *plan[:2], cache, 0, *plan[2:])
+        setup_s[":".join(plan)] = round(time.perf_counter() - t0, 2)  # + the warm-up batch in warmup_s
+    results = interleaved(enhancers, frames, args.rounds, net)
+    for name, r in results.items():
+        r["setup_s"] = setup_s[name]
     names = list(results)
     onnx_err = _onnx_error(net, cache, (1, 3, h, w))
     report = {

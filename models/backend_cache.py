@@ -3,6 +3,8 @@
     ~/.cache/gfn-stream/        (the cache_dir setting, else $GFN_CACHE_DIR, else $XDG_CACHE_HOME/gfn-stream)
         onnx/<digest>-fp32-opset18.onnx           the export (gfn-export), shared by the runtimes
         openvino-<version>/<digest>-<B>x<H>x<W>-bf16/   OpenVINO's compiled blob for one input size
+        openvino-<version>/int8/<digest>-nncf<version>-<recipe>.xml   --precision int8: the NNCF INT8 model
+        openvino-<version>/<digest>-<B>x<H>x<W>-int8/   ... and its compiled blob for one input size
         tensorrt-<version>/<digest>-<B>x<H>x<W>-fp16-<gpu>.engine
 
 `digest` hashes the network's config and every parameter, so the safetensors weights stay the one source:

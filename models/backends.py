@@ -1,7 +1,8 @@
 """The `--backend` option: which runtime runs GFN's forward pass for the Enhancer.
 
     torch      the network in torch (fp16 on CUDA, bf16 autocast on CPUs that have bf16, else fp32)
-    openvino   CPU only: the ONNX export compiled by OpenVINO, bf16 where the CPU has it (models/backend_openvino.py)
+    openvino   CPU only: the ONNX export compiled by OpenVINO, bf16 where the CPU has it (models/backend_openvino.py);
+               with --precision int8 its NNCF post-training INT8 model (models/backend_int8.py)
     tensorrt   CUDA only: the fp16 ONNX export built into TensorRT engines (models/backend_tensorrt.py)
     auto       tensorrt on CUDA and openvino on CPU when that package is installed, else torch
 
@@ -19,7 +20,7 @@ import logging
 
 import torch
 
-from . import backend_openvino, backend_tensorrt
+from . import backend_int8, backend_openvino, backend_tensorrt
 from .backend_cache import cache_root, cached_onnx, weights_digest
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ def make_runner(backend: str, net: torch.nn.Module, device: torch.device, precis
     root = cache_root(cache_dir)
     digest = weights_digest(net)
     if backend == "openvino":
+        if precision == "int8":
+            backend_int8.require_nncf()  # the missing-package error before the export
         onnx_path = cached_onnx(net, digest, root)
         return backend_openvino.OpenVINOBackend(onnx_path, digest, precision, root, threads=threads)
     if backend == "tensorrt":

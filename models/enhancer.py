@@ -79,6 +79,8 @@ class Enhancer:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device) if model == "gfn" else "fp32"
         self.backend = resolve_backend(backend, self.device) if model == "gfn" else "torch"
+        if self.precision == "int8" and self.backend != "openvino":
+            raise ValueError("--precision int8 runs with --backend openvino (or auto where openvino is installed)")
         self.net = None
         self._runner = None  # the forward pass of a non-torch backend
         if model == "gfn":  # `net`: a GFN already in memory instead of a weights file

@@ -2,6 +2,8 @@
 
 CUDA: fp16 weights + channels_last (cudnn benchmark on). CPU: bf16 autocast + channels_last where the CPU
 has native bf16 (AVX512-BF16 / AMX; ~2.9x fp32 on the Zen 5 dev machine), else fp32 + channels_last.
+`int8` is OpenVINO only (models/backend_int8.py: NNCF post-training INT8 of the ONNX export, the rest at the bf16
+hint where the CPU has it); `auto` never picks it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from functools import lru_cache
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 @lru_cache(maxsize=None)
@@ -38,6 +40,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return "bf16" if cpu_has_bf16() else "fp32"
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("fp16 inference needs a CUDA device (use bf16 or fp32 on CPU)")
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError("int8 inference runs on the CPU with --backend openvino (use fp16 on CUDA)")
     return precision
 
 

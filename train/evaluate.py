@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ..models.backends import BACKENDS
 from ..models.enhancer import Enhancer
+from ..models.precision import PRECISIONS
 from ..models.weights import DEFAULT_WEIGHTS
 from .dataset import list_pairs, read_rgb, write_rgb
 from .imresize import imresize, to_uint8
@@ -142,7 +143,9 @@ def main(argv: list[str] | None = None) -> None:
                                       "against bicubic and a classical sharpen")
     mode.add_argument("--build-suite", metavar="DIR", help="build a quality suite in DIR from held-out material")
     ap.add_argument("--weights", help="weights file (default: the shipped weights)")
-    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    ap.add_argument("--precision", default="auto", choices=PRECISIONS,
+                    help="auto (default: the fastest float precision for the device), fp32, bf16, fp16 (CUDA), "
+                         "int8 (with --backend openvino: NNCF post-training INT8)")
     ap.add_argument("--backend", default="torch", choices=BACKENDS,
                     help="runtime of the model, as gfn-stream: torch (default), openvino (CPU), tensorrt (CUDA), auto")
     ap.add_argument("--cache-dir", help="compiled-model cache of the openvino/tensorrt backends "
