@@ -17,6 +17,8 @@ compiled per input size like them; what stays in float runs at the bf16 hint whe
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
@@ -125,8 +127,12 @@ def quantize(onnx_path: Path, out_xml: Path, *, preset: str = "performance", kee
     ignored = sorted({n for g in keep_float for n in groups[g]})
     presets = {"performance": nncf.QuantizationPreset.PERFORMANCE, "mixed": nncf.QuantizationPreset.MIXED}
     t0 = time.perf_counter()
-    q = nncf.quantize(model, nncf.Dataset(calib), preset=presets[preset], subset_size=len(calib),
-                      ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None)
+    logger.info("quantizing the model to INT8 once for these weights (%d calibration patches)", len(calib))
+    # NNCF's own INFO lines and its progress bar (rich, on stdout) would break -q and a piped stdout: ours above
+    nncf.set_log_level(logging.WARNING)
+    with contextlib.redirect_stdout(io.StringIO()):
+        q = nncf.quantize(model, nncf.Dataset(calib), preset=presets[preset], subset_size=len(calib),
+                          ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None)
     seconds = time.perf_counter() - t0
     info = {"preset": preset, "keep_float": list(keep_float), "float_ops": ignored,
             "fake_quantize_ops": sum(op.get_type_name() == "FakeQuantize" for op in q.get_ops()),

@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("gfn", "bicubic"), default=d.model, help="gfn (default) or plain 4x bicubic")
     p.add_argument("--weights", metavar="FILE", help="GFN weights (.safetensors); default: the shipped weights")
     p.add_argument("--device", default=d.device, help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=d.precision)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"), default=d.precision)
     p.add_argument("--backend", choices=("auto", "torch", "openvino", "tensorrt"), default=d.backend,
                    help="runtime of the model: torch (default), openvino (CPU), tensorrt (CUDA), auto")
     p.add_argument("--cache-dir", dest="cache_dir", metavar="DIR",

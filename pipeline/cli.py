@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("gfn", "bicubic"), help="gfn (default) or plain 4x bicubic")
     p.add_argument("--weights", metavar="FILE", help="GFN weights (.safetensors); default: the shipped weights")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="default: fastest for the device")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16", "int8"),
+                   help="default: fastest for the device; int8 needs --backend openvino (quantized once, cached)")
     p.add_argument("--backend", choices=("auto", "torch", "openvino", "tensorrt"),
                    help="runtime of the model: torch (default), openvino (CPU), tensorrt (CUDA), auto")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per GPU, else 1)")
