@@ -105,8 +105,11 @@ def test_precision_resolution():
     assert resolve_precision("fp32", cpu) == "fp32"
     with pytest.raises(ValueError):
         resolve_precision("fp16", cpu)
+    assert resolve_precision("int8", cpu) == "int8"  # the OpenVINO INT8 model (the backend is checked apart)
     with pytest.raises(ValueError):
-        resolve_precision("int8", cpu)
+        resolve_precision("int8", torch.device("cuda"))
+    with pytest.raises(ValueError):
+        resolve_precision("int4", cpu)
 
 
 SMALL = dict(channels=8, deblur_blocks=1, sr_blocks=1, recon_blocks=1)
