@@ -60,7 +60,11 @@ class DealerLink:
             event = recv_monitor_message(self.monitor, zmq.NOBLOCK)
         except zmq.Again:
             return False
-        if event["event"] & AUTH_FAILED and not self.refused_logged:
+        if event["event"] & AUTH_FAILED and not self.s.key:
+            # no CurveZMQ on this link: nothing to refuse; the dispatcher went away mid-handshake (e.g. a decoder
+            # that stopped at a bad input), which its own error reports
+            logger.debug("%s: handshake with %s broke off (event %s)", self.s.name, self.url, event["event"])
+        elif event["event"] & AUTH_FAILED and not self.refused_logged:
             self.refused_logged = True
             logger.error(
                 "%s: the dispatcher at %s refused the connection (CurveZMQ handshake failed: is this worker's "
