@@ -16,12 +16,12 @@ import sys
 from ..nodes import exitcodes
 from ..nodes.faults import WorkerFaults
 from .batch import cli_batch, split_paths
-from .config import ConfigError, RunConfig, load_toml
+from .config import ConfigError, RunConfig, load_toml, set_given
 from .config_checks import validate
-from .live_flags import add_live_arguments, live_from_args, live_summary
+from .live_flags import LIVE_KEYS, add_live_arguments, live_summary
 from .picture import add_picture_arguments, picture_from_args
 from .preflight import PathError, check_paths
-from .remote_flags import add_remote_arguments, remote_from_args
+from .remote_flags import REMOTE_KEYS, add_remote_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -86,18 +86,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg.resume = args.resume
     if args.log_level:
         cfg.log_level = args.log_level
-    for key in ("model", "weights", "device", "precision", "backend", "batch", "tile"):
-        if getattr(args, key) is not None:
-            setattr(cfg.model, key, getattr(args, key))
-    for key in ("codec", "crf", "bitrate", "preset", "pix_fmt"):
-        if getattr(args, key) is not None:
-            setattr(cfg.encode, key, getattr(args, key))
+    set_given(cfg.model, args, ("model", "weights", "device", "precision", "backend", "batch", "tile"))
+    set_given(cfg.encode, args, ("codec", "crf", "bitrate", "preset", "pix_fmt"))
     if args.bitrate is not None and args.crf is None:
         cfg.encode.crf = None
-    if args.workers is not None:
-        cfg.pipeline.workers = args.workers
-    remote_from_args(cfg, args)
-    live_from_args(cfg, args)
+    set_given(cfg.pipeline, args, ("workers", *REMOTE_KEYS))
+    set_given(cfg.live, args, LIVE_KEYS)
     picture_from_args(cfg, args)
     if batch and cfg.picture.preview:
         raise ConfigError("--preview takes one input (IN sheet.png), not a batch")

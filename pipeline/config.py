@@ -128,6 +128,14 @@ SECTIONS = {"model": ModelSettings, "encode": EncodeSettings, "pipeline": Pipeli
             "picture": PictureSettings}
 
 
+def set_given(section: Any, args: Any, keys: tuple[str, ...]) -> None:
+    """Copy onto a settings section the command-line values of `keys` that were given (not None): a flag
+    replaces its config file's value only when it is on the command line."""
+    for key in keys:
+        if getattr(args, key) is not None:
+            setattr(section, key, getattr(args, key))
+
+
 def load_toml(path: str | Path, cfg: RunConfig | None = None) -> RunConfig:
     """Apply a TOML file's sections onto `cfg` (a fresh RunConfig by default)."""
     cfg = cfg or RunConfig()

@@ -39,12 +39,6 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
                       help="serve Prometheus /metrics and /health on 127.0.0.1:PORT")
 
 
-def live_from_args(cfg: RunConfig, args: argparse.Namespace) -> None:
-    for key in LIVE_KEYS:
-        if getattr(args, key) is not None:
-            setattr(cfg.live, key, getattr(args, key))
-
-
 def validate_live(cfg: RunConfig) -> None:
     lv = cfg.live
     for name in ("max_latency_s", "max_fps", "duration_s", "segment_s", "stall_timeout_s", "retry_max_s",

@@ -23,12 +23,6 @@ def add_remote_arguments(p: argparse.ArgumentParser) -> None:
                    help="with no worker left, how long a job waits before failing (default 30)")
 
 
-def remote_from_args(cfg: RunConfig, args: argparse.Namespace) -> None:
-    for key in REMOTE_KEYS:
-        if getattr(args, key) is not None:
-            setattr(cfg.pipeline, key, getattr(args, key))
-
-
 def validate_listen(cfg: RunConfig) -> None:
     """A well-formed --listen endpoint, and CurveZMQ keys for any address off this machine."""
     pl = cfg.pipeline
