@@ -79,6 +79,3 @@ def has_matrix(frame: av.VideoFrame) -> bool:
     """Whether the frame declares a YUV matrix we can use."""
     return frame.colorspace in planes.SWS_MATRIX
 
-
-# the per-frame conversions by the names the training code (train/) and models/backend_int8.py import from here
-to_rgb, from_rgb, decode_params, is_yuv = planes.frame_to_rgb, planes.rgb_to_frame, planes.decode_params, planes.is_yuv

@@ -47,7 +47,9 @@ def demo_frames(path: Path = DEMO_CLIP) -> list[np.ndarray]:
     """The RGB frames of the shipped demo clip, read as gfn-stream's decoder reads them."""
     import av
 
-    from ..media.colors import decode_params, default_matrix, to_rgb
+    from ..media.colors import default_matrix
+    from ..media.planes import decode_params
+    from ..media.planes import frame_to_rgb as to_rgb
 
     with av.open(str(path)) as container:
         frames = []

@@ -27,8 +27,6 @@ from .worker_report import dispatch_warnings
 
 logger = logging.getLogger(__name__)
 
-# the restart policy (recovery.py), by the names tests/test_workers.py reads here
-RESTARTS_MAX, RESTARTS_WINDOW_S, can_restart = recovery.RESTARTS_MAX, recovery.RESTARTS_WINDOW_S, recovery.can_restart
 STOP_TIMEOUT_S = 10.0  # how long nodes get to finish after SIGTERM before SIGKILL
 
 

@@ -358,14 +358,14 @@ def test_no_worker_at_all_fails_after_the_wait(tmp_path, clip, free_port):
 
 
 def test_live_restarts_are_bounded():
-    from gfn_stream.pipeline import supervise
+    from gfn_stream.pipeline import recovery, supervise
 
     state = supervise.RunState(live=True)
     state.worker_cfgs["worker 1"] = {"name": "worker 1"}
-    for _ in range(supervise.RESTARTS_MAX):
-        assert supervise.can_restart(state, "worker 1")
+    for _ in range(recovery.RESTARTS_MAX):
+        assert recovery.can_restart(state, "worker 1")
         state.restarts["worker 1"].append(time.monotonic())
-    assert not supervise.can_restart(state, "worker 1")  # too many in the window: the death ends the run
-    state.restarts["worker 1"][0] -= supervise.RESTARTS_WINDOW_S + 1
-    assert supervise.can_restart(state, "worker 1")  # the oldest restart left the window
-    assert not supervise.can_restart(supervise.RunState(live=False), "worker 1")  # file runs never restart
+    assert not recovery.can_restart(state, "worker 1")  # too many in the window: the death ends the run
+    state.restarts["worker 1"][0] -= recovery.RESTARTS_WINDOW_S + 1
+    assert recovery.can_restart(state, "worker 1")  # the oldest restart left the window
+    assert not recovery.can_restart(supervise.RunState(live=False), "worker 1")  # file runs never restart

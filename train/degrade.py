@@ -26,7 +26,9 @@ import av
 import cv2
 import numpy as np
 
-from ..media.colors import BT601, from_rgb, to_rgb
+from ..media.colors import BT601
+from ..media.planes import frame_to_rgb as to_rgb
+from ..media.planes import rgb_to_frame as from_rgb
 from .blur import BlurParams, average_frames, shake_blur
 from .imresize import imresize, to_uint8
 

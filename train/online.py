@@ -23,7 +23,9 @@ import cv2
 import numpy as np
 import torch
 
-from ..media.colors import decode_params, default_matrix, to_rgb
+from ..media.colors import default_matrix
+from ..media.planes import decode_params
+from ..media.planes import frame_to_rgb as to_rgb
 from .dataset import Batch, flip_rot, list_photos, read_rgb
 from .degrade import DegradeParams, photo_sample, video_sample
 

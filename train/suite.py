@@ -32,7 +32,9 @@ import av
 import cv2
 import numpy as np
 
-from ..media.colors import decode_params, default_matrix, to_rgb
+from ..media.colors import default_matrix
+from ..media.planes import decode_params
+from ..media.planes import frame_to_rgb as to_rgb
 from ..models.enhancer import Enhancer
 from .blur import BlurParams, average_frames, shake_blur
 from .dataset import list_photos, read_rgb, write_rgb
