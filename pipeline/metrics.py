@@ -44,18 +44,22 @@ before the first), input_connected, frames_in, frames_out, workers {name: second
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from ..nodes import exitcodes
 from ..transport import status
+from .config import LiveSettings
+from .supervise import RunFailed, RunState
 
 logger = logging.getLogger(__name__)
 
@@ -116,11 +120,15 @@ class Metrics:
 
     # ------------------------------------------------------------------------------------------ feeding
     def update(self, report: status.Report) -> None:
-        """Map one typed STATUS report (see the module docstring) onto the metrics."""
+        """Map one typed STATUS report (see the module docstring) onto the metrics. Never raises: metrics must
+        never stop a run (a failure is logged at debug level)."""
         now = self._clock()
         with self._lock:
-            self._seen_node(report.node, now)
-            self._map(report.node, report.event, now)
+            try:
+                self._seen_node(report.node, now)
+                self._map(report.node, report.event, now)
+            except Exception as exc:  # noqa: BLE001
+                logger.debug("metrics update failed: %s", exc)
 
     def update_from_status(self, node: str, event: str, fields: dict[str, Any] | None) -> None:
         """Decode a STATUS header's fields and map them; one that does not follow the vocabulary is ignored
@@ -303,6 +311,22 @@ class MetricsServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def serve_metrics(live: LiveSettings, state: RunState) -> Iterator[Metrics]:
+    """--metrics-port: the run's Metrics (state.metrics, fed by the supervisor) served while the block runs; then
+    /health says the run finished. A port that cannot be bound fails the run (exit 2)."""
+    state.metrics = metrics = Metrics()
+    try:
+        server = metrics.start_http(live.metrics_port, addr=live.metrics_addr)
+    except OSError as exc:
+        raise RunFailed(str(exc), exitcodes.USAGE) from None
+    try:
+        with server:
+            yield metrics
+    finally:
+        metrics.finish()
 
 
 def _handler(metrics: Metrics) -> type[BaseHTTPRequestHandler]:

@@ -45,6 +45,29 @@ def after_death(cfg: RunConfig, procs: dict, state: Any, name: str, proc: Any) -
     return died, said[1] if said else exitcodes.WORKER
 
 
+def after_exit(cfg: RunConfig, control: zmq.Socket, procs: dict, state: Any, name: str,
+               handle: Callable[[list[bytes]], None]) -> tuple[str, int] | None:
+    """Node `name` has exited: the reports still on the control socket first (`handle`: a node's own error message
+    beats "it died"), then after_death() unless it was the encoder that closed the output."""
+    while control.poll(200):
+        handle(control.recv_multipart())
+    if name == "encoder" and state.encoder_code is not None:
+        return None
+    return after_death(cfg, procs, state, name, procs[name])
+
+
+def worker_can_fail(header: dict, state: Any, replaceable: Callable[[str], bool] | None) -> bool:
+    """An ERROR from a worker failing on its own (a hung or failed model) while others can take its frames: kept
+    as its last words (it exits next and after_death() reports it as a lost worker); False for any other ERROR,
+    which fails the run."""
+    node, code = header.get("node"), int(header.get("code", exitcodes.FAILURE))
+    if not (isinstance(node, str) and node.startswith("worker ") and code == exitcodes.WORKER
+            and replaceable is not None and replaceable(node)):
+        return False
+    state.worker_errors[node] = (str(header["message"]), code)
+    return True
+
+
 def replaceable(cfg: RunConfig, procs: dict, state: Any) -> Callable[[str], bool]:
     """Whether a worker that reports its own failure can be done without (restarted, or its frames taken)."""
     return lambda name: can_restart(state, name) or others_can_go_on(cfg, procs, state, name)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..media.output_file import partial_path
+from ..nodes import exitcodes
 from .config import RunConfig
-from .supervise import RunState
+from .supervise import RunFailed, RunState
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,21 @@ def live_summary(state: RunState) -> dict[str, Any]:
         "worker_restarts": state.worker_restarts,
         "max_latency_s": round(state.latency_max_s, 3),
     }
+
+
+def interrupted(cfg: RunConfig, state: RunState, seconds: float) -> RunResult:
+    """Ctrl-C (or SIGTERM): the normal end of a live run; a file job says what its output holds."""
+    if state.live:
+        return RunResult(exitcodes.OK, "", state.frames_out, seconds, state.warnings, state.peak_rss_mb,
+                         state.first_frame_s, live_summary(state))
+    return RunResult(exitcodes.INTERRUPTED, f"interrupted: {cfg.output} holds the first {state.frames_out} frame(s)",
+                     state.frames_out, seconds, state.warnings)
+
+
+def failed(cfg: RunConfig, state: RunState, exc: RunFailed, seconds: float) -> RunResult:
+    """The run's first failure, with what its output holds."""
+    return RunResult(exc.code, f"{exc}{held_output(cfg, state, str(exc))}", state.frames_out, seconds,
+                     state.warnings, input=state.input)
 
 
 def held_output(cfg: RunConfig, state: RunState, message: str) -> str:

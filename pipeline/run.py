@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 import zmq
 
 from ..nodes import decoder, encoder, exitcodes
 from ..nodes.node import peak_rss_mb
+from . import report
 from .config import RunConfig
 from .live_flags import is_live_run
 from .node_settings import LocalWorker, plan
 from .processes import node_context, start, warm_up, worker_process
 from .progress import Progress
 from .recovery import stop_for_interrupt
-from .report import RunResult, held_output, live_summary
+from .report import RunResult
 from .resume import ResumePlan, with_resume
 from .signals import closing
 from .supervise import STOP_TIMEOUT_S, RunFailed, RunState, absorb, stop_all, supervise
@@ -70,59 +72,37 @@ def _run(cfg: RunConfig, tmp: str, resumed: ResumePlan | None = None, pool: Work
     progress = progress or Progress(cfg.quiet)
     progress.skip = resumed.done_frames if resumed else 0
     state = RunState(live=is_live_run(cfg))
-    metrics_server = None
     try:
-        if cfg.live.metrics_port:
-            from .metrics import Metrics
+        with ExitStack() as serving:
+            if cfg.live.metrics_port:  # --metrics-port: /metrics and /health while the run lasts
+                from .metrics import serve_metrics
 
-            state.metrics = Metrics()
-            try:
-                metrics_server = state.metrics.start_http(cfg.live.metrics_port, addr=cfg.live.metrics_addr)
-            except OSError as exc:
-                raise RunFailed(f"cannot serve metrics on port {cfg.live.metrics_port}: {exc.strerror}",
-                                exitcodes.USAGE)
-        procs = _start_nodes(cfg, endpoints, state.live, state.worker_cfgs, resumed, pool)
-        own = {name: p for name, p in procs.items() if pool is None or name in ("encoder", "decoder")}
-        supervise(cfg, control, procs, progress, state)
-        closing()  # the output is complete: a Ctrl-C from now on changes nothing
-        seconds = progress.elapsed()
-        stop_all(own, control, state)  # workers report their final numbers as they stop
+                serving.enter_context(serve_metrics(cfg.live, state))
+            procs = _start_nodes(cfg, endpoints, state.live, state.worker_cfgs, resumed, pool)
+            own = {name: p for name, p in procs.items() if pool is None or name in ("encoder", "decoder")}
+            supervise(cfg, control, procs, progress, state)
+            closing()  # the output is complete: a Ctrl-C from now on changes nothing
+            seconds = progress.elapsed()
+            stop_all(own, control, state)  # workers report their final numbers as they stop
         state.peak_rss_mb["launcher"] = peak_rss_mb()
-        return RunResult(
-            exitcodes.OK, "", state.frames_out, seconds, state.warnings, state.peak_rss_mb, state.first_frame_s,
-            live_summary(state), state.input,
-        )
+        return RunResult(exitcodes.OK, "", state.frames_out, seconds, state.warnings, state.peak_rss_mb,
+                         state.first_frame_s, report.live_summary(state), state.input)
     except KeyboardInterrupt:
         closing()  # a second Ctrl-C must not break the clean-up (pipeline/signals.py)
         progress.close()
         stop_for_interrupt(control, procs, state, lambda parts: absorb(parts, state), STOP_TIMEOUT_S)
-        if state.live:  # stopping a live run is the normal way to end it
-            return RunResult(exitcodes.OK, "", state.frames_out, progress.elapsed(), state.warnings,
-                             state.peak_rss_mb, state.first_frame_s, live_summary(state))
-        return RunResult(
-            exitcodes.INTERRUPTED,
-            f"interrupted: {cfg.output} holds the first {state.frames_out} frame(s)",
-            state.frames_out,
-            progress.elapsed(),
-            state.warnings,
-        )
+        return report.interrupted(cfg, state, progress.elapsed())
     except RunFailed as exc:
         closing()
         progress.close()
         stop_all(own, control, state)
-        held = held_output(cfg, state, str(exc))
-        return RunResult(exc.code, f"{exc}{held}", state.frames_out, progress.elapsed(), state.warnings,
-                         input=state.input)
+        return report.failed(cfg, state, exc, progress.elapsed())
     finally:
         closing()
         progress.close()
         stop_all(own, control, state)
         if pool is not None:
             pool.adopt(procs)  # a live run may have restarted a worker
-        if state.metrics is not None:
-            state.metrics.finish()
-        if metrics_server is not None:
-            metrics_server.close()
         if pool is None:
             control.close()
             ctx.destroy(linger=0)  # every node is stopped: nothing left to deliver, nothing may block the exit

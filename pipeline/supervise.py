@@ -79,17 +79,10 @@ def supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progre
                     )
                 return  # the output is closed: stop_all stops every node at once, the encoder's exit included
             continue
-        for name, p in list(procs.items()):
-            if p.exitcode is None or name in state.lost_workers:
-                continue
-            # drain pending reports first: a node's own error message beats "it died"
-            while control.poll(200):
-                handle(control.recv_multipart())
-            if name == "encoder" and state.encoder_code is not None:
-                break
-            failure = recovery.after_death(cfg, procs, state, name, p)  # None: restarted, or its frames handed over
-            if failure is not None:
-                raise RunFailed(*failure)
+        dead = [name for name, p in procs.items() if p.exitcode is not None and name not in state.lost_workers]
+        failure = recovery.after_exit(cfg, control, procs, state, dead[0], handle) if dead else None
+        if failure is not None:
+            raise RunFailed(*failure)
 
 
 def handle_control(
@@ -102,15 +95,9 @@ def handle_control(
         return
     h = msg.header
     if msg.kind == protocol.ERROR:
-        code = int(h.get("code", exitcodes.FAILURE))
-        node = h.get("node")
-        if (isinstance(node, str) and node.startswith("worker ") and code == exitcodes.WORKER
-                and worker_replaceable is not None and worker_replaceable(node)):
-            # a worker failing on its own (a hung or failed model) while others can take its frames: it exits
-            # next, and _supervise reports it as a lost worker with these words
-            state.worker_errors[node] = (str(h["message"]), code)
-            return
-        raise RunFailed(h["message"], code)
+        if not recovery.worker_can_fail(h, state, worker_replaceable):  # else the run goes on without it
+            raise RunFailed(h["message"], int(h.get("code", exitcodes.FAILURE)))
+        return
     if msg.kind != protocol.STATUS:
         return
     try:
@@ -120,11 +107,8 @@ def handle_control(
         return
     if report.peak_rss_mb is not None:
         state.peak_rss_mb[report.node] = max(state.peak_rss_mb.get(report.node, 0.0), report.peak_rss_mb)
-    if state.metrics is not None:
-        try:
-            state.metrics.update(report)
-        except Exception as exc:  # metrics must never stop a run
-            logger.debug("metrics update failed: %s", exc)
+    if state.metrics is not None:  # --metrics-port (pipeline/metrics.py)
+        state.metrics.update(report)
     ev = report.event
     if isinstance(ev, status.Live):
         state.live_stats = ev
