@@ -11,7 +11,9 @@ hand_over: a worker that is gone (it said BYE, went silent for `liveness` heartb
 gone, or remote_workers.py dropped it) is forgotten and its frames go back to the retry queue, to whoever has
 credit next; the encoder drops the duplicates this can make. The frames it held are queued again, and unless it
 said BYE also the last `retain` it finished: a local worker's `done` only means its result was handed to its
-PUSH socket, which dies with the process (a worker leaving cleanly has flushed its results before its BYE).
+PUSH socket, which dies with the process (a worker leaving cleanly has flushed its results before its BYE). That
+is a warning while other workers take them, and only an info line when none is left (the launcher then restarts
+one, waits for a remote one, or fails the run with the worker's own one-line error).
 """
 
 from __future__ import annotations
@@ -72,7 +74,13 @@ def hand_over(ledger: Any, worker: bytes, said_bye: bool = False, quiet: bool = 
     d.lost_workers += 1
     if lost and not quiet:
         again = f" and {len(lost) - held} it had finished" if len(lost) > held else ""
-        logger.warning("worker %s left holding %d frame(s)%s; sending them again", worker_name(worker), held, again)
+        if d.credits:  # another worker takes them: the run goes on, worth a warning
+            logger.warning("worker %s left holding %d frame(s)%s; sending them again", worker_name(worker), held,
+                           again)
+        else:  # nobody left to send them to: the launcher decides (a restart, a remote worker, or the run fails
+            # with the worker's own words, which a second line here would only blur)
+            logger.info("worker %s left holding %d frame(s)%s; they go to the next worker that joins",
+                        worker_name(worker), held, again)
 
 
 def expire_silent(ledger: Any, now: float) -> list[bytes]:

@@ -69,6 +69,21 @@ def test_a_dead_local_worker_loses_what_it_held_and_what_it_finished_last():
     assert d.credits[L1] == 1
 
 
+def test_frames_re_sent_are_a_warning_only_while_another_worker_takes_them(caplog):
+    d = Dispatcher(8, 32)
+    ready(d, L1, 2)
+    ready(d, L2, 2)
+    send(d, 0)  # to L1 (ties: the first registered)
+    send(d, 1)  # to L2
+    with caplog.at_level("INFO", logger="gfn_stream.nodes.roster"):
+        d.drop_worker(L1)  # L2 is there to take frame 0
+        d.drop_worker(L2)  # nobody is: the launcher decides, the decoder says it at info level only
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert said == [("WARNING", "worker local 01 left holding 1 frame(s); sending them again"),
+                    ("INFO", "worker local 02 left holding 1 frame(s); they go to the next worker that joins")], said
+    assert sorted(d.retry) == [0, 1]
+
+
 def test_a_worker_that_says_bye_loses_only_what_it_still_held():
     d = Dispatcher(8, 32, retain=4)
     ready(d, L1, 3)
