@@ -65,12 +65,20 @@ def export_onnx(net: GFN, path: str | Path, *, half: bool = False, opset: int = 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     t0 = time.perf_counter()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            wrapper, (example,), str(tmp), dynamo=True, external_data=False, opset_version=opset,
-            input_names=[INPUT], output_names=[OUTPUT], dynamic_shapes=(dims,), verbose=False,
-        )
+    # torch's exporter logs "torchvision is not installed. Skipping torchvision::nms" (and three more) on its
+    # first use: ops GFN never has, and stderr lines a user of --backend openvino would otherwise see on each new model
+    quiet = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapper, (example,), str(tmp), dynamo=True, external_data=False, opset_version=opset,
+                input_names=[INPUT], output_names=[OUTPUT], dynamic_shapes=(dims,), verbose=False,
+            )
+    finally:
+        quiet.setLevel(level)
     tmp.replace(path)
     logger.info("exported %s (%s, opset %d) in %.1f s", path, "fp16" if half else "fp32", opset,
                 time.perf_counter() - t0)
