@@ -17,11 +17,13 @@ import argparse
 import copy
 import logging
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
 
 import torch
+import tqdm
 from torch import nn
 
 from .gfn import GFN
@@ -67,6 +69,11 @@ def export_onnx(net: GFN, path: str | Path, *, half: bool = False, opset: int = 
     t0 = time.perf_counter()
     # torch's exporter logs "torchvision is not installed. Skipping torchvision::nms" (and three more) on its
     # first use: ops GFN never has, and stderr lines a user of --backend openvino would otherwise see on each new model
+    # torch.fx's interpreter opens a (hidden) tqdm bar, whose first use creates a multiprocessing lock: a worker
+    # process ends with os._exit, and Python's resource tracker then warns of a "leaked semaphore". A thread lock
+    # serves this process as well.
+    if not hasattr(tqdm.tqdm, "_lock"):
+        tqdm.tqdm.set_lock(threading.RLock())
     quiet = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
