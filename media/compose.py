@@ -31,10 +31,12 @@ def resample(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def bicubic(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The plain interpolation a network is compared with: `lr` straight to `size` (bicubic up, area down)."""
+    """The plain interpolation a network is compared with (and --model bicubic's picture): `lr` straight to `size`
+    (bicubic up, area down); float32 in [0, 1] stays in [0, 1] (bicubic overshoots at edges)."""
     w, h = size
     if w >= lr.shape[1] and h >= lr.shape[0]:
-        return cv2.resize(lr, (w, h), interpolation=cv2.INTER_CUBIC)
+        big = cv2.resize(lr, (w, h), interpolation=cv2.INTER_CUBIC)
+        return np.clip(big, 0, 1, out=big) if big.dtype == np.float32 else big
     return resample(lr, size)
 
 

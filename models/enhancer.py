@@ -5,10 +5,10 @@
     big = enhancer.enhance(frame)              # H x W x 3 uint8 -> 4H x 4W x 3 uint8
     bigs = enhancer.enhance_batch([f1, f2])    # same-size frames share one forward pass
 
-On CUDA the frames go through pinned host buffers that are reused across calls, copied with
-non_blocking=True on a dedicated stream, and run in fp16 + channels_last. On CPU the same code runs in
-bf16 autocast + channels_last where the CPU has native bf16, else fp32. Frames above the pixel budget
-are processed in overlapping tiles (models/tiling.py). `backend` picks the runtime of the forward pass
+On CUDA the frames go through reused pinned host buffers on a dedicated stream (models/cuda_batches.py) and run
+in fp16 + channels_last. On CPU the same code runs in bf16 autocast + channels_last where the CPU has native
+bf16, else fp32. Frames above the pixel budget are processed in overlapping tiles (models/tiling.py). The plain
+bicubic model is media/compose.py's bicubic. `backend` picks the runtime of the forward pass
 (models/backends.py: torch, openvino on CPU, tensorrt on CUDA, or auto); everything around it is the same.
 """
 
@@ -16,45 +16,19 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 
+from ..media.compose import bicubic
 from .backends import make_runner, resolve_backend
+from .cuda_batches import CudaBatches
 from .gfn import SCALE
-from .precision import autocast, input_dtype, prepare_model, resolve_precision
-from .tiling import auto_tile_side, default_overlap, enhance_tiled, pixel_budget
+from .precision import autocast, input_dtype, prepare_model, resolve_device, resolve_precision, to_uint8
+from .tiling import auto_tile_side, default_overlap, enhance_frame_tiled, pixel_budget
 from .weights import load_model
-from .yuv import rgb_to_yuv420
+from .yuv import planes_on_host
 
 MODELS = ("gfn", "bicubic")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device} requested but CUDA is not available")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r} (use cpu, cuda or cuda:N)")
-    return dev
-
-
-class _PinnedBuffers:
-    """Page-locked host staging buffers, grown on demand and reused frame after frame."""
-
-    def __init__(self) -> None:
-        self.inp: torch.Tensor | None = None
-        self.out: torch.Tensor | None = None
-
-    def get(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
-        buf = getattr(self, name)
-        numel = int(np.prod(shape))
-        if buf is None or buf.numel() < numel:
-            buf = torch.empty(numel, dtype=torch.uint8, pin_memory=True)
-            setattr(self, name, buf)
-        return buf[:numel].view(shape)
 
 
 class Enhancer:
@@ -92,8 +66,7 @@ class Enhancer:
                                            threads=torch.get_num_threads())
         self.tile = tile  # LR tile side; None = derived from free memory, 0 = never tile
         self.tile_overlap = tile_overlap
-        self._pinned = _PinnedBuffers() if self.device.type == "cuda" else None
-        self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+        self._cuda = CudaBatches(self.device, self._forward) if self.device.type == "cuda" else None
 
     @classmethod
     def from_network(cls, net: torch.nn.Module, *, device: str | torch.device | None = "auto",
@@ -130,48 +103,38 @@ class Enhancer:
         """4x-enhance same-size RGB frames (uint8, or float32 in [0, 1]) and give each as YUV 4:2:0 planes [Y, U, V]
         (uint8 for yuv420p, uint16 for yuv420p10le), converted on the model's device (models/yuv.py): on a GPU the
         host gets half the bytes of RGB and does no colour work. Tiled frames are converted after the tiles."""
-        bits = 10 if fmt == "yuv420p10le" else 8
         deep = [f if f.dtype == np.float32 else f.astype(np.float32) / 255.0 for f in frames]
-        h, w = deep[0].shape[:2]
-        budget = None if self.tile is not None else pixel_budget(self.device, self.precision)
-        if self.kind == "bicubic" or self._tile_side(h, w, budget):
+        if self.kind == "bicubic" or self._plan(*deep[0].shape[:2])[1]:
             y = torch.from_numpy(np.stack(self.enhance_batch(deep))).to(self.device)
         else:
             y = self._forward(torch.from_numpy(np.stack(deep)).to(self.device))
-        with torch.inference_mode():
-            planes = rgb_to_yuv420(y.permute(0, 3, 1, 2), matrix, bits, color_range)
-        host = [p.cpu().numpy() for p in planes]
-        if bits > 8:
-            host = [p.astype("<u2") for p in host]
-        return [[p[i] for p in host] for i in range(len(frames))]
+        return planes_on_host(y, fmt, matrix, color_range)
 
     # ------------------------------------------------------------------------------------------ internals
     def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         if self.kind == "bicubic":
-            return [_bicubic(f) for f in frames]
-        if frames[0].dtype == np.float32 and self.device.type == "cuda":  # no uint8 pinned staging for these
-            return [self._forward(torch.from_numpy(np.stack(frames)).to(self.device)).cpu().numpy()]
+            return [bicubic(f, (SCALE * f.shape[1], SCALE * f.shape[0])) for f in frames]
         h, w = frames[0].shape[:2]
-        # free memory is read once per batch; an explicit tile setting means the caller manages memory
-        budget = None if self.tile is not None else pixel_budget(self.device, self.precision)
-        tile = self._tile_side(h, w, budget)
+        budget, tile = self._plan(h, w)
         if tile:
-            return [self._run_tiled(f, tile) for f in frames]
+            return [enhance_frame_tiled(self._call, f, tile, self._overlap(), self.device, input_dtype(self.precision))
+                    for f in frames]
         per_pass = len(frames) if budget is None else max(1, budget // (h * w))  # a batch must fit too
         out: list[np.ndarray] = []
         for i in range(0, len(frames), per_pass):
             chunk = frames[i : i + per_pass]
-            if self.device.type == "cuda":
-                out.extend(self._run_cuda(chunk))
+            if self._cuda is not None:
+                out.extend(self._cuda.run(chunk))
             else:
                 out.extend(self._forward(torch.from_numpy(np.stack(chunk))).numpy())  # B,H,W,3 uint8
         return out
 
-    def _tile_side(self, h: int, w: int, budget: int | None) -> int:
-        """LR tile side for an h x w frame, 0 = whole frame."""
-        if self.tile is not None:
-            return self.tile if self.tile and max(h, w) > self.tile else 0
-        return auto_tile_side(h, w, overlap=self._overlap(), budget=budget)
+    def _plan(self, h: int, w: int) -> tuple[int | None, int]:
+        """(LR pixel budget, None with an explicit tile setting; LR tile side for an h x w frame, 0 = whole frame)."""
+        if self.tile is not None:  # an explicit tile setting means the caller manages memory
+            return None, (self.tile if self.tile and max(h, w) > self.tile else 0)
+        budget = pixel_budget(self.device, self.precision)  # free memory is read once per batch
+        return budget, auto_tile_side(h, w, overlap=self._overlap(), budget=budget)
 
     def _overlap(self) -> int:
         return self.tile_overlap if self.tile_overlap is not None else default_overlap()
@@ -184,7 +147,7 @@ class Enhancer:
         x = x if deep else x / 255.0
         with torch.inference_mode():
             y = self._call(x)
-            y = y.float().clamp_(0, 1) if deep else _to_uint8(y)
+            y = y.float().clamp_(0, 1) if deep else to_uint8(y)
             return y.permute(0, 2, 3, 1).contiguous()
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,41 +156,3 @@ class Enhancer:
             return self._runner(x)
         with autocast(self.device, self.precision):
             return self.net(x)
-
-    def _run_cuda(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        b, (h, w) = len(frames), frames[0].shape[:2]
-        pin_in = self._pinned.get("inp", (b, h, w, 3))
-        np.stack(frames, out=pin_in.numpy())
-        pin_out = self._pinned.get("out", (b, SCALE * h, SCALE * w, 3))
-        with torch.cuda.stream(self._stream):
-            x = pin_in.to(self.device, non_blocking=True)
-            y = self._forward(x)
-            pin_out.copy_(y, non_blocking=True)
-        self._stream.synchronize()
-        return [a.copy() for a in pin_out.numpy()]  # the pinned buffer is reused by the next call
-
-    def _run_tiled(self, frame: np.ndarray, tile: int) -> np.ndarray:
-        deep = frame.dtype == np.float32
-        x = torch.from_numpy(frame).unsqueeze(0).permute(0, 3, 1, 2).to(self.device)
-        x = x.to(input_dtype(self.precision))
-        x = x if deep else x.div_(255.0)
-
-        def fn(t: torch.Tensor) -> torch.Tensor:
-            return self._call(t.contiguous(memory_format=torch.channels_last)).float()
-
-        with torch.inference_mode():
-            y = enhance_tiled(fn, x, tile=tile, overlap=self._overlap(), scale=SCALE)
-            y = y.float().clamp_(0, 1) if deep else _to_uint8(y)
-            return y[0].permute(1, 2, 0).contiguous().cpu().numpy()
-
-
-def _to_uint8(y: torch.Tensor) -> torch.Tensor:
-    """Network output in [0, 1] (any float dtype) → rounded uint8, same layout."""
-    return y.float().clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
-
-
-def _bicubic(frame: np.ndarray) -> np.ndarray:
-    h, w = frame.shape[:2]
-    big = cv2.resize(frame, (SCALE * w, SCALE * h), interpolation=cv2.INTER_CUBIC)
-    return np.clip(big, 0, 1, out=big) if big.dtype == np.float32 else big
-

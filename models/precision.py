@@ -1,4 +1,4 @@
-"""Pick and apply the fastest safe precision for GFN inference on a device.
+"""Pick the device and apply the fastest safe precision for GFN inference on it.
 
 CUDA: fp16 weights + channels_last (cudnn benchmark on). CPU: bf16 autocast + channels_last where the CPU
 has native bf16 (AVX512-BF16 / AMX; ~2.9x fp32 on the Zen 5 dev machine), else fp32 + channels_last.
@@ -14,6 +14,18 @@ from functools import lru_cache
 import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None / 'auto' → CUDA where available, else the CPU; explicit choices are checked."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device} requested but CUDA is not available")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r} (use cpu, cuda or cuda:N)")
+    return dev
 
 
 @lru_cache(maxsize=None)
@@ -59,6 +71,11 @@ def prepare_model(model: torch.nn.Module, device: torch.device, precision: str) 
 
 def input_dtype(precision: str) -> torch.dtype:
     return torch.float16 if precision == "fp16" else torch.float32
+
+
+def to_uint8(y: torch.Tensor) -> torch.Tensor:
+    """Network output in [0, 1] (any float dtype) → rounded uint8, same layout."""
+    return y.float().clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

@@ -3,12 +3,14 @@ come back to the host and the host does no colour work. The same arithmetic as m
 (float matrix, chroma averaged over 2 x 2 blocks, one rounding to the format's depth), tested against it.
 
     y, u, v = rgb_to_yuv420(rgb_nchw, matrix=1, bits=10)    # rgb in [0, 1]; integer tensors, tv range
+    frames = planes_on_host(rgb_nhwc, "yuv420p10le", matrix=1)  # [[Y, U, V] numpy uint16] per frame
 """
 
 from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -40,3 +42,15 @@ def rgb_to_yuv420(rgb: torch.Tensor, matrix: int, bits: int = 8, color_range: in
     yq = (y * ys + y0).round_().clamp_(0, top).to(dtype)
     cq = (chroma * cs + c0).round_().clamp_(0, top).to(dtype)
     return yq, cq[:, 0], cq[:, 1]
+
+
+def planes_on_host(rgb_nhwc: torch.Tensor, fmt: str, matrix: int, color_range: int = 1) -> list[list[np.ndarray]]:
+    """B x H x W x 3 float RGB in [0, 1] -> each frame's [Y, U, V] as numpy (uint8 for yuv420p, little-endian
+    uint16 for yuv420p10le), converted where the tensor is and then copied to the host."""
+    bits = 10 if fmt == "yuv420p10le" else 8
+    with torch.inference_mode():
+        planes = rgb_to_yuv420(rgb_nhwc.permute(0, 3, 1, 2), matrix, bits, color_range)
+    host = [p.cpu().numpy() for p in planes]
+    if bits > 8:
+        host = [p.astype("<u2") for p in host]
+    return [[p[i] for p in host] for i in range(rgb_nhwc.shape[0])]

@@ -68,4 +68,13 @@ def test_cuda_pinned_path_matches_cpu(tiny_weights):
     imgs = frames((12, 16), (12, 16))
     for a, b in zip(gpu.enhance_batch(imgs), cpu.enhance_batch(imgs)):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 2
-    assert gpu._pinned.inp is not None and gpu._pinned.inp.is_pinned()
+    assert gpu._cuda.pinned.inp is not None and gpu._cuda.pinned.inp.is_pinned()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_float_frames_come_back_one_per_frame(tiny_weights):
+    """Deep frames on CUDA skip the uint8 pinned buffers (models/cuda_batches.py) and still give one 4x frame each."""
+    gpu = Enhancer(str(tiny_weights), device="cuda", precision="fp32")
+    imgs = [f.astype(np.float32) / 255 for f in frames((12, 16), (12, 16), (12, 16))]
+    outs = gpu.enhance_batch(imgs)
+    assert len(outs) == 3 and all(o.shape == (48, 64, 3) and o.dtype == np.float32 for o in outs)
