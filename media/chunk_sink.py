@@ -24,9 +24,9 @@ from typing import Any
 
 from .encode_options import EncodeOptions, SinkError
 from .frames import Packet
+from .inner_sink import InnerSink
 from .resume_journal import SPOOL, Chunk, FolderLock, Journal, ResumeError, chunk_name, file_sha256
 from .side_spool import SideSpool
-from .sink import VideoSink
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class ChunkSink:
         self.frames_written = 0  # in this run
         self.resumed_at = journal.done_frames
         self._video_info = {**info, "side_streams": []}  # chunks are video only; chunk_join adds the rest
-        self._chunk: VideoSink | None = None
+        self._chunk: InnerSink | None = None
         self._chunk_frames = 0
         self._first_pts: int | None = None
         last = journal.chunks[-1] if journal.chunks else None
@@ -145,7 +145,7 @@ class ChunkSink:
     # ------------------------------------------------------------------------------------ chunks
     def _open_chunk(self) -> None:
         name = chunk_name(len(self.journal.chunks))
-        self._chunk = VideoSink(self.journal.path(name), self._video_info, [], self.options, overwrite=True)
+        self._chunk = InnerSink(self.journal.path(name), self._video_info, [], self.options, overwrite=True)
         if self._timing is not None:
             self._chunk.continue_timing(*self._timing)
         self._chunk_frames = 0

@@ -27,7 +27,7 @@ import numpy as np
 from .encode_options import EncodeOptions, SinkError
 from .frames import Packet, ffmpeg_error_line
 from .image_sink import check_rgb
-from .sink import VideoSink
+from .inner_sink import InnerSink
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class PushSink:
         self.failures = 0  # connection failures so far
         self.reconnects = 0
         self.last_error: str | None = None
-        self._sink: VideoSink | None = None
+        self._sink: PushedSink | None = None
         self._consecutive = 0
         self._retry_at = 0.0
         self._ever_connected = False
@@ -162,8 +162,8 @@ class PushSink:
         self.close()
 
     def _open(self) -> None:
-        self._sink = VideoSink(self.url, self.info, self.side_buffers, self.options, format=self.format,
-                               container_options=dict(self._container_options))
+        self._sink = PushedSink(self.url, self.info, self.side_buffers, self.options, self.format,
+                                dict(self._container_options))
 
     def _connected_now(self) -> None:
         if self._ever_connected:
@@ -195,7 +195,39 @@ class PushSink:
         self._retry_at = time.monotonic() + delay
         logger.warning("push to %s failed (%s); retrying in %.1f s", self.url, self.last_error, delay)
 
-    def _take_warnings(self, sink: VideoSink) -> None:
+    def _take_warnings(self, sink: PushedSink) -> None:
         for w in sink.warnings:
             if w not in self.warnings:
                 self.warnings.append(w)
+
+
+class PushedSink(InnerSink):
+    """One connection of a push: VideoSink's encoder and side streams, written with the URL's muxer and options
+    to the URL itself (no file: nothing to reserve, commit or keep)."""
+
+    def __init__(self, url: str, info: dict[str, Any], side_buffers: list[bytes], options: EncodeOptions,
+                 format: str, container_options: dict[str, str]) -> None:
+        self._given = (format, container_options)  # read by _muxer while VideoSink sets itself up
+        super().__init__(url, info, side_buffers, options)
+
+    def _muxer(self) -> tuple[str, dict[str, str]]:
+        return self._given
+
+    def _reserve(self, overwrite: bool) -> _Url:
+        return _Url(self.path)
+
+
+class _Url:
+    """Where a pushed stream goes, in the place of sink.py's OutputFile: the muxer writes to the URL."""
+
+    def __init__(self, url: str) -> None:
+        self.partial = self.written_to = url
+
+    def keep(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass

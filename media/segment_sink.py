@@ -31,9 +31,9 @@ import numpy as np
 from .encode_options import EncodeOptions, SinkError
 from .frames import Packet
 from .image_sink import check_rgb
+from .inner_sink import InnerSink
 from .output_file import partial_path
 from .output_path import VIDEO_CONTAINERS, check_folder
-from .sink import VideoSink
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class SegmentSink:
         self.packets_written = 0
         self.packets_dropped = 0
         self.pts_fixed = 0
-        self._sink: VideoSink | None = None
+        self._sink: InnerSink | None = None
         self._current: SegmentInfo | None = None
         self._start: Fraction | None = None  # stream time (s) of the current segment's first frame
         self._origin: Fraction | None = None  # stream time of the very first frame (the boundary grid)
@@ -177,7 +177,7 @@ class SegmentSink:
         path = self._name(wallclock)
         self._current = SegmentInfo(path, float(t))
         self.segments.append(self._current)
-        self._sink = VideoSink(path, self.info, self.side_buffers, self.options, overwrite=self.overwrite)
+        self._sink = InnerSink(path, self.info, self.side_buffers, self.options, overwrite=self.overwrite)
         logger.info("segment %s starts at %.3f s", path, float(t))
         if old is not None:
             self._finish(old, old_info, background=True)
@@ -218,7 +218,7 @@ class SegmentSink:
         else:
             self.packets_dropped += 1
 
-    def _finish(self, sink: VideoSink, info: SegmentInfo, background: bool = False) -> None:
+    def _finish(self, sink: InnerSink, info: SegmentInfo, background: bool = False) -> None:
         def run() -> None:
             try:
                 sink.close()

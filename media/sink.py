@@ -65,18 +65,14 @@ def open_sink(path: str | os.PathLike, info: dict[str, Any], side_buffers: list[
 class VideoSink:
     """A video file being written. Use as a context manager (close() drains the encoder, writes the trailer).
 
-    format / container_options: another muxer and its options (push_sink.py pushes to rtsp:// with format
-    "rtsp" and to rtmp:// with "flv"); default: from the file extension, crash-safe options (see above).
-    A file (no format given) is written as NAME.partial.EXT and renamed at close (output_file.py); an
-    existing file is only replaced with overwrite."""
+    The muxer comes from the file extension, with crash-safe options (see above); the file is written as
+    NAME.partial.EXT and renamed at close (output_file.py); an existing file is only replaced with overwrite.
+    Inside another sink (a push's connection, a chunk, a segment): inner_sink.InnerSink."""
 
     def __init__(self, path: str, info: dict[str, Any], side_buffers: list[bytes], options: EncodeOptions, *,
-                 format: str | None = None, container_options: dict[str, str] | None = None,
                  overwrite: bool = False) -> None:
         self.path, self.info, self.options = path, info, options
-        self.format = format or VIDEO_CONTAINERS[Path(path).suffix.lower()]
-        self._forced_format = format
-        self._container_options = muxer_options(self.format) if container_options is None else container_options
+        self.format, self._container_options = self._muxer()
         self.warnings: list[str] = []
         self.frames_written = 0
         self.pts_fixed = 0
@@ -91,7 +87,7 @@ class VideoSink:
         self._sides = SidePackets(self.format, info.get("side_streams", []), side_buffers, self.warnings)
         self.timeline = Timeline.from_info(info, keep=self._sides.routes) if "is_live" in info else Timeline()
         self._failed = False  # a write failed: the file is kept under its partial name, never renamed
-        self._file = OutputFile(path, overwrite) if format is None else None  # last: nothing to undo after it
+        self._file = self._reserve(overwrite)  # last: nothing to undo after it
 
     # ------------------------------------------------------------------------------------------ public
     def write_frame(self, rgb: np.ndarray | Planes, pts: int | None, time_base: Fraction,
@@ -132,35 +128,9 @@ class VideoSink:
         self._sides.put(packet, self.timeline.packet)
 
     @property
-    def packets_written(self) -> int:
-        return self._sides.written
-
-    @property
-    def packets_dropped(self) -> int:
-        return self._sides.dropped
-
-    @property
-    def started(self) -> bool:
-        """Whether the output is open (the first frame fixed its size)."""
-        return self._started
-
-    def abandon(self) -> None:
-        """Close the container without draining the encoder (a pushed stream whose connection is gone)."""
-        if self._out is not None:
-            self._out.close()
-
-    @property
-    def timing(self) -> tuple[int | None, int, Fraction | None]:
-        """(last pts, ticks between the last two frames, time base): where a following file continues (chunk_sink)."""
-        return self._last_pts, self._last_step, (self._video.codec_context.time_base if self._video else None)
-
-    def continue_timing(self, last_pts: int | None, last_step: int) -> None:
-        self._last_pts, self._last_step = last_pts, last_step  # before the first frame: continue another's timing
-
-    @property
     def written_to(self) -> str:
         """The file that holds what was written: the output, or its partial file when closing failed."""
-        return self._file.written_to if self._file is not None else self.path
+        return self._file.written_to
 
     def close(self) -> None:
         """Drain the encoder, write the trailer and (a file) rename it into place. Safe to call twice; runs
@@ -169,8 +139,7 @@ class VideoSink:
             return
         self._closed = True
         if self._out is None:
-            if self._file is not None:
-                self._file.discard()
+            self._file.discard()
             if self._sides.pending:
                 self.warnings.append(f"no video frames arrived; {self.path} was not written")
             return
@@ -184,15 +153,13 @@ class VideoSink:
             finally:
                 self._out.close()  # writes the trailer if anything was muxed; no file otherwise
         except BaseException as e:
-            if self._file is not None:
-                self._file.keep()  # what was written stays in the partial file
+            self._file.keep()  # what was written stays in the partial file
             if isinstance(e, OSError):
                 self._failed = True
                 raise SinkError(self._write_error(e) or f"cannot finish {self.path}: {ffmpeg_error_line(e)}") from None
             raise
-        if self._file is None or self._failed:
-            if self._file is not None:
-                self._file.keep()
+        if self._failed:
+            self._file.keep()
             return
         if self._started:
             self._file.commit()
@@ -212,14 +179,22 @@ class VideoSink:
             logger.warning("closing %s after an error failed too: %s", self.path, e)
 
     # ------------------------------------------------------------------------------------------ internals
+    def _muxer(self) -> tuple[str, dict[str, str]]:
+        """The muxer and its options: from the file extension, crash-safe (mux_options.py)."""
+        name = VIDEO_CONTAINERS[Path(self.path).suffix.lower()]
+        return name, muxer_options(name)
+
+    def _reserve(self, overwrite: bool) -> OutputFile:
+        """The file the muxer writes (output_file.py)."""
+        return OutputFile(self.path, overwrite)
+
     def _start(self, height: int, width: int, time_base: Fraction) -> None:
         """The first frame fixes the size: the stream is planned and added (video_stream.py), the file opened."""
         self._size = (height, width)
         p = plan_stream(self.info, self.options, height, width, time_base, self.warnings)
         self._pix_fmt, self._pad, self._matrix, self._step = p.pix_fmt, p.pad, p.matrix, p.step
         self._primaries, self._transfer = p.primaries, p.transfer
-        target = self._file.partial if self._file is not None else self.path
-        self._out = av.open(target, "w", format=self._forced_format, container_options=self._container_options)
+        self._out = av.open(self._file.partial, "w", format=self.format, container_options=self._container_options)
         try:
             self._video = add_stream(self._out, self.options, p, self.info.get("hdr"))
             self._sides.open(self._out)
@@ -249,11 +224,10 @@ class VideoSink:
     def _write_error(self, e: BaseException) -> str | None:
         """One line for a failed write of the output (disk full, ...), or None for other errors. A failed
         write is final: the file is not renamed into place (output_file.py)."""
-        message = write_error(e, self.path, self.frames_written, self._file.partial if self._file else None)
+        message = write_error(e, self.path, self.frames_written, self._file.partial)
         if message is not None:
             self._failed = True
-            if self._file is not None:
-                self._file.keep()
+            self._file.keep()
         return message
 
     def _next_pts(self, pts: int | None) -> int:
