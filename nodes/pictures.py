@@ -5,8 +5,9 @@ used to be the decoder's and the encoder's, done once, here (docs/protocol.md, "
     answers = work.run(jobs)                   # [(answer header, picture)] in the order of the jobs
 
 - rgb24 / rgb48le frames: RGB in, RGB out (rgb48le through the model as float32, never 8 bits).
-- yuv420p / yuv420p10le with --model bicubic and no --outscale / --compare: the planes are resampled directly by
-  swscale (what ffmpeg's scale filter does), written with the colour the frame asks for (`ocol`).
+- yuv420p / yuv420p10le without --outscale / --compare, with --model bicubic: the planes are resampled directly by
+  swscale (what ffmpeg's scale filter does); on a GPU: the model's output becomes planes there (Enhancer.enhance_yuv);
+  either way in the colour the frame asks for (`ocol`).
 - otherwise the planes become RGB at the small size (8-bit: swscale, as the source reads video; 10-bit: float32),
   go through the model (and media.compose.finish for --outscale / --compare), and become planes again in the
   colour asked for (8-bit: swscale; 10-bit: float32 rounded once to 10 bits).
@@ -54,75 +55,51 @@ class PictureWork:
 
         return cls(Enhancer(settings.weights, model=settings.model, device=settings.device,
                             precision=settings.precision, tile=settings.tile, tile_overlap=settings.tile_overlap,
-                            **_backend_args(settings)))
+                            backend=settings.backend, cache_dir=settings.cache_dir))
 
     def enhance_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """4x RGB (uint8, or float32 in [0, 1]) of RGB frames of one size."""
         if self.enhancer is None:
-            return [_bicubic(i) for i in images]
+            from ..media.compose import bicubic  # the planes path (bicubic on YUV) never loads OpenCV
+
+            return [bicubic(i, (SCALE * i.shape[1], SCALE * i.shape[0])) for i in images]
         return self.enhancer.enhance_batch(images)
 
     def run(self, jobs: list[Any]) -> list[tuple[protocol.FrameHeader, Any]]:
         """The answers to a batch of engine Jobs (header, picture), in order."""
         answers: list[Any] = [None] * len(jobs)
+        as_planes: dict[tuple, list[int]] = {}  # YUV frames answered without RGB on the host, by colour asked for
         through_rgb = []
         for i, job in enumerate(jobs):
             fh = job.header
-            if fh.pix_fmt in protocol.YUV_FORMATS and self.enhancer is None and not _reshaped(fh):
-                mx, rng = _colour_out(fh)
-                big = yuv.resample(_planes(job), SCALE * fh.width, SCALE * fh.height, matrix=mx, color_range=rng)
-                answers[i] = (_answer_header(fh, mx, rng), big.data)
+            if fh.pix_fmt in protocol.YUV_FORMATS and not _reshaped(fh) and (self.enhancer is None or self.on_gpu()):
+                as_planes.setdefault((fh.pix_fmt, *_colour_out(fh)), []).append(i)
             else:
                 through_rgb.append(i)
-        if through_rgb and self.on_gpu():  # YUV answers converted on the GPU (Enhancer.enhance_yuv)
-            through_rgb = self._run_yuv_on_device(jobs, through_rgb, answers)
+        for (fmt, mx, rng), idx in as_planes.items():
+            for i, data in zip(idx, self._planes_out([jobs[i] for i in idx], fmt, mx, rng)):
+                answers[i] = (_answer_header(jobs[i].header, mx, rng), data)
         if through_rgb:
             small = [_rgb_in(jobs[i]) for i in through_rgb]
             for i, lr, sr in zip(through_rgb, small, self.enhance_batch(small)):
                 fh = jobs[i].header
-                answers[i] = _rgb_out(fh, self._reshape(fh, lr, sr) if _reshaped(fh) else sr)
+                if _reshaped(fh):  # --outscale / --size / --compare: resampled or beside bicubic's
+                    from ..media.compose import finish
+
+                    sr = finish(lr, sr, fh.extra.get("out"), compare=bool(fh.extra.get("cmp")), model=self.info.kind)
+                answers[i] = _rgb_out(fh, sr)
         return answers
-
-    def _reshape(self, fh: protocol.FrameHeader, lr: np.ndarray, sr: np.ndarray) -> np.ndarray:
-        """--outscale / --size / --compare: the 4x picture resampled or beside bicubic's (media/compose.py)."""
-        from ..media.compose import finish
-
-        return finish(lr, sr, tuple(fh.extra["out"]) if "out" in fh.extra else None,
-                      compare=bool(fh.extra.get("cmp")), model=self.info.kind)
-
 
     def on_gpu(self) -> bool:
         return self.enhancer is not None and getattr(getattr(self.enhancer, "device", None), "type", "") == "cuda"
 
-    def _run_yuv_on_device(self, jobs: list[Any], todo: list[int], answers: list[Any]) -> list[int]:
-        """YUV frames without --outscale / --compare: the model's output becomes planes on the device. Returns the
-        jobs left for the RGB path."""
-        groups: dict[tuple, list[int]] = {}
-        rest = []
-        for i in todo:
-            fh = jobs[i].header
-            if fh.pix_fmt in protocol.YUV_FORMATS and not _reshaped(fh):
-                groups.setdefault((fh.pix_fmt, *_colour_out(fh)), []).append(i)
-            else:
-                rest.append(i)
-        for (fmt, mx, rng), idx in groups.items():
-            outs = self.enhancer.enhance_yuv([_rgb_in(jobs[i]) for i in idx], fmt, mx, rng)
-            for i, data in zip(idx, outs):
-                answers[i] = (_answer_header(jobs[i].header, mx, rng), data)
-        return rest
-
-
-def _backend_args(settings: Any) -> dict[str, Any]:
-    """backend / cache_dir where the worker settings have them (models/backends.py)."""
-    return {k: getattr(settings, k) for k in ("backend", "cache_dir") if getattr(settings, k, None) is not None}
-
-
-def _bicubic(image: np.ndarray) -> np.ndarray:
-    import cv2  # the planes path (bicubic on YUV) never loads OpenCV
-
-    h, w = image.shape[:2]
-    big = cv2.resize(image, (SCALE * w, SCALE * h), interpolation=cv2.INTER_CUBIC)
-    return np.clip(big, 0, 1, out=big) if big.dtype == np.float32 else big
+    def _planes_out(self, jobs: list[Any], fmt: str, mx: int, rng: int) -> list[Any]:
+        """The 4x planes of YUV frames in one colour: bicubic resampled by swscale, or the model's output converted
+        on the GPU (Enhancer.enhance_yuv)."""
+        if self.enhancer is None:
+            return [yuv.resample(_planes(j), SCALE * j.header.width, SCALE * j.header.height, matrix=mx,
+                                 color_range=rng).data for j in jobs]
+        return self.enhancer.enhance_yuv([_rgb_in(j) for j in jobs], fmt, mx, rng)
 
 
 def _reshaped(fh: protocol.FrameHeader) -> bool:
