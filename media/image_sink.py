@@ -52,9 +52,9 @@ class ImageSink:
     def written_to(self) -> str:
         return self.path
 
-    def write_frame(self, rgb: np.ndarray, pts: int | None = None, time_base: Fraction | None = None,
+    def write_frame(self, rgb: np.ndarray | Planes, pts: int | None = None, time_base: Fraction | None = None,
                     duration: int | None = None, *, new_segment: bool = False, wallclock: float | None = None) -> None:
-        check_rgb(rgb)
+        rgb = rgb8(rgb)  # RGB as it is, planes converted
         if self.kind == "image" and self.frames_written:
             raise SinkError(f"{self.path} is a single image but a second frame arrived")
         target = self.path if self.kind == "image" else self.path % (self.start_number + self.frames_written)
@@ -86,10 +86,16 @@ class ImageSink:
         self.close()
 
 
-def rgb8(picture: Planes) -> np.ndarray:
-    """YUV planes as the 8-bit RGB that RGB outputs take (images; video that cannot be encoded from the planes)."""
-    rgb = planes.to_rgb(picture)
-    return rgb if rgb.dtype == np.uint8 else np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+def rgb8(picture: Planes | np.ndarray) -> np.ndarray:
+    """The 8-bit RGB that RGB outputs take (images, segments, pushes; video that cannot be encoded from the
+    planes): YUV planes converted, deep (uint16) RGB rounded to 8 bits, RGB checked (SinkError) and kept."""
+    if isinstance(picture, Planes):
+        rgb = planes.to_rgb(picture)
+        return rgb if rgb.dtype == np.uint8 else np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+    if isinstance(picture, np.ndarray) and picture.dtype == np.uint16:
+        picture = np.clip(np.rint(picture / 257.0), 0, 255).astype(np.uint8)
+    check_rgb(picture)
+    return picture
 
 
 def check_rgb(rgb: np.ndarray) -> None:

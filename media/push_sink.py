@@ -25,8 +25,8 @@ import av
 import numpy as np
 
 from .encode_options import EncodeOptions, SinkError
-from .frames import Packet, ffmpeg_error_line
-from .image_sink import check_rgb
+from .frames import Packet, Planes, ffmpeg_error_line
+from .image_sink import rgb8
 from .inner_sink import InnerSink
 
 logger = logging.getLogger(__name__)
@@ -103,9 +103,9 @@ class PushSink:
                 "frames_written": self.frames_written, "frames_dropped": self.frames_dropped,
                 "last_error": self.last_error}
 
-    def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction, duration: int | None = None,
+    def write_frame(self, rgb: np.ndarray | Planes, pts: int | None, time_base: Fraction, duration: int | None = None,
                     **_: Any) -> None:
-        check_rgb(rgb)
+        rgb = rgb8(rgb)  # pushed from 8-bit RGB: planes converted here
         if self._sink is None:
             if time.monotonic() < self._retry_at:
                 self.frames_dropped += 1

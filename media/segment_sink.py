@@ -29,8 +29,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .encode_options import EncodeOptions, SinkError
-from .frames import Packet
-from .image_sink import check_rgb
+from .frames import Packet, Planes
+from .image_sink import rgb8
 from .inner_sink import InnerSink
 from .output_file import partial_path
 from .output_path import VIDEO_CONTAINERS, check_folder
@@ -106,10 +106,11 @@ class SegmentSink:
         self._last_t: Fraction | None = None
         self._closed = False
 
-    def write_frame(self, rgb: np.ndarray, pts: int | None, time_base: Fraction, duration: int | None = None, *,
-                    new_segment: bool = False, wallclock: float | None = None) -> None:
-        """Encode one frame; starts a new segment first when a boundary, new_segment or a new size says so."""
-        check_rgb(rgb)
+    def write_frame(self, rgb: np.ndarray | Planes, pts: int | None, time_base: Fraction, duration: int | None = None,
+                    *, new_segment: bool = False, wallclock: float | None = None) -> None:
+        """Encode one frame (8-bit RGB: planes converted); starts a new segment first when a boundary, new_segment or
+        a new size says so."""
+        rgb = rgb8(rgb)
         tb = Fraction(time_base)
         if pts is None:  # continue one frame (by the declared rate) after the last
             step = Fraction(1, 25)

@@ -39,7 +39,7 @@ import numpy as np
 from . import planes
 from .encode_options import EncodeOptions, SinkError
 from .frames import Packet, Planes, ffmpeg_error_line
-from .image_sink import ImageSink, check_rgb, rgb8
+from .image_sink import ImageSink, rgb8
 from .mux_options import muxer_options
 from .output_file import OutputFile, write_error
 from .output_path import VIDEO_CONTAINERS, check_output_path
@@ -92,11 +92,12 @@ class VideoSink:
     # ------------------------------------------------------------------------------------------ public
     def write_frame(self, rgb: np.ndarray | Planes, pts: int | None, time_base: Fraction,
                     duration: int | None = None, *, new_segment: bool = False, wallclock: float | None = None) -> None:
-        """Encode one H x W x 3 uint8 RGB frame or YUV planes (as they are when they have the output's pix_fmt and
-        matrix); pts/duration in time_base (None: continue the sequence). new_segment / wallclock (live frames):
-        accepted for a uniform call with live_sink's sinks, ignored here (one file has one size)."""
+        """Encode one H x W x 3 RGB frame (uint8; uint16 is taken as 8 bits) or YUV planes (as they are when they
+        have the output's pix_fmt and matrix); pts/duration in time_base (None: continue the sequence). new_segment /
+        wallclock (live frames): accepted for a uniform call with live_sink's sinks, ignored here (one file has one
+        size)."""
         if not isinstance(rgb, Planes):
-            check_rgb(rgb)
+            rgb = rgb8(rgb)  # checked before anything is opened
         size = (rgb.height, rgb.width) if isinstance(rgb, Planes) else rgb.shape[:2]
         if self._out is None:
             self._start(size[0], size[1], Fraction(time_base))
@@ -106,11 +107,10 @@ class VideoSink:
         tb = self._video.codec_context.time_base
         pts = self.timeline.shift(pts, Fraction(time_base))
         pts = self._next_pts(None if pts is None else rescale(pts, Fraction(time_base), tb))
-        if isinstance(rgb, Planes) and (self._pad != (0, 0) or self._pix_fmt not in ("yuv420p", "yuv420p10le")):
-            rgb = rgb8(rgb)  # odd sizes, 4:2:2 / 4:4:4 / RGB outputs: through RGB as before
-        if isinstance(rgb, Planes):
+        if isinstance(rgb, Planes) and self._pad == (0, 0) and self._pix_fmt in ("yuv420p", "yuv420p10le"):
             frame = planes.to_frame(planes.convert(rgb, self._pix_fmt, self._matrix, 1))
-        else:
+        else:  # RGB, or planes of odd sizes / for 4:2:2, 4:4:4, RGB outputs: through 8-bit RGB as before
+            rgb = rgb8(rgb)
             if self._pad != (0, 0):
                 rgb = np.pad(rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
             frame = planes.rgb_to_frame(rgb, self._pix_fmt, self._matrix)

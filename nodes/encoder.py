@@ -16,12 +16,10 @@ import time
 from contextlib import ExitStack
 from typing import Any, Generic, Iterator, TypeVar
 
-import numpy as np
 import zmq
 
 from ..media.chunk_sink import ChunkSink
 from ..media.frames import Packet, Planes
-from ..media.image_sink import rgb8
 from ..media.outputs import open_output
 from ..media.sink import ImageSink, SinkError, VideoSink
 from ..transport import protocol
@@ -191,21 +189,15 @@ class ReorderBuffer(Generic[T]):
 
 
 def _write(sink: Any, fh: protocol.FrameHeader, img: Any) -> None:
-    """Every sink (file, image, segments, push) takes the same write_frame call. A video file (and --resume's
-    chunks) takes YUV planes as they come (media/sink.py); the others, and deep RGB, get 8-bit RGB."""
+    """Every sink (file, image, segments, push) takes the same write_frame call, with YUV planes as they come or
+    RGB: a video file (and --resume's chunks) encodes the planes as they are (media/sink.py); a sink that needs
+    8-bit RGB converts them, and deep RGB, itself (image_sink.rgb8)."""
     extra = fh.extra
-    sink.write_frame(_picture(sink, fh, img), fh.pts, fh.time_base, extra.get("dur"),
-                     new_segment=bool(extra.get("seg")), wallclock=extra.get("wall"))
-
-
-def _picture(sink: Any, fh: protocol.FrameHeader, img: Any) -> Any:
+    picture = img
     if fh.pix_fmt in protocol.YUV_FORMATS:
         picture = Planes(fh.pix_fmt, list(img), fh.matrix, fh.color_range)
-        # planes for a video file (a ChunkSink writes each chunk with a VideoSink); 8-bit RGB for the others
-        return picture if isinstance(sink, (VideoSink, ChunkSink)) else rgb8(picture)
-    if fh.pix_fmt == "rgb48le":
-        return np.clip(np.rint(img / 257.0), 0, 255).astype(np.uint8)
-    return img
+    sink.write_frame(picture, fh.pts, fh.time_base, extra.get("dur"), new_segment=bool(extra.get("seg")),
+                     wallclock=extra.get("wall"))
 
 
 def main(node: NodeSettings, settings: EncoderSettings) -> None:

@@ -329,6 +329,28 @@ def test_single_image_output_refuses_video(tmp_path):
             sink.write_frame(pattern(1, 8, 8), 1, Fraction(1, 25))
 
 
+def test_every_sink_takes_planes_and_deep_rgb(tmp_path):
+    """The encoder hands every sink YUV planes or RGB as they came (nodes/encoder.py); a sink that writes 8-bit RGB
+    converts them itself (image_sink.rgb8): planes through to_rgb, uint16 RGB rounded to 8 bits."""
+    from gfn_stream.media import planes
+    from gfn_stream.media.image_sink import rgb8
+
+    rgb = pattern(3, 16, 8)
+    yuv = planes.from_rgb(rgb, "yuv420p", 1)
+    with open_sink(tmp_path / "o.png", {"is_image": True, "frames": 1}, [], FAST) as sink:
+        sink.write_frame(yuv, 0, Fraction(1, 25))
+    with open_source(tmp_path / "o.png") as src:
+        (frame,) = list(src.items())
+    np.testing.assert_array_equal(frame.rgb, rgb8(yuv))
+    deep = np.minimum(rgb.astype(np.uint32) * 257 + 100, 65535).astype(np.uint16)  # rounds back to rgb
+    np.testing.assert_array_equal(rgb8(deep), rgb)
+    with open_sink(tmp_path / "deep.mkv", {"time_base": [1, 25]}, [], FAST) as sink:
+        sink.write_frame(deep, 0, Fraction(1, 25))
+    assert sink.frames_written == 1
+    with pytest.raises(SinkError, match="uint8 RGB"):
+        rgb8(rgb.astype(np.float32))
+
+
 def test_sequence_in_sequence_out(tmp_path):
     make_sequence(tmp_path / "in_%03d.png", 4, width=8, height=6)
     transcode(tmp_path / "in_%03d.png", tmp_path / "out_%04d.png")
