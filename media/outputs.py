@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from .chunk_sink import open_chunk_sink
+from .chunk_sink import ChunkSink, open_chunk_sink
 from .encode_options import EncodeOptions
 from .sink import open_sink
 
@@ -37,3 +37,14 @@ def open_output(output: str, info: dict[str, Any], side_buffers: list[bytes], op
         return open_segment_sink(output, segment_s, info, side_buffers, options, overwrite=overwrite,
                                  on_segment=on_segment)
     return open_sink(output, info, side_buffers, options, overwrite=overwrite, start_number=start_number)
+
+
+def finish_output(sink: Any, interrupted: bool) -> bool:
+    """After the last frame, before the output is closed: --resume's chunks are joined into the output (the last
+    chunk, the join, the chunk folder removed: ChunkSink.finish) only when the input was read to its end; False
+    when it was `interrupted` (the job is not done). Any other output is finished by closing it."""
+    if isinstance(sink, ChunkSink):
+        if interrupted:
+            return False
+        sink.finish()
+    return True

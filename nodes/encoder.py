@@ -18,9 +18,8 @@ from typing import Any, Generic, Iterator, TypeVar
 
 import zmq
 
-from ..media.chunk_sink import ChunkSink
 from ..media.frames import Packet, Planes
-from ..media.outputs import open_output
+from ..media.outputs import finish_output, open_output
 from ..media.sink import ImageSink, SinkError, VideoSink
 from ..transport import protocol
 from ..transport.status import Closed, Progress
@@ -48,8 +47,7 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
     last_report = 0.0
     grace = settings.eos_grace_s
     complete = False
-    latencies: list[float] = []  # capture → written, seconds (live inputs)
-    events = OutputEvents(reporter)  # --segment files and a push's state (nodes/output_events.py)
+    events = OutputEvents(reporter)  # --segment files, a push's state, live latency (nodes/output_events.py)
     try:
         while True:
             if stop.set:
@@ -101,12 +99,11 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
                         _write(sink, fh, img)
                     except SinkError as exc:
                         raise NodeError(str(exc), exitcodes.OUTPUT) from None
-                    if "wall" in fh.extra:
-                        latencies.append(round(time.monotonic() - fh.extra["wall"], 4))
+                    events.written(fh.extra)
                 now = time.monotonic()
                 if now - last_report > 0.25:
-                    reporter.status(Progress(frames=reorder.next_seq, reorder=len(reorder), latency_s=latencies[-256:]))
-                    latencies.clear()
+                    latency = events.latencies()  # live frames' capture → written
+                    reporter.status(Progress(frames=reorder.next_seq, reorder=len(reorder), latency_s=latency))
                     last_report = now
                 events.report(sink)
             if expected is not None:
@@ -125,10 +122,8 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
                     )
         if interrupted and (expected is None or reorder.next_seq < expected):
             return exitcodes.INTERRUPTED
-        if isinstance(sink, ChunkSink):  # --resume: the job is done only when the input was read to its end
-            if interrupted:
-                return exitcodes.INTERRUPTED
-            sink.finish()  # the last chunk, the join into the output, the chunk folder removed
+        if not finish_output(sink, interrupted):  # --resume: the job is done only when the input was read to its end
+            return exitcodes.INTERRUPTED
         complete = True
         return exitcodes.OK
     except SinkError as exc:  # writing the output failed (disk full, ...): one line, exit 4

@@ -152,6 +152,25 @@ def test_a_job_stopped_after_its_last_chunk_only_joins_on_resume(tmp_path):
     assert streams(resumed) == streams(whole)
 
 
+def test_the_encoder_joins_the_chunks_only_when_the_input_was_read_to_its_end(tmp_path):
+    from gfn_stream.media.outputs import finish_output
+
+    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=CHUNK + 2)
+    with open_source(clip.path) as src:
+        info, side, items = src.info, src.side_buffers, list(src.items())
+    out = tmp_path / "out.mp4"
+    journal = Journal.create(chunk_folder(out), {"input": {}, "settings": {}, "weights": None}, threads=2,
+                             chunk_frames=CHUNK)
+    with ChunkSink(str(out), info, side, EncodeOptions(), journal) as sink:
+        for item in items:
+            if isinstance(item, Frame):
+                sink.write_frame(item.rgb, item.pts, item.time_base, item.duration)
+        assert finish_output(sink, interrupted=True) is False and not out.exists()  # a stopped decoder: not done
+        assert finish_output(sink, interrupted=False) is True and out.exists()
+    assert not os.path.exists(chunk_folder(out))
+    assert finish_output(None, interrupted=True) is True  # other outputs finish by closing
+
+
 def test_journal_refuses_another_input_settings_or_weights(tmp_path):
     job = {"input": {"path": "/a.mp4", "size": 10, "mtime_ns": 1, "sha256": "x"}, "settings": {"encode.crf": 18},
            "weights": "w"}

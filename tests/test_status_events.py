@@ -186,3 +186,20 @@ def test_the_protocol_document_lists_every_event_and_field():
     example = re.search(r"```\n(\{.*\})\n```", section).group(1)
     report = decode(json.loads(example))
     assert report == Report("worker 1", WorkerStatus(frames=120, queue=2, busy_s=3.41), 412.3)
+
+
+def test_the_encoder_reports_live_frames_latency_once():
+    """nodes/output_events.py: a written frame with a capture time ("wall") gives one latency; a file frame none."""
+    import time
+
+    from gfn_stream.nodes.output_events import OutputEvents
+
+    events = OutputEvents(reporter=None)
+    events.written({"dur": 1})
+    events.written({"wall": time.monotonic() - 0.5})
+    (latency,) = events.latencies()
+    assert 0.5 <= latency < 5
+    assert events.latencies() == []  # taken: the next Progress carries only newer ones
+    for _ in range(300):
+        events.written({"wall": time.monotonic()})
+    assert len(events.latencies()) == 256
