@@ -19,6 +19,7 @@ import zmq
 
 from ..transport import protocol
 from .pictures import PictureWork
+from .stall_watch import overrun
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +37,12 @@ class Job:
 
 
 class Engine:
-    """The inference thread: takes the leading run of equal-size queued frames (at most `batch`, waiting up to
-    `wait_s` for stragglers), enhances them, queues the results and wakes the I/O loop."""
+    """The inference thread, fed by put() and read by collect() (the module docstring says how it batches)."""
 
-    def __init__(
-        self, ctx: zmq.Context, enhancer: Any, batch: int, wait_s: float, delay_s: float = 0.0,
-        hang_after: int | None = None,
-    ):
-        # nodes/pictures.py's PictureWork (a bare enhancer with enhance_batch, RGB only, is wrapped in one)
+    def __init__(self, ctx: zmq.Context, enhancer: Any, batch: int, wait_s: float):
+        # PictureWork (nodes/pictures.py; a bare enhancer is wrapped in one), in tests maybe FaultyWork (faults.py)
         self.enhancer = enhancer if hasattr(enhancer, "run") else PictureWork(enhancer)
-        self.batch, self.wait_s, self.delay_s = batch, wait_s, delay_s
-        self.hang_after = hang_after  # tests only: the model hangs once this many frames are done
-        self.frames_done = 0
+        self.batch, self.wait_s = batch, wait_s
         self.batch_started: float | None = None  # when the running batch started (None: idle)
         self.slowest_s = 0.0  # the longest batch so far
         self.busy_s = 0.0  # seconds spent in finished batches
@@ -84,19 +79,10 @@ class Engine:
             return self.running + sum(len(j) for j, _ in self.finished)
 
     def stalled(self, floor_s: float, factor: float) -> tuple[float, float] | None:
-        """(seconds running, limit) when the running batch has overrun its limit, else None.
-
-        The limit is max(floor_s, factor x the slowest batch so far). There is none before a first batch has
-        finished (its warm-up and size have no baseline: a 1080p frame tiled on a CPU takes minutes), nor with
-        floor_s <= 0 (off). A hung model (a driver fault, a deadlock) keeps the worker's heartbeats going, so
-        without this its frames would never come back.
-        """
+        """(seconds running, limit) when the running batch has overrun max(floor_s, factor x the slowest batch so
+        far), else None: the stall watchdog's rule, nodes/stall_watch.py."""
         with self.cond:
-            started, slowest = self.batch_started, self.slowest_s
-        if floor_s <= 0 or started is None or slowest <= 0:
-            return None
-        running, limit = time.monotonic() - started, max(floor_s, factor * slowest)
-        return (running, limit) if running > limit else None
+            return overrun(self.batch_started, self.slowest_s, floor_s, factor)
 
     def busy_seconds(self) -> float:
         """Seconds spent running batches so far, the running one included (a worker's utilisation)."""
@@ -151,11 +137,7 @@ class Engine:
                 self.batch_started = started = time.monotonic()
             outs: list[np.ndarray] | None = None
             try:
-                if self.hang_after is not None and self.frames_done >= self.hang_after:
-                    threading.Event().wait()  # tests: a model that never returns
                 outs = self.enhancer.run(take)  # nodes/pictures.py: [(answer header, picture)]
-                if self.delay_s:
-                    time.sleep(self.delay_s)
             except BaseException as exc:  # reported by the I/O loop as the worker's failure
                 self.error = exc
             with self.cond:
@@ -165,7 +147,6 @@ class Engine:
                 took = time.monotonic() - started
                 self.slowest_s = max(self.slowest_s, took)
                 self.busy_s += took
-                self.frames_done += len(take)
             try:
                 self._ring.send(b"", zmq.NOBLOCK)
             except zmq.ZMQError:  # closed: the worker stopped without waiting for this batch (abandoned)

@@ -4,7 +4,10 @@ workers and restarts through the whole pipeline. Never set in a real run: gfn-st
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from .. import fromdict
 
@@ -32,3 +35,26 @@ class WorkerFaults:
         """What local worker `number` (1-based) is told: hang_after only where hang_worker allows it."""
         hangs = self.hang_worker is None or self.hang_worker == number
         return WorkerFaults(self.delay_ms, self.exit_after, self.hang_after if hangs else None)
+
+    def around(self, work: Any) -> Any:
+        """A worker's picture work (nodes/pictures.py's PictureWork) made slow or hung as told; itself if neither."""
+        if not self.delay_ms and self.hang_after is None:
+            return work
+        return FaultyWork(work, self.delay_ms / 1000, self.hang_after)
+
+
+class FaultyWork:
+    """Picture work that takes `delay_s` longer per batch, and never returns once `hang_after` frames are done."""
+
+    def __init__(self, work: Any, delay_s: float = 0.0, hang_after: int | None = None):
+        self.work, self.delay_s, self.hang_after = work, delay_s, hang_after
+        self.frames_done = 0
+
+    def run(self, jobs: list[Any]) -> list[Any]:
+        if self.hang_after is not None and self.frames_done >= self.hang_after:
+            threading.Event().wait()  # a model that never returns
+        outs = self.work.run(jobs)
+        self.frames_done += len(jobs)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return outs

@@ -62,9 +62,7 @@ def serve(
     if reporter is not None:
         reporter.status(Ready(device=model.device, precision=model.precision, model=model.kind))
     logger.info("%s: %s on %s (%s), serving %s", settings.name, model.kind, model.device, model.precision, ep)
-    faults = settings.faults
-    engine = Engine(ctx, work, max(1, settings.batch), settings.batch_wait_ms / 1000, faults.delay_ms / 1000,
-                    hang_after=faults.hang_after)
+    engine = Engine(ctx, settings.faults.around(work), max(1, settings.batch), settings.batch_wait_ms / 1000)
     stats = stats if stats is not None else WorkerStats()
     try:
         loop = DealerLoop if ep.kind == "dealer" else RouterLoop

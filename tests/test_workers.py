@@ -245,6 +245,7 @@ def test_engine_reports_a_batch_that_overruns_its_limit():
     import zmq
 
     from gfn_stream.nodes.engine import Engine, Job
+    from gfn_stream.nodes.pictures import PictureWork
 
     class Up:
         def enhance_batch(self, images):
@@ -252,7 +253,8 @@ def test_engine_reports_a_batch_that_overruns_its_limit():
             return [_bicubic(i) for i in images]
 
     ctx = zmq.Context()
-    engine = Engine(ctx, Up(), batch=1, wait_s=0.0, hang_after=2)
+    work = WorkerFaults(hang_after=2).around(PictureWork(Up()))
+    engine = Engine(ctx, work, batch=1, wait_s=0.0)
     try:
         header = protocol.FrameHeader(0, 0, Fraction(1, 25), 0, 0)
         img = np.zeros((4, 4, 3), np.uint8)
@@ -260,9 +262,9 @@ def test_engine_reports_a_batch_that_overruns_its_limit():
         for _ in range(3):
             engine.put(Job(None, header, img))
         deadline = time.monotonic() + 10
-        while engine.frames_done < 2 and time.monotonic() < deadline:
+        while work.frames_done < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert engine.frames_done == 2 and engine.slowest_s >= 0.02
+        assert work.frames_done == 2 and engine.slowest_s >= 0.02
         assert engine.stalled(0.0, 2.0) is None  # off
         time.sleep(0.05)
         assert engine.stalled(0.5, 2.0) is None  # the third batch hangs, but is not over 0.5 s yet
@@ -275,6 +277,27 @@ def test_engine_reports_a_batch_that_overruns_its_limit():
         engine.close()
         ctx.term()
     assert time.monotonic() - t0 < 5
+
+
+def test_the_stall_limit_is_the_floor_or_a_multiple_of_the_slowest_batch():
+    from gfn_stream.nodes.stall_watch import overrun
+
+    assert overrun(None, 1.0, 60.0, 20.0, now=1000.0) is None  # idle
+    assert overrun(0.0, 0.0, 60.0, 20.0, now=1000.0) is None  # no batch finished yet: no baseline
+    assert overrun(0.0, 1.0, 0.0, 20.0, now=1000.0) is None  # off
+    assert overrun(0.0, 1.0, 60.0, 20.0, now=59.0) is None  # within the floor
+    assert overrun(0.0, 1.0, 60.0, 20.0, now=61.0) == (61.0, 60.0)
+    assert overrun(0.0, 5.0, 60.0, 20.0, now=99.0) is None  # 20 x the slowest batch is above the floor
+    assert overrun(10.0, 5.0, 60.0, 20.0, now=111.0) == (101.0, 100.0)
+
+
+def test_worker_faults_leave_the_work_alone_unless_told():
+    from gfn_stream.nodes.faults import FaultyWork
+
+    work = object()
+    assert WorkerFaults().around(work) is work
+    slow = WorkerFaults(delay_ms=20).around(work)
+    assert isinstance(slow, FaultyWork) and slow.delay_s == 0.02 and slow.hang_after is None
 
 
 @pytest.mark.slow
