@@ -3,6 +3,7 @@
     limits = FileLimits(max_fps=10, duration_s=2.0, origin_s=0.0)   # origin: the output timeline's 0
     limits = FileLimits.for_input(max_fps, duration_s, info)         # or None when neither is set
     for item in limits.apply(src.items()): ...                       # what passes, up to the end
+    for item in file_items(src.items(), limits, skip=n): ...         # the decoder's: also --resume's skip
     verdict = limits.frame(seconds)       # "keep", "drop" (over the rate: counted) or "stop" (past the end)
     limits.packet(seconds)                # False for audio/subtitle packets past the end
     limits.take(item)                     # either of the two for a source Frame / Packet
@@ -92,3 +93,17 @@ class FileLimits:
         if self.duration_s and self.stopped_at is not None:
             parts.append(f"--duration {self.duration_s:g}: stopped after {self.duration_s:g} s of the input")
         return "; ".join(parts) + f" ({self.kept} frames kept)" if parts else None
+
+
+def file_items(items: Iterator[Any], limits: FileLimits | None, skip: int = 0) -> Iterator[Any]:
+    """A file's items as the decoder sends them: through `limits` (None: all), and with --resume the first `skip`
+    frames after them left out (the chunks done already; packets still pass). A None for every 64th frame left
+    out, so the reader's heartbeats go on while a long resume reads past what is done."""
+    skipped = 0
+    for item in limits.apply(items) if limits is not None else items:
+        if skipped < skip and not isinstance(item, Packet):
+            skipped += 1
+            if skipped % 64 == 0:
+                yield None
+            continue
+        yield item

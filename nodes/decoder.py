@@ -22,14 +22,14 @@ import zmq
 from ..media import colors
 from ..media.frames import IMAGE_EXTENSIONS, Frame, Packet, SourceError
 from ..media.inputs import open_input
-from ..media.limits import FileLimits
+from ..media.limits import FileLimits, file_items
 from ..media.out_size import FramePlan, SizeError
 from ..media.size_limits import FrameTooLarge, check_for_output
 from ..transport import protocol
 from ..transport.status import Decoded, Every, Inflight, Info
 from . import exitcodes
 from .dispatch import Dispatcher, WorkerLinks
-from .live_feed import LiveFeed
+from .live_feed import LiveFeed, live_fields
 from .node import NodeError, Reporter, StopFlag, node_main, socket
 from .settings import DecoderSettings, NodeSettings
 from .worker_wait import NoWorkerClock
@@ -53,7 +53,6 @@ def _decode(reporter: Reporter, stop: StopFlag, settings: DecoderSettings, to_en
     waiting = NoWorkerClock(settings)  # --worker-wait (nodes/worker_wait.py)
     plan: FramePlan = settings.plan  # the output size and --compare, stamped on every frame
     seq = 0
-    skipped = 0
     eos_sent = False
     forced = settings.force_live  # --live: treat any input as a camera (e.g. a FIFO or a scheme we do not know)
     with ExitStack() as reading:
@@ -72,13 +71,11 @@ def _decode(reporter: Reporter, stop: StopFlag, settings: DecoderSettings, to_en
             raise NodeError(str(exc), exitcodes.USAGE) from None
         reporter.status(Info(info=src.info))
         to_encoder.send_multipart(protocol.pack(protocol.STREAM_INFO, {"info": src.info}, src.side_buffers))
-        live_src = bool(getattr(src, "is_live", False))
-        feed = LiveFeed(src, settings.max_latency_s, reporter) if live_src else None
-        # a finite "live" input (a file over HTTP, HLS VOD) is read like a file, every frame, unless --live
-        live = live_src and forced is not False and not (src.info.get("finite") and forced is not True)
+        feed = LiveFeed.of(src, settings.max_latency_s, forced, reporter)  # None for a file (nodes/live_feed.py)
+        live = feed is not None and feed.camera  # read as a camera, not frame by frame like a file
         lv = settings.live  # --max-fps / --duration: a live source applies its own
-        limits = None if live_src else FileLimits.for_input(lv.max_fps, lv.duration_s, src.info)
-        items = None if live else limits.apply(src.items()) if limits else src.items()
+        limits = None if feed else FileLimits.for_input(lv.max_fps, lv.duration_s, src.info)
+        items = None if live else file_items(src.items(), limits, settings.skip_frames)  # media/limits.py
         every = Every()  # the periodic in-flight report
         exhausted = False
 
@@ -113,13 +110,10 @@ def _decode(reporter: Reporter, stop: StopFlag, settings: DecoderSettings, to_en
                     break
                 except SourceError as exc:
                     raise NodeError(str(exc), exitcodes.INPUT) from None
+                if item is None:  # --resume reading past the frames of the chunks done: heartbeats go on
+                    break
                 if isinstance(item, Packet):
                     send_packet(item)
-                    continue
-                if skipped < settings.skip_frames:  # --resume: a frame of a chunk that is done already
-                    skipped += 1
-                    if skipped % 64 == 0:
-                        break  # heartbeats go on while a long resume reads past what is done
                     continue
                 send(item)
             if feed is not None:  # live inputs, read as cameras or like files
@@ -175,11 +169,7 @@ def _planes_out(output: str) -> bool:
 def _frame_message(seq: int, frame: Frame, plan: FramePlan) -> list[Any]:
     tb = frame.time_base
     header = protocol.FrameHeader(seq=seq, pts=frame.pts, time_base=tb, width=0, height=0)
-    extra = {}
-    if getattr(frame, "wallclock", None) is not None:
-        extra["wall"] = frame.wallclock  # capture time (CLOCK_MONOTONIC, shared by local processes): latency
-    if getattr(frame, "new_segment", False):
-        extra["seg"] = True
+    extra = live_fields(frame)  # a live frame's capture time and new segment (nodes/live_feed.py)
     if frame.duration is not None:
         extra["dur"] = frame.duration
     yuv = frame.planes  # YUV 4:2:0 travels as its planes (protocol v2), anything else as RGB

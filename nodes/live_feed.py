@@ -19,11 +19,21 @@ REPORT_S = 0.5
 
 
 class LiveFeed:
-    def __init__(self, src: Any, max_latency_s: float | None, reporter: Reporter) -> None:
+    def __init__(self, src: Any, max_latency_s: float | None, reporter: Reporter, camera: bool = True) -> None:
         self.src, self.reporter = src, reporter
+        self.camera = camera  # read as a camera (pump); else item by item like a file, every frame
         self.max_latency = max_latency_s or float("inf")
         self.latency_drops = 0
         self.next_report = 0.0
+
+    @classmethod
+    def of(cls, src: Any, max_latency_s: float | None, forced: bool | None, reporter: Reporter) -> LiveFeed | None:
+        """The feed of a live input, None for a file. A finite "live" input (a file over HTTP, HLS VOD) is read
+        like a file, every frame, unless --live (forced True); --no-live (forced False) reads any like a file."""
+        if not getattr(src, "is_live", False):
+            return None
+        camera = forced is not False and not (src.info.get("finite") and forced is not True)
+        return cls(src, max_latency_s, reporter, camera)
 
     def pump(self, room: Callable[[], bool], send_frame: Callable[[Frame], None],
              send_packet: Callable[[Packet], None]) -> bool:
@@ -51,3 +61,15 @@ class LiveFeed:
         elif time.monotonic() >= self.next_report:
             self.next_report = time.monotonic() + REPORT_S
             self.reporter.status(Live(**self.src.stats(), latency_dropped=self.latency_drops, sent=sent))
+
+
+def live_fields(frame: Frame) -> dict[str, Any]:
+    """A FRAME message's fields from a live frame (none from a file's): its capture time, "wall" (CLOCK_MONOTONIC,
+    shared by local processes: the encoder measures the latency), and "seg" on the first frame of a new resolution
+    (a segment output starts a new file there)."""
+    extra: dict[str, Any] = {}
+    if getattr(frame, "wallclock", None) is not None:
+        extra["wall"] = frame.wallclock
+    if getattr(frame, "new_segment", False):
+        extra["seg"] = True
+    return extra

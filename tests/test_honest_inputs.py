@@ -161,6 +161,21 @@ def test_file_limits_unit():
     assert FileLimits(None, None, 0.0).note() is None
 
 
+def test_file_items_skip_resumed_frames_and_pass_packets():
+    """media/limits.py file_items: --resume's skip counts frames after --max-fps, packets pass, a None per 64."""
+    from gfn_stream.media.frames import Packet
+    from gfn_stream.media.limits import FileLimits, file_items
+
+    tb = Fraction(1, 100)
+    frames = [Frame(i, tb, None) for i in range(200)]  # 100 fps, 2 s
+    items = [Packet(1, 0, 0, None, tb, True, b"a"), *frames]
+    assert list(file_items(iter(items), None)) == items
+    skipped = list(file_items(iter(items), None, skip=130))
+    assert skipped[0] is items[0] and skipped.count(None) == 2 and skipped[3:] == frames[130:]
+    limited = list(file_items(iter(frames), FileLimits(max_fps=50, duration_s=None, origin_s=0.0), skip=3))
+    assert [f.pts for f in limited] == list(range(6, 200, 2))
+
+
 def test_cli_duration_and_max_fps_on_a_file(tmp_path):
     clip = make_clip(tmp_path / "in.mp4", frames=50, audio="aac")  # 2 s at 25 fps
     out, report = tmp_path / "o.mkv", tmp_path / "r.json"

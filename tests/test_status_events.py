@@ -203,3 +203,25 @@ def test_the_encoder_reports_live_frames_latency_once():
     for _ in range(300):
         events.written({"wall": time.monotonic()})
     assert len(events.latencies()) == 256
+
+
+def test_a_live_frame_carries_its_capture_time_and_new_segment_and_a_file_frame_neither():
+    """nodes/live_feed.py: the FRAME fields of a live frame; LiveFeed.of: a file has no feed, a finite live input
+    is read like a file unless --live."""
+    from fractions import Fraction
+
+    from gfn_stream.media.frames import Frame
+    from gfn_stream.nodes.live_feed import LiveFeed, live_fields
+
+    assert live_fields(Frame(0, Fraction(1, 25), None)) == {}
+    assert live_fields(Frame(0, Fraction(1, 25), None, wallclock=12.5, new_segment=True)) == {"wall": 12.5, "seg": True}
+
+    class Src:
+        def __init__(self, is_live, finite=False):
+            self.is_live, self.info = is_live, {"finite": finite}
+
+    assert LiveFeed.of(Src(False), None, None, None) is None
+    assert LiveFeed.of(Src(True), None, None, None).camera
+    assert not LiveFeed.of(Src(True, finite=True), None, None, None).camera
+    assert LiveFeed.of(Src(True, finite=True), None, True, None).camera
+    assert not LiveFeed.of(Src(True), None, False, None).camera
