@@ -7,15 +7,17 @@ DealerLoop (nodes/worker_loops.py, whose Loop base this shares).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Callable
 
 import zmq
 
 from ..transport import keys, protocol
 from ..transport.liveness import MAX_PART_BYTES
+from ..transport.peek import peek_seq, peek_version
 from . import exitcodes
+from .engine import Job
 from .node import NodeError, socket
-from .worker_loops import Loop, is_valid, peek_header, peek_kind, send_now
+from .worker_loops import Loop, send_now
 
 logger = logging.getLogger(__name__)
 STALLED_CLIENT_S = 10.0  # a result its client has not taken for this long is dropped
@@ -77,26 +79,20 @@ class RouterLoop(Loop):
                 return
             if not parts:
                 continue
-            kind = peek_kind(parts)
-            if kind == protocol.HEARTBEAT and is_valid(parts):  # answered in the client's version
-                send_now(self.sock, [client, *protocol.pack(protocol.HEARTBEAT, version=_peek_version(parts))])
-                continue
-            if self.stopping_since is not None:
-                reason = "the worker is stopping"
+            try:
+                msg = protocol.unpack(parts)
+            except protocol.ProtocolError as exc:
+                msg, reason = None, str(exc)
             else:
-                reason = self.take_frame(parts, client)
-            if reason is not None:
-                self.drop(reason)
-                fields = {"message": reason, "code": exitcodes.USAGE, "seq": _peek_seq(parts)}
-                send_now(self.sock, [client, *protocol.pack(protocol.ERROR, fields, version=_peek_version(parts))])
-
-
-def _peek_version(parts: list[Any]) -> int:
-    """The version a client speaks (answers go back in it), this node's own when it is not one we speak."""
-    v = peek_header(parts).get("v")
-    return v if type(v) is int and v in protocol.VERSIONS else protocol.PROTOCOL_VERSION
-
-
-def _peek_seq(parts: list[Any]) -> int | None:
-    seq = peek_header(parts).get("seq")
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**62 else None
+                reason = None if msg.kind == protocol.FRAME else f"a worker takes frames, not {msg.kind}"
+            if msg is not None and msg.kind == protocol.HEARTBEAT:  # answered in the client's version
+                send_now(self.sock, [client, *protocol.pack(protocol.HEARTBEAT, version=msg.version)])
+                continue
+            if reason is None and self.stopping_since is not None:
+                reason = "the worker is stopping"
+            if reason is None:
+                self.engine.put(Job(client, *protocol.unpack_frame(msg)))
+                continue
+            self.drop(reason)
+            fields = {"message": reason, "code": exitcodes.USAGE, "seq": peek_seq(parts)}
+            send_now(self.sock, [client, *protocol.pack(protocol.ERROR, fields, version=peek_version(parts))])

@@ -20,6 +20,7 @@ import zmq
 from ..transport import protocol
 from ..transport.endpoints import Endpoint
 from ..transport.liveness import DropLog, Heartbeat
+from ..transport.peek import peek_kind
 from ..transport.status import Every, WorkerStatus
 from . import exitcodes
 from .dealer_link import DealerLink, hello_again, reconnect
@@ -77,17 +78,6 @@ class Loop:
                 f"{self.s.name}: inference stalled: a batch has run {over[0]:.3g} s, over its limit of {over[1]:.3g} s "
                 f"(the slowest batch so far x {self.s.stall_factor:g}, at least {self.s.stall_s:g} s): the model seems "
                 "hung", exitcodes.WORKER)
-
-    def take_frame(self, parts: list[Any], reply_to: Any) -> str | None:
-        """Queue a FRAME for the engine; returns why it was dropped, or None."""
-        try:
-            msg = protocol.unpack(parts)
-        except protocol.ProtocolError as exc:
-            return str(exc)
-        if msg.kind != protocol.FRAME:
-            return f"a worker takes frames, not {msg.kind}"
-        self.engine.put(Job(reply_to, *protocol.unpack_frame(msg)))
-        return None
 
     def drop(self, reason: str) -> None:
         self.stats.bad_messages += 1
@@ -162,17 +152,25 @@ class DealerLoop(Loop):
             except zmq.Again:
                 return
             self.hb.alive()
-            kind = peek_kind(parts)
-            if kind == protocol.HEARTBEAT and is_valid(parts):
+            try:
+                msg = protocol.unpack(parts)
+            except protocol.ProtocolError as exc:
+                self._refuse(str(exc), peek_kind(parts))
                 continue
-            if self.stopping_since is not None and kind == protocol.FRAME:
+            if msg.kind == protocol.HEARTBEAT:
+                continue
+            if msg.kind != protocol.FRAME:
+                self._refuse(f"a worker takes frames, not {msg.kind}", msg.kind)
+            elif self.stopping_since is not None:
                 self.stats.refused_while_stopping += 1  # still ours at the dispatcher: re-sent after BYE
-                continue
-            reason = self.take_frame(parts, None)
-            if reason is not None:
-                self.drop(reason)
-                if kind != protocol.HEARTBEAT:  # it took a credit: give it back
-                    self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": 1, "done": []}))
+            else:
+                self.engine.put(Job(None, *protocol.unpack_frame(msg)))
+
+    def _refuse(self, reason: str, kind: str | None) -> None:
+        self.drop(reason)
+        if kind != protocol.HEARTBEAT:  # it took a credit: give it back
+            self.outbox.put(self.sock, protocol.pack(protocol.READY, {"credit": 1, "done": []}))
+
 
 def send_now(sock: zmq.Socket, parts: list[Any]) -> None:
     """Send if there is room right now; heartbeats and error replies are not worth waiting for."""
@@ -183,29 +181,3 @@ def send_now(sock: zmq.Socket, parts: list[Any]) -> None:
     except zmq.ZMQError as exc:
         if exc.errno != zmq.EHOSTUNREACH:
             raise
-
-
-def is_valid(parts: list[Any]) -> bool:
-    try:
-        protocol.unpack(parts)
-        return True
-    except protocol.ProtocolError:
-        return False
-
-
-def peek_header(parts: list[Any]) -> dict:
-    import json
-
-    try:
-        raw = parts[0].bytes if hasattr(parts[0], "bytes") else bytes(parts[0])
-        if len(raw) > protocol.MAX_HEADER_BYTES:
-            return {}
-        header = json.loads(raw)
-        return header if isinstance(header, dict) else {}
-    except (ValueError, RecursionError, IndexError):
-        return {}
-
-
-def peek_kind(parts: list[Any]) -> str | None:
-    kind = peek_header(parts).get("kind")
-    return kind if isinstance(kind, str) else None
