@@ -10,8 +10,8 @@ packets of its audio and subtitle streams, in demux order.
 Opening decodes the first video frame (keeping the packets demuxed before it), so `info` describes what
 will be delivered (size after rotation, the colour tags actually used) and a file that cannot be decoded
 fails here with a SourceError rather than in the middle of a run. The description: describe.py; the checks of
-opening: input_checks.py; rotated inputs: orientation.py; image sequences: sequence.py; --preview's seeking:
-stills.py.
+opening: input_checks.py; rotated inputs: orientation.py; image sequences: sequence.py; --preview's few frames
+found by seeking, instead of items(): stills.take.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Iterator
 
 import av
 
-from . import colors, orientation, planes, sequence, stills
+from . import colors, orientation, planes, sequence
 from .accounting import InputAccount
 from .describe import codec_name, declared_duration, describe_input
 from .frames import IMAGE_EXTENSIONS, Frame, Packet, Planes, SourceError, error_line
@@ -122,17 +122,6 @@ class VideoSource:
         for event in self._events:
             yield self._convert(event)
         self._check_complete()
-
-    def stills(self, n: int) -> list[Frame]:
-        """`n` frames evenly spaced over the input (the middles of n equal parts), found by seeking (stills.py):
-        a film's contact sheet in seconds. Instead of items(); inputs without a known duration are read through."""
-        if self._iterated:
-            raise RuntimeError("VideoSource.stills() instead of items(), not after it")
-        found = stills.seek(self._container, self._video, n, self._declared_end, bool(self.info.get("is_image")))
-        if found is None:  # no known duration, an image or an image sequence: read through
-            return stills.evenly([f for f in self.items() if isinstance(f, Frame)], n)
-        self._iterated = True
-        return [self._convert(frame) for frame in found]
 
     def close(self) -> None:
         self._container.close()

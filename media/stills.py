@@ -1,15 +1,37 @@
 """A few frames evenly spaced over a file, found by seeking rather than decoding it all (--preview's contact
-sheet, through VideoSource.stills): the frame on screen at the middle of each of n equal parts."""
+sheet: take(source, n)): the frame on screen at the middle of each of n equal parts.
+
+    with open_source("film.mkv") as src:
+        frames = take(src, 9)          # instead of src.items()
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Sequence, TypeVar
+from typing import TYPE_CHECKING, Sequence, TypeVar
 
 import av
 
+from .frames import Frame
+
+if TYPE_CHECKING:
+    from .source import VideoSource
+
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def take(src: VideoSource, n: int) -> list[Frame]:
+    """`n` frames of an open source evenly spaced over the input (the middles of n equal parts), found by seeking
+    its container and converted as its items() would give them: a film's contact sheet in seconds. Instead of
+    items(); inputs without a known duration are read through."""
+    if src._iterated:
+        raise RuntimeError("stills.take() instead of VideoSource.items(), not after it")
+    found = seek(src._container, src._video, n, src._declared_end, bool(src.info.get("is_image")))
+    if found is None:  # no known duration, an image or an image sequence: read through
+        return evenly([f for f in src.items() if isinstance(f, Frame)], n)
+    src._iterated = True
+    return [src._convert(frame) for frame in found]
 
 
 def seek(container: av.container.InputContainer, stream: av.VideoStream, n: int, declared: float | None,

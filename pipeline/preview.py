@@ -23,13 +23,14 @@ logger = logging.getLogger(__name__)
 
 def preview(cfg: RunConfig) -> RunResult:
     """Make the contact sheet; never raises for bad inputs (see RunResult.code)."""
+    from ..media import stills
     from ..media.source import open_source
 
     started = time.monotonic()
     n = cfg.picture.preview or 1
     try:
         with open_source(cfg.input, threads=cfg.pipeline.threads) as src:
-            frames = src.stills(n)
+            frames = stills.take(src, n)
     except SourceError as exc:
         return RunResult(exitcodes.INPUT, str(exc))
     if not frames:

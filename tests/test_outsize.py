@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from gfn_stream.media import stills
 from gfn_stream.media.compose import bicubic, finish, resample, split_screen
 from gfn_stream.media.frames import Frame
 from gfn_stream.media.out_size import FramePlan, SizeError, SizeRequest, parse_size, pix_fmt_step
@@ -214,8 +215,8 @@ def test_preview_frames_match_the_network_on_those_frames(tmp_path, photo_clip):
     diff = np.abs(img[:150].astype(int) - want[:150].astype(int))  # above the time label
     assert diff.mean() < 0.5
     with open_source(photo_clip.path) as src:  # evenly spaced: the frames on screen at 1/8, 3/8, 5/8, 7/8
-        assert [f.pts for f in src.stills(4)] == [f.pts for f in open_source(photo_clip.path).items()
-                                                  if isinstance(f, Frame)]
+        assert [f.pts for f in stills.take(src, 4)] == [f.pts for f in open_source(photo_clip.path).items()
+                                                         if isinstance(f, Frame)]
 
 
 def test_live_input_in_segments_at_outscale_2(tmp_path):

@@ -197,3 +197,23 @@ def test_image_sequence(tmp_path):
         np.testing.assert_array_equal(f.rgb, pattern(i, 20, 10))
     assert [f.pts * f.time_base for f in frames] == [Fraction(i, 10) for i in range(5)]
     assert src.info["is_sequence"] and src.info["frame_rate"] == [10, 1]
+
+
+def test_stills_are_taken_instead_of_items(tmp_path):
+    """media/stills.py take(): evenly spaced frames found by seeking, converted as items() gives them; only on a
+    source not yet read; an image sequence (no seeking) is read through."""
+    from gfn_stream.media import stills
+
+    clip = make_clip(tmp_path / "a.mp4", frames=20)
+    with open_source(clip.path) as src:
+        frames = stills.take(src, 2)
+        with pytest.raises(RuntimeError, match="only be iterated once"):
+            list(src.items())
+    assert len(frames) == 2 and frames[0].pts < frames[1].pts and frames[0].rgb.shape == (clip.height, clip.width, 3)
+    with open_source(clip.path) as src:
+        list(src.items())
+        with pytest.raises(RuntimeError, match="instead of"):
+            stills.take(src, 2)
+    make_sequence(tmp_path / "s_%03d.png", 3, width=8, height=6)
+    with open_source(tmp_path / "s_%03d.png") as src:
+        assert len(stills.take(src, 5)) == 5  # repeats: fewer frames than asked for
