@@ -8,6 +8,7 @@ missing numbers are named in one warning and the images keep their order with no
     seq = scan("frames/%04d.png")              # SequenceFiles: numbers present, missing, warning
     container = seq.open(Fraction(25))         # image2 when complete, else FFmpeg's concat demuxer
     seq.describe(source.info, source.warnings) # frames, missing_images, start_number; the warning
+    src = open_sequence("frames/%04d.png", Fraction(25), read)   # all three; read(container): the source
 """
 
 from __future__ import annotations
@@ -19,16 +20,18 @@ import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import av
 
 from .frames import SourceError
+from .input_checks import open_error
 
 logger = logging.getLogger(__name__)
 
 PATTERN = re.compile(r"%(0?\d*)d")
 MAX_NAMED = 10  # missing numbers spelled out in the warning; the rest are counted
+S = TypeVar("S")
 
 
 class SequenceError(SourceError):
@@ -97,3 +100,16 @@ def scan(spec: str) -> SequenceFiles:
     if not numbers:
         raise SequenceError(f"no images match {spec}")
     return SequenceFiles(spec, numbers)
+
+
+def open_sequence(spec: str, rate: Fraction, read: Callable[[av.container.InputContainer], S]) -> S:
+    """The sequence's files as one stream at `rate`, read by `read` (source.open_source: a VideoSource, which
+    closes the container when it fails), and described: frames, missing images, first number, the gap warning."""
+    files = scan(spec)  # a SequenceError is a SourceError
+    try:
+        container = files.open(rate)  # every file, across gaps in the numbering
+    except av.FFmpegError as e:
+        raise SourceError(open_error(spec, e)) from None
+    src = read(container)
+    files.describe(src.info, src.warnings)
+    return src

@@ -51,28 +51,24 @@ def open_source(spec: str | os.PathLike, *, threads: int = 0, rate: int | Fracti
     if spec.lower().startswith("file://"):
         spec = spec[len("file://"):]
     rate = Fraction(rate)
-    files = None
-    if sequence.PATTERN.search(Path(spec).name):
-        kind = "sequence"
-        files = sequence.scan(spec)  # a SequenceError is a SourceError
-    else:
-        kind = "image" if Path(spec).suffix.lower() in IMAGE_EXTENSIONS else "video"
-        check_file(spec)
+    if sequence.PATTERN.search(Path(spec).name):  # "frames/%06d.png": every file of it, as one stream
+        return sequence.open_sequence(spec, rate, lambda container: _read(container, spec, "sequence", threads, planes))
+    kind = "image" if Path(spec).suffix.lower() in IMAGE_EXTENSIONS else "video"
+    check_file(spec)
     try:
-        if files is not None:
-            container = files.open(rate)  # every file, across gaps in the numbering
-        else:
-            container = av.open(spec, options={"framerate": str(rate)} if kind == "image" else {})
+        container = av.open(spec, options={"framerate": str(rate)} if kind == "image" else {})
     except av.FFmpegError as e:
         raise SourceError(open_error(spec, e)) from None
+    return _read(container, spec, kind, threads, planes)
+
+
+def _read(container: av.container.InputContainer, spec: str, kind: str, threads: int, planes: bool) -> VideoSource:
+    """The source reading an open container; the container is closed when that fails."""
     try:
-        src = VideoSource(container, spec, kind, threads, planes)
+        return VideoSource(container, spec, kind, threads, planes)
     except BaseException:
         container.close()
         raise
-    if files is not None:
-        files.describe(src.info, src.warnings)
-    return src
 
 
 class VideoSource:
