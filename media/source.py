@@ -72,7 +72,8 @@ def _read(container: av.container.InputContainer, spec: str, kind: str, threads:
 
 
 class VideoSource:
-    """An open input. Use as a context manager; iterate items() once."""
+    """An open input. Use as a context manager; iterate items() once, or take stills instead (media/stills.py
+    seeks `container`'s `video` stream, whose duration is `declared_end`, and gives the frames through convert)."""
 
     def __init__(self, container: av.container.InputContainer, spec: str, kind: str, threads: int,
                  planes: bool = False) -> None:
@@ -83,26 +84,26 @@ class VideoSource:
         self.truncated = False
         self.frames_decoded = 0
         self.packets_corrupt = 0
-        self._container = container
-        self._video = pick_video_stream(container, spec)
-        self._video.thread_type = "AUTO"
-        self._video.thread_count = threads
-        rate = self._video.average_rate or self._video.guessed_rate
-        self._declared_end = declared_duration(self._video)
-        self.account = InputAccount(float(1 / rate) if rate else 0.0, self._video.frames or None, self._declared_end)
+        self.container = container
+        self.video = pick_video_stream(container, spec)
+        self.video.thread_type = "AUTO"
+        self.video.thread_count = threads
+        rate = self.video.average_rate or self.video.guessed_rate
+        self.declared_end = declared_duration(self.video)
+        self.account = InputAccount(float(1 / rate) if rate else 0.0, self.video.frames or None, self.declared_end)
         self._sides = [s for s in container.streams if s.type in ("audio", "subtitle") and codec_name(s)]
-        keep = {self._video.index, *(s.index for s in self._sides)}
+        keep = {self.video.index, *(s.index for s in self._sides)}
         for s in container.streams:
             if s.index not in keep:
                 s.discard = "all"
         self._events = self._demux()
-        self._iterated = False
+        self.iterated = False
         self._pending: deque[av.VideoFrame | Packet] = deque()
         first = self._peek_first_frame()
         self._setup_picture(first, kind)
-        self.info = describe_input(container, self._video, first, spec=spec, kind=kind,
+        self.info = describe_input(container, self.video, first, spec=spec, kind=kind,
                                    fallback_matrix=self._fallback_matrix, swap=self._swap,
-                                   declared_end=self._declared_end, rotation=self.rotation, turn=self._turn,
+                                   declared_end=self.declared_end, rotation=self.rotation, turn=self._turn,
                                    sides=self._sides)
         self._sizes = SizeKeeper(self.info["width"], self.info["height"])
         self.side_buffers = [s.codec_context.extradata or b"" if s.codec_context else b"" for s in self._sides]
@@ -110,17 +111,17 @@ class VideoSource:
     # ------------------------------------------------------------------------------------------ public
     def items(self) -> Iterator[Frame | Packet]:
         """Frames (upright RGB) and side-stream packets in demux order; stops early on a damaged file."""
-        if self._iterated:
+        if self.iterated:
             raise RuntimeError("VideoSource.items() can only be iterated once")
-        self._iterated = True
+        self.iterated = True
         while self._pending:
-            yield self._convert(self._pending.popleft())
+            yield self.convert(self._pending.popleft())
         for event in self._events:
-            yield self._convert(event)
+            yield self.convert(event)
         self._check_complete()
 
     def close(self) -> None:
-        self._container.close()
+        self.container.close()
 
     def __enter__(self) -> VideoSource:
         return self
@@ -130,9 +131,9 @@ class VideoSource:
 
     # ------------------------------------------------------------------------------------------ decoding
     def _demux(self) -> Iterator[av.VideoFrame | Packet]:
-        video = self._video
+        video = self.video
         try:
-            for packet in self._container.demux(video, *self._sides):
+            for packet in self.container.demux(video, *self._sides):
                 if packet.stream.index != video.index:
                     if packet.size:  # size 0: the demuxer's end-of-stream flush packet
                         yield _side_packet(packet)
@@ -166,13 +167,13 @@ class VideoSource:
                 raise SourceError(f"no video frame within the first {MAX_PEEK_BYTES >> 20} MiB of {self.spec}")
         raise SourceError(f"no decodable video frames in {self.spec}")
 
-    def _convert(self, event: av.VideoFrame | Packet) -> Frame | Packet:
+    def convert(self, event: av.VideoFrame | Packet) -> Frame | Packet:
         if isinstance(event, Packet):
             return event
         self.frames_decoded += 1
         matrix, color_range = planes.decode_params(event, self._fallback_matrix)
         duration = event.duration or None
-        time_base = event.time_base or self._video.time_base
+        time_base = event.time_base or self.video.time_base
         seconds = None if event.pts is None else float(event.pts * time_base)
         self.account.frame(seconds, float(duration * time_base) if duration else None)
         fmt = event.format.name
@@ -210,7 +211,7 @@ class VideoSource:
         self._fallback_matrix = colors.default_matrix(first.width, first.height, image=kind != "video")
         self.rotation, self._turn = orientation.read(first)  # a phone's display matrix: turned upright
         self._swap = self._turn in orientation.SWAPS
-        cc = self._video.codec_context
+        cc = self.video.codec_context
         if cc.color_trc in colors.HDR_TRANSFERS or first.color_trc in colors.HDR_TRANSFERS:
             self.warnings.append("HDR input (%s): frames are passed on without tone mapping"
                                  % colors.TRANSFERS[max(cc.color_trc, first.color_trc)])

@@ -25,13 +25,13 @@ def take(src: VideoSource, n: int) -> list[Frame]:
     """`n` frames of an open source evenly spaced over the input (the middles of n equal parts), found by seeking
     its container and converted as its items() would give them: a film's contact sheet in seconds. Instead of
     items(); inputs without a known duration are read through."""
-    if src._iterated:
+    if src.iterated:
         raise RuntimeError("stills.take() instead of VideoSource.items(), not after it")
-    found = seek(src._container, src._video, n, src._declared_end, bool(src.info.get("is_image")))
+    found = seek(src.container, src.video, n, src.declared_end, bool(src.info.get("is_image")))
     if found is None:  # no known duration, an image or an image sequence: read through
         return evenly([f for f in src.items() if isinstance(f, Frame)], n)
-    src._iterated = True
-    return [src._convert(frame) for frame in found]
+    src.iterated = True
+    return [src.convert(frame) for frame in found]
 
 
 def seek(container: av.container.InputContainer, stream: av.VideoStream, n: int, declared: float | None,
