@@ -4,6 +4,7 @@
     enhancer = Enhancer()                      # shipped weights, fastest precision for this machine
     big = enhancer.enhance(frame)              # H x W x 3 uint8 -> 4H x 4W x 3 uint8
     bigs = enhancer.enhance_batch([f1, f2])    # same-size frames share one forward pass
+    Enhancer(net=gfn)                          # a GFN in memory (training validation), prepared the same way
 
 On CUDA the frames go through reused pinned host buffers on a dedicated stream (models/cuda_batches.py) and run
 in fp16 + channels_last. On CPU the same code runs in bf16 autocast + channels_last where the CPU has native
@@ -67,16 +68,6 @@ class Enhancer:
         self.tile = tile  # LR tile side; None = derived from free memory, 0 = never tile
         self.tile_overlap = tile_overlap
         self._cuda = CudaBatches(self.device, self._forward) if self.device.type == "cuda" else None
-
-    @classmethod
-    def from_network(cls, net: torch.nn.Module, *, device: str | torch.device | None = "auto",
-                     precision: str = "auto", tile: int | None = None) -> "Enhancer":
-        """An Enhancer around a GFN already in memory (training validation, the quality suite).
-
-        The network is prepared (device, layout, dtype) exactly as a loaded weights file would be; pass a copy
-        if the caller keeps training it.
-        """
-        return cls(net=net, device=device, precision=precision, tile=tile)
 
     # ------------------------------------------------------------------------------------------ public
     def enhance(self, frame: np.ndarray) -> np.ndarray:

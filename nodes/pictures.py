@@ -1,7 +1,7 @@
 """What a worker does to the pictures of a batch, around the model: the colour conversions and resampling that
 used to be the decoder's and the encoder's, done once, here (docs/protocol.md, "Pixel formats").
 
-    work = PictureWork.load(settings)          # bicubic: no torch imported; gfn: models.enhancer.Enhancer
+    work = PictureWork(enhancer)               # None: plain bicubic; else a models.enhancer.Enhancer
     answers = work.run(jobs)                   # [(answer header, picture)] in the order of the jobs
 
 - rgb24 / rgb48le frames: RGB in, RGB out (rgb48le through the model as float32, never 8 bits).
@@ -16,7 +16,6 @@ used to be the decoder's and the encoder's, done once, here (docs/protocol.md, "
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,33 +28,13 @@ logger = logging.getLogger(__name__)
 SCALE = 4
 
 
-@dataclass
-class Loaded:
-    """What serve() reports about the model."""
-
-    kind: str
-    device: str
-    precision: str
-
-
 class PictureWork:
-    """The worker's per-batch work; `enhancer` is None for plain bicubic (no torch in the process)."""
+    """The worker's per-batch work around its model (loaded by nodes/worker.py): `enhancer` is a
+    models.enhancer.Enhancer, or None for plain bicubic (no torch in the process)."""
 
     def __init__(self, enhancer: Any | None):
         self.enhancer = enhancer
-        self.info = (Loaded("bicubic", "cpu", "fp32") if enhancer is None else
-                     Loaded(getattr(enhancer, "kind", "gfn"), str(getattr(enhancer, "device", "cpu")),
-                            getattr(enhancer, "precision", "fp32")))
-
-    @classmethod
-    def load(cls, settings: Any) -> PictureWork:
-        if settings.model == "bicubic":
-            return cls(None)
-        from ..models.enhancer import Enhancer
-
-        return cls(Enhancer(settings.weights, model=settings.model, device=settings.device,
-                            precision=settings.precision, tile=settings.tile, tile_overlap=settings.tile_overlap,
-                            backend=settings.backend, cache_dir=settings.cache_dir))
+        self.kind = "bicubic" if enhancer is None else getattr(enhancer, "kind", "gfn")
 
     def enhance_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """4x RGB (uint8, or float32 in [0, 1]) of RGB frames of one size."""
@@ -86,7 +65,7 @@ class PictureWork:
                 if _reshaped(fh):  # --outscale / --size / --compare: resampled or beside bicubic's
                     from ..media.compose import finish
 
-                    sr = finish(lr, sr, fh.extra.get("out"), compare=bool(fh.extra.get("cmp")), model=self.info.kind)
+                    sr = finish(lr, sr, fh.extra.get("out"), compare=bool(fh.extra.get("cmp")), model=self.kind)
                 answers[i] = _rgb_out(fh, sr)
         return answers
 

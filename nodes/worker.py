@@ -18,7 +18,7 @@ See docs/protocol.md.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 import zmq
 
@@ -55,13 +55,14 @@ def serve(
 
         torch.set_num_threads(settings.threads)
     try:
-        work = PictureWork.load(settings)
+        work = PictureWork(load_model(settings))
     except (ValueError, RuntimeError, OSError) as exc:  # models.weights.WeightsError is a ValueError
         raise NodeError(f"{settings.name}: cannot load the model: {exc}", exitcodes.USAGE) from None
-    model = work.info
+    device, precision = ("cpu", "fp32") if work.enhancer is None else (str(work.enhancer.device),
+                                                                       work.enhancer.precision)
     if reporter is not None:
-        reporter.status(Ready(device=model.device, precision=model.precision, model=model.kind))
-    logger.info("%s: %s on %s (%s), serving %s", settings.name, model.kind, model.device, model.precision, ep)
+        reporter.status(Ready(device=device, precision=precision, model=work.kind))
+    logger.info("%s: %s on %s (%s), serving %s", settings.name, work.kind, device, precision, ep)
     engine = Engine(ctx, settings.faults.around(work), max(1, settings.batch), settings.batch_wait_ms / 1000)
     stats = stats if stats is not None else WorkerStats()
     try:
@@ -72,6 +73,18 @@ def serve(
         if reporter is not None:
             reporter.status(Stopped(frames=stats.frames, bad_messages=stats.bad_messages, reconnects=stats.reconnects))
     return stats
+
+
+def load_model(settings: WorkerSettings) -> Any | None:
+    """The settings' model, loaded once: a models.enhancer.Enhancer, or None for plain bicubic (which never
+    imports torch: startup time)."""
+    if settings.model == "bicubic":
+        return None
+    from ..models.enhancer import Enhancer
+
+    return Enhancer(settings.weights, model=settings.model, device=settings.device, precision=settings.precision,
+                    tile=settings.tile, tile_overlap=settings.tile_overlap, backend=settings.backend,
+                    cache_dir=settings.cache_dir)
 
 
 def main(node: NodeSettings, settings: WorkerSettings) -> None:

@@ -38,8 +38,9 @@ def load_val_set(cfg) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 
 def _enhancer(model: torch.nn.Module, device: torch.device) -> Enhancer:
-    """The shipped inference path around a copy of the model in training (the copy is put in eval mode)."""
-    return Enhancer.from_network(copy.deepcopy(model).float(), device=device)
+    """The shipped inference path around a copy of the model in training (the copy is put in eval mode and
+    prepared, device, layout and dtype, exactly as a loaded weights file would be)."""
+    return Enhancer(net=copy.deepcopy(model).float(), device=device)
 
 
 class Validator:
