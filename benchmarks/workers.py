@@ -33,10 +33,10 @@ import numpy as np
 import zmq
 
 from gfn_stream.nodes.dispatch import Dispatcher, WorkerLinks
-from gfn_stream.nodes.settings import LinkSettings
+from gfn_stream.nodes.settings import CreditSettings, LinkSettings
 from gfn_stream.nodes.worker_node import WorkerNode
 from gfn_stream.transport import keys, protocol
-from gfn_stream.transport.liveness import HEARTBEAT_S
+from gfn_stream.transport.liveness import HEARTBEAT_S, LIVENESS
 
 W, H = 320, 180
 
@@ -48,7 +48,8 @@ def frame_parts(seq: int, image: np.ndarray) -> list:
 def dispatcher(cfg: dict, max_inflight: int) -> WorkerLinks:
     """The pipeline's own dispatcher and its sockets (bound now); `cfg`: work, results, and listen, key, allow."""
     links = LinkSettings(cfg["work"], cfg["results"], HEARTBEAT_S, cfg.get("listen"), cfg.get("key"), cfg.get("allow"))
-    return WorkerLinks(zmq.Context.instance(), Dispatcher(max_inflight, 4 * max_inflight), links)
+    credits = CreditSettings(max_inflight, 4 * max_inflight, HEARTBEAT_S, LIVENESS, answer_s=10.0, answer_factor=10.0)
+    return WorkerLinks(zmq.Context.instance(), Dispatcher(credits), links)
 
 
 def drive(links: WorkerLinks, frames: int, results_sock: zmq.Socket) -> dict:

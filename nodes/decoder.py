@@ -42,7 +42,7 @@ def decode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Decod
         to_encoder = socket(ctx, zmq.PUSH, hwm=settings.side_hwm)
         sockets.callback(to_encoder.close)
         to_encoder.connect(settings.links.results)
-        links = WorkerLinks(ctx, Dispatcher.from_settings(settings.credits), settings.links)
+        links = WorkerLinks(ctx, Dispatcher(settings.credits), settings.links)
         sockets.callback(links.close)
         return _decode(reporter, stop, settings, to_encoder, links)
 

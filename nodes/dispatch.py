@@ -22,7 +22,7 @@ from typing import Any
 import zmq
 
 from ..transport import protocol
-from ..transport.liveness import HEARTBEAT_S, LIVENESS, DropLog
+from ..transport.liveness import DropLog
 from .answer_clock import AnswerClock
 from .node import NodeError, socket
 from .remote_workers import LOCAL, REMOTE, Listener, RemoteResults, worker_name
@@ -36,20 +36,9 @@ MAX_CREDIT = 4 * protocol.MAX_BATCH_CREDIT  # per worker
 class Dispatcher:
     """Credits per worker, frames in flight per worker, and re-dispatch of a departed worker's frames."""
 
-    def __init__(
-        self,
-        max_inflight: int,
-        window: int,
-        heartbeat_s: float = HEARTBEAT_S,
-        liveness: int = LIVENESS,
-        retain: int = 16,
-        answer_s: float = 10.0,
-        answer_factor: float = 10.0,
-    ):
-        self.max_inflight = max_inflight
-        self.window = window
-        self.patience = heartbeat_s * liveness
-        self.retain = retain
+    def __init__(self, settings: CreditSettings):
+        self.max_inflight, self.window, self.retain = settings.max_inflight, settings.window, settings.retain
+        self.patience = settings.heartbeat_s * settings.liveness
         self.credits: "OrderedDict[bytes, int]" = OrderedDict()
         self.inflight: dict[int, tuple[bytes, list[Any]]] = {}  # seq -> (worker, message parts)
         self.retry: deque[int] = deque()  # seqs to send again
@@ -59,15 +48,10 @@ class Dispatcher:
         self.departed: "OrderedDict[bytes, None]" = OrderedDict()  # dropped ids: must say hello again
         self.drops = DropLog(logger, "dispatcher: dropped a bad message")
         self.banned: "OrderedDict[bytes, None]" = OrderedDict()  # sent bad results: never taken back
-        self.clock = AnswerClock(answer_s, answer_factor)
+        self.clock = AnswerClock(settings.answer_s, settings.answer_factor)
         self.remote = RemoteResults(self)  # what remote workers send: checked (nodes/remote_workers.py)
         self.duplicates = 0
         self.lost_workers = 0
-
-    @classmethod
-    def from_settings(cls, c: CreditSettings) -> "Dispatcher":
-        return cls(c.max_inflight, c.window, heartbeat_s=c.heartbeat_s, liveness=c.liveness, retain=c.retain,
-                   answer_s=c.answer_s, answer_factor=c.answer_factor)
 
     @property
     def bad_messages(self) -> int:

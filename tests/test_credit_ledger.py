@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+from workers_kit import ledger
+
 from gfn_stream.nodes import dispatch
 from gfn_stream.nodes.dispatch import Dispatcher
 from gfn_stream.nodes.settings import CreditSettings
@@ -26,13 +28,13 @@ def send(d: Dispatcher, seq: int) -> bytes:
 
 
 def test_settings_reach_the_ledger():
-    d = Dispatcher.from_settings(CreditSettings(3, 9, heartbeat_s=0.5, liveness=4, answer_s=2.0, answer_factor=3.0,
-                                                retain=5))
+    d = Dispatcher(CreditSettings(3, 9, heartbeat_s=0.5, liveness=4, answer_s=2.0, answer_factor=3.0,
+                                  retain=5))
     assert (d.max_inflight, d.window, d.patience, d.retain) == (3, 9, 2.0, 5)
 
 
 def test_credit_is_spent_per_frame_shared_round_robin_and_capped():
-    d = Dispatcher(8, 32)
+    d = ledger(8, 32)
     ready(d, L1, 2)
     ready(d, L2, 2)
     assert [send(d, s) for s in range(4)] == [L1, L2, L1, L2]  # most credit first, ties in turn
@@ -43,7 +45,7 @@ def test_credit_is_spent_per_frame_shared_round_robin_and_capped():
 
 
 def test_the_inflight_and_seq_windows_bound_how_far_decoding_runs_ahead():
-    d = Dispatcher(max_inflight=2, window=3)
+    d = ledger(max_inflight=2, window=3)
     ready(d, L1, 8)
     send(d, 0)
     send(d, 1)
@@ -54,7 +56,7 @@ def test_the_inflight_and_seq_windows_bound_how_far_decoding_runs_ahead():
 
 
 def test_a_dead_local_worker_loses_what_it_held_and_what_it_finished_last():
-    d = Dispatcher(8, 32, retain=2)
+    d = ledger(8, 32, retain=2)
     ready(d, L1, 4)
     for seq in range(4):
         send(d, seq)
@@ -70,7 +72,7 @@ def test_a_dead_local_worker_loses_what_it_held_and_what_it_finished_last():
 
 
 def test_frames_re_sent_are_a_warning_only_while_another_worker_takes_them(caplog):
-    d = Dispatcher(8, 32)
+    d = ledger(8, 32)
     ready(d, L1, 2)
     ready(d, L2, 2)
     send(d, 0)  # to L1 (ties: the first registered)
@@ -85,7 +87,7 @@ def test_frames_re_sent_are_a_warning_only_while_another_worker_takes_them(caplo
 
 
 def test_a_worker_that_says_bye_loses_only_what_it_still_held():
-    d = Dispatcher(8, 32, retain=4)
+    d = ledger(8, 32, retain=4)
     ready(d, L1, 3)
     for seq in range(3):
         send(d, seq)
@@ -95,7 +97,7 @@ def test_a_worker_that_says_bye_loses_only_what_it_still_held():
 
 
 def test_acknowledgements_only_count_from_the_owner():
-    d = Dispatcher(8, 32)
+    d = ledger(8, 32)
     ready(d, L1, 1)
     ready(d, L2, 1)
     owner = send(d, 0)
@@ -107,7 +109,7 @@ def test_acknowledgements_only_count_from_the_owner():
 
 
 def test_a_remote_worker_reporting_done_without_a_result_is_banned():
-    d = Dispatcher(8, 32)
+    d = ledger(8, 32)
     ready(d, R1, 1)
     send(d, 0)
     ready(d, R1, 1, done=[0])
@@ -118,7 +120,7 @@ def test_a_remote_worker_reporting_done_without_a_result_is_banned():
 
 
 def test_a_silent_worker_expires_and_its_frames_go_again():
-    d = Dispatcher(8, 32, heartbeat_s=0.1, liveness=3)
+    d = ledger(8, 32, heartbeat_s=0.1, liveness=3)
     ready(d, L1, 1)
     ready(d, L2, 1)
     send(d, 0)
@@ -128,7 +130,7 @@ def test_a_silent_worker_expires_and_its_frames_go_again():
 
 
 def test_bad_and_unexpected_messages_are_counted_not_fatal():
-    d = Dispatcher(4, 8)
+    d = ledger(4, 8)
     d.on_message(L1, [b"garbage"])
     d.on_message(L1, p.pack(p.EOS, {"frames": 1}))
     assert d.bad_messages == 2 and not d.credits

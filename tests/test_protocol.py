@@ -3,8 +3,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from workers_kit import ledger
 
-from gfn_stream.nodes.decoder import Dispatcher
 from gfn_stream.transport import protocol as p
 
 
@@ -90,7 +90,7 @@ def test_ready_and_eos_validation():
 
 
 def test_dispatcher_credits_window_and_redispatch():
-    d = Dispatcher(max_inflight=4, window=6)
+    d = ledger(max_inflight=4, window=6)
     assert not d.has_credit()
     d.on_message(b"A", p.pack(p.READY, {"credit": 3, "done": []}))
     d.on_message(b"B", p.pack(p.READY, {"credit": 3, "done": []}))
@@ -117,7 +117,7 @@ def test_dispatcher_credits_window_and_redispatch():
 
 
 def test_dispatcher_counts_bad_messages():
-    d = Dispatcher(4, 8)
+    d = ledger(4, 8)
     d.on_message(b"A", [b"garbage"])
     d.on_message(b"A", p.pack(p.EOS, {"frames": 1}))
     assert d.bad_messages == 2

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from workers_kit import QUICK_ENV, STREAM, Proc, assert_same_frames, free_port, png_frames, reference_bicubic
+from workers_kit import QUICK_ENV, STREAM, Proc, assert_same_frames, free_port, ledger, png_frames, reference_bicubic
 
 from gfn_stream.nodes.answer_clock import AnswerClock
-from gfn_stream.nodes.dispatch import REMOTE, Dispatcher
+from gfn_stream.nodes.dispatch import REMOTE
 from gfn_stream.transport import protocol
 from gfn_stream.transport.result_check import mismatch
 from media import make_clip
@@ -74,7 +74,7 @@ def test_result_check_of_yuv_planes_wants_the_format_size_and_colour_asked_for()
 
 
 def test_dispatcher_takes_a_remote_frame_as_done_only_from_its_valid_result():
-    d = Dispatcher(8, 32)
+    d = ledger(8, 32)
     claims, botches, stranger = REMOTE + b"claims", REMOTE + b"botches", REMOTE + b"stranger"
     for w in (claims, botches):
         d.on_message(w, protocol.pack(protocol.READY, {"credit": 2, "done": [], "hello": True}))
@@ -96,7 +96,7 @@ def test_dispatcher_takes_a_remote_frame_as_done_only_from_its_valid_result():
 
 
 def test_a_local_worker_that_says_bye_after_its_results_loses_nothing(caplog):
-    d = Dispatcher(8, 32, retain=16)
+    d = ledger(8, 32, retain=16)
     w = b"L" + b"w1"
     d.on_message(w, protocol.pack(protocol.READY, {"credit": 4, "done": [], "hello": True}))
     for seq in range(4):

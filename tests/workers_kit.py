@@ -16,12 +16,21 @@ import cv2
 import numpy as np
 import zmq
 
+from gfn_stream.nodes.dispatch import Dispatcher
+from gfn_stream.nodes.settings import CreditSettings
 from gfn_stream.transport import protocol
+from gfn_stream.transport.liveness import HEARTBEAT_S, LIVENESS
 
 STREAM = [sys.executable, "-m", "gfn_stream.pipeline.cli"]
 WORKER = [sys.executable, "-m", "gfn_stream.nodes.worker_node"]
 KEYGEN = [sys.executable, "-m", "gfn_stream.transport.keys"]
 QUICK_ENV = {"OMP_NUM_THREADS": "1"}  # 2 shared cores: one torch thread per process
+
+
+def ledger(max_inflight: int, window: int, **settings) -> Dispatcher:
+    """A credit ledger (nodes/dispatch.py) with the pipeline's default heartbeats and deadlines unless told."""
+    defaults = {"heartbeat_s": HEARTBEAT_S, "liveness": LIVENESS, "answer_s": 10.0, "answer_factor": 10.0}
+    return Dispatcher(CreditSettings(max_inflight, window, **{**defaults, **settings}))
 
 
 def free_port() -> int:
