@@ -23,10 +23,11 @@ from typing import Any, Iterator
 import av
 
 from .encode_options import SinkError
-from .frames import Packet, ffmpeg_error_line
+from .frames import ffmpeg_error_line
 from .mux_options import muxer_options
 from .output_file import OutputFile, probe, write_error
 from .output_path import VIDEO_CONTAINERS
+from .packets import Packet
 from .resume_journal import Journal
 from .side_spool import SideSpool
 from .side_streams import MAX_SIDE_ERRORS, SideRoute, plan_side_streams, rescale

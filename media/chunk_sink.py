@@ -23,8 +23,8 @@ import os
 from typing import Any
 
 from .encode_options import EncodeOptions, SinkError
-from .frames import Packet
 from .inner_sink import InnerSink
+from .packets import Packet
 from .resume_journal import SPOOL, Chunk, FolderLock, Journal, ResumeError, chunk_name, file_sha256
 from .side_spool import SideSpool
 

@@ -1,8 +1,9 @@
-"""The types every reader and writer shares: a decoded `Frame`, a compressed side-stream `Packet`, the readers'
-`SourceError`, and an error as one line. How a reader describes its streams in `info`: describe.py.
+"""The types every reader and writer shares: a decoded `Frame`, its YUV `Planes`, the readers' `SourceError`, and
+an error as one line. A compressed side-stream packet: packets.py; how a reader describes its streams in `info`:
+describe.py.
 
-Readers (source.py for files, live_source.py for cameras) produce Frame and Packet; writers (sink.py,
-live_sink.py) consume them; nothing here opens a file.
+Readers (source.py for files, live_source.py for cameras) produce Frames; writers (sink.py, live_sink.py) consume
+them; nothing here opens a file.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 
@@ -53,42 +53,13 @@ class Frame:
     A source opened with planes=True gives YUV 4:2:0 input as `planes` instead (rgb is None then), and other
     inputs deeper than 8 bits as H x W x 3 uint16 RGB (full range 0..65535).
 
-    Live inputs (live_source.py) also set `wallclock`, time.monotonic() when the frame was decoded (for
-    end-to-end latency), and `new_segment`, True on the first frame of a new resolution when the source
-    runs with on_resize="segment"."""
+    Live inputs give a live_queue.LiveFrame: the same, with its capture time and new-segment flag."""
 
     pts: int | None
     time_base: Fraction
     rgb: np.ndarray | None
     duration: int | None = None
-    wallclock: float | None = None
-    new_segment: bool = False
     planes: Planes | None = None
-
-
-@dataclass
-class Packet:
-    """One compressed audio/subtitle packet, byte-identical to the input. `stream` is the input stream index
-    (info["side_streams"][k]["index"]); timestamps are in time_base."""
-
-    stream: int
-    pts: int | None
-    dts: int | None
-    duration: int | None
-    time_base: Fraction
-    is_keyframe: bool
-    data: bytes
-
-    def fields(self) -> dict[str, Any]:
-        """The JSON header fields of a protocol PACKET message (payload travels as the one buffer)."""
-        return {"stream": self.stream, "pts": self.pts, "dts": self.dts, "duration": self.duration,
-                "tb": [self.time_base.numerator, self.time_base.denominator], "key": self.is_keyframe}
-
-    @classmethod
-    def from_fields(cls, header: dict[str, Any], data: bytes | memoryview) -> Packet:
-        """Inverse of fields() for a validated PACKET message."""
-        return cls(header["stream"], header["pts"], header["dts"], header.get("duration"),
-                   Fraction(*header["tb"]), header["key"], bytes(data))
 
 
 def error_line(e: BaseException) -> str:

@@ -53,7 +53,8 @@ class ImageSink:
         return self.path
 
     def write_frame(self, rgb: np.ndarray | Planes, pts: int | None = None, time_base: Fraction | None = None,
-                    duration: int | None = None, *, new_segment: bool = False, wallclock: float | None = None) -> None:
+                    duration: int | None = None, *, new_segment: bool = False,
+                    captured_at: float | None = None) -> None:
         rgb = rgb8(rgb)  # RGB as it is, planes converted
         if self.kind == "image" and self.frames_written:
             raise SinkError(f"{self.path} is a single image but a second frame arrived")

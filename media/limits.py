@@ -21,7 +21,7 @@ import logging
 import math
 from typing import Any, Iterator
 
-from .frames import Packet
+from .packets import Packet
 from .timeline import Timeline
 
 logger = logging.getLogger(__name__)

@@ -21,9 +21,20 @@ from typing import Any
 
 import av
 
-from .frames import Packet, SourceError
+from .frames import Frame, SourceError
+from .packets import Packet
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveFrame(Frame):
+    """A live input's frame. `captured_at`: time.monotonic() when it was decoded, a clock all processes of a Linux
+    host share (the encoder's time.monotonic() - captured_at is the end-to-end latency); `new_segment`: the first
+    frame of a new resolution, when the source runs with on_resize="segment"."""
+
+    captured_at: float = 0.0
+    new_segment: bool = False
 
 
 @dataclass
@@ -32,7 +43,7 @@ class Decoded:
 
     frame: av.VideoFrame
     pts: int
-    wallclock: float
+    captured_at: float
     target: tuple[int, int] | None  # scale to this (width, height) on delivery; None: as it is
     new_segment: bool
 

@@ -11,8 +11,8 @@ from typing import Any
 import av
 
 from .describe import describe_side
-from .frames import Packet
 from .live_clock import side_timestamps
+from .packets import Packet
 
 logger = logging.getLogger(__name__)
 

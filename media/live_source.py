@@ -27,8 +27,7 @@ LiveSource is put together from five parts, each with the details in its docstri
 
 This module joins them: the reader's callbacks run the clock and fill the queue under the queue's lock, and
 the consumer's calls convert queued frames to RGB (resized when the clock says so) only when delivered.
-`Frame.wallclock` is time.monotonic() at decoding, shared by all processes of a Linux host: the encoder's
-`time.monotonic() - frame.wallclock` is the end-to-end latency.
+Its frames are LiveFrames (live_queue.py), whose `captured_at` (time.monotonic() at decoding) gives the latency.
 
 Counters (read any time; `stats()` returns them as one JSON-able dict for a STATUS "live" message):
 frames_decoded, frames_delivered, frames_dropped, drops{reason}, reconnects, disconnects, connect_attempts,
@@ -47,13 +46,14 @@ import cv2
 import numpy as np
 
 from . import colors, describe, planes
-from .frames import Frame, Packet, SourceError
+from .frames import Frame, SourceError
 from .live_clock import TIME_BASE, LiveClock
 from .live_connection import LiveConnection
-from .live_queue import Decoded, LiveQueue
+from .live_queue import Decoded, LiveFrame, LiveQueue
 from .live_reconnect import Reconnector
 from .live_sides import LiveSides
 from .live_spec import LiveOptions, parse_live_spec
+from .packets import Packet
 
 logger = logging.getLogger(__name__)
 
@@ -244,10 +244,10 @@ class LiveSource:
             shrink = w * h < rgb.shape[0] * rgb.shape[1]
             rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         now = time.monotonic()
-        self._last_latency = round(now - item.wallclock, 4)
+        self._last_latency = round(now - item.captured_at, 4)
         self.frames_delivered += 1
-        return Frame(item.pts, TIME_BASE, np.ascontiguousarray(rgb), None, wallclock=item.wallclock,
-                     new_segment=item.new_segment)
+        return LiveFrame(item.pts, TIME_BASE, np.ascontiguousarray(rgb), None, captured_at=item.captured_at,
+                         new_segment=item.new_segment)
 
     def _check_warnings(self) -> None:
         if self.packets_corrupt and not any("corrupt" in w for w in self.warnings):

@@ -25,9 +25,10 @@ import av
 import numpy as np
 
 from .encode_options import EncodeOptions, SinkError
-from .frames import Packet, Planes, ffmpeg_error_line
+from .frames import Planes, ffmpeg_error_line
 from .image_sink import rgb8
 from .inner_sink import InnerSink
+from .packets import Packet
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ restart near 0 in every segment (frame pts minus the segment's first frame pts; 
 audio from past the boundary waits for the next segment, and what would land before 0 there - at most the one
 frame interval between the boundary and that segment's first frame - is dropped and counted), so each file plays
 from 0 like a normal recording; the file name carries the start time. Names: time.strftime(pattern) at the
-segment's first frame, in local time; with write_frame(..., wallclock=frame.wallclock) the capture time rather
+segment's first frame, in local time; with write_frame(..., captured_at=frame.captured_at) the capture time rather
 than the write time. A name already used (or, without overwrite, already on disk) gets "-1", "-2", ... before the
 extension. strftime codes in the folder part create folders (recordings/%Y-%m-%d/cam-%H%M%S.mp4).
 """
@@ -29,11 +29,12 @@ from typing import Any, Callable
 import numpy as np
 
 from .encode_options import EncodeOptions, SinkError
-from .frames import Packet, Planes
+from .frames import Planes
 from .image_sink import rgb8
 from .inner_sink import InnerSink
 from .output_file import partial_path
 from .output_path import VIDEO_CONTAINERS, check_folder
+from .packets import Packet
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class SegmentSink:
         self._closed = False
 
     def write_frame(self, rgb: np.ndarray | Planes, pts: int | None, time_base: Fraction, duration: int | None = None,
-                    *, new_segment: bool = False, wallclock: float | None = None) -> None:
+                    *, new_segment: bool = False, captured_at: float | None = None) -> None:
         """Encode one frame (8-bit RGB: planes converted); starts a new segment first when a boundary, new_segment or
         a new size says so."""
         rgb = rgb8(rgb)
@@ -125,7 +126,7 @@ class SegmentSink:
         self._last_t = t
         size = rgb.shape[:2]
         if self._sink is None or new_segment or size != self._size or t >= self._boundary:
-            self._rotate(t, size, wallclock)
+            self._rotate(t, size, captured_at)
         rel = round((t - self._start) / tb)
         try:
             self._sink.write_frame(rgb, rel, tb, duration)
@@ -167,7 +168,7 @@ class SegmentSink:
         self.close()
 
     # ------------------------------------------------------------------------------------------ internals
-    def _rotate(self, t: Fraction, size: tuple[int, int], wallclock: float | None) -> None:
+    def _rotate(self, t: Fraction, size: tuple[int, int], captured_at: float | None) -> None:
         old, old_info = self._sink, self._current
         if self._origin is None or size != self._size:
             self._origin = t  # a new size restarts the grid
@@ -175,7 +176,7 @@ class SegmentSink:
         k = (t - self._origin) // seg
         self._boundary = self._origin + (k + 1) * seg
         self._start, self._size = t, size
-        path = self._name(wallclock)
+        path = self._name(captured_at)
         self._current = SegmentInfo(path, float(t))
         self.segments.append(self._current)
         self._sink = InnerSink(path, self.info, self.side_buffers, self.options, overwrite=self.overwrite)
@@ -186,8 +187,8 @@ class SegmentSink:
         for packet in pending:
             self._write_side(packet)
 
-    def _name(self, wallclock: float | None) -> str:
-        now = time.time() if wallclock is None else time.time() - (time.monotonic() - wallclock)
+    def _name(self, captured_at: float | None) -> str:
+        now = time.time() if captured_at is None else time.time() - (time.monotonic() - captured_at)
         base = time.strftime(self.pattern, time.localtime(now))
         folder = Path(base).parent
         if self._dated_folder:

@@ -17,7 +17,7 @@ import struct
 from typing import BinaryIO, Iterator
 
 from .encode_options import SinkError
-from .frames import Packet
+from .packets import Packet
 
 logger = logging.getLogger(__name__)
 _RECORD = struct.Struct(">II")  # header length, payload length

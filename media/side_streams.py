@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterator
 import av
 
 from .encode_options import SinkError
-from .frames import Packet, ffmpeg_error_line
+from .frames import ffmpeg_error_line
+from .packets import Packet
 
 logger = logging.getLogger(__name__)
 

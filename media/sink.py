@@ -38,11 +38,12 @@ import numpy as np
 
 from . import planes
 from .encode_options import EncodeOptions, SinkError
-from .frames import Packet, Planes, ffmpeg_error_line
+from .frames import Planes, ffmpeg_error_line
 from .image_sink import ImageSink, rgb8
 from .mux_options import muxer_options
 from .output_file import OutputFile, write_error
 from .output_path import VIDEO_CONTAINERS, check_output_path
+from .packets import Packet
 from .side_streams import SidePackets, rescale
 from .timeline import Timeline
 from .video_stream import add_stream, plan_stream
@@ -91,10 +92,11 @@ class VideoSink:
 
     # ------------------------------------------------------------------------------------------ public
     def write_frame(self, rgb: np.ndarray | Planes, pts: int | None, time_base: Fraction,
-                    duration: int | None = None, *, new_segment: bool = False, wallclock: float | None = None) -> None:
+                    duration: int | None = None, *, new_segment: bool = False,
+                    captured_at: float | None = None) -> None:
         """Encode one H x W x 3 RGB frame (uint8; uint16 is taken as 8 bits) or YUV planes (as they are when they
         have the output's pix_fmt and matrix); pts/duration in time_base (None: continue the sequence). new_segment /
-        wallclock (live frames): accepted for a uniform call with live_sink's sinks, ignored here (one file has one
+        captured_at (live frames): accepted for a uniform call with live_sink's sinks, ignored here (one file has one
         size)."""
         if not isinstance(rgb, Planes):
             rgb = rgb8(rgb)  # checked before anything is opened

@@ -28,8 +28,9 @@ import av
 from . import colors, orientation, planes, sequence
 from .accounting import InputAccount
 from .describe import codec_name, declared_duration, describe_input
-from .frames import IMAGE_EXTENSIONS, Frame, Packet, Planes, SourceError, error_line
+from .frames import IMAGE_EXTENSIONS, Frame, Planes, SourceError, error_line
 from .input_checks import check_file, open_error, pick_video_stream
+from .packets import Packet
 from .resize import SizeKeeper
 
 logger = logging.getLogger(__name__)

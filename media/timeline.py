@@ -22,7 +22,7 @@ import logging
 from fractions import Fraction
 from typing import Any, Iterable
 
-from .frames import Packet
+from .packets import Packet
 
 logger = logging.getLogger(__name__)
 

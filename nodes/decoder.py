@@ -20,10 +20,11 @@ from typing import Any
 import zmq
 
 from ..media import colors
-from ..media.frames import IMAGE_EXTENSIONS, Frame, Packet, SourceError
+from ..media.frames import IMAGE_EXTENSIONS, Frame, SourceError
 from ..media.inputs import open_input
 from ..media.limits import FileLimits, file_items
 from ..media.out_size import FramePlan, SizeError
+from ..media.packets import Packet
 from ..media.size_limits import FrameTooLarge, check_for_output
 from ..transport import protocol
 from ..transport.status import Decoded, Every, Inflight, Info

@@ -18,8 +18,9 @@ from typing import Any, Generic, Iterator, TypeVar
 
 import zmq
 
-from ..media.frames import Packet, Planes
+from ..media.frames import Planes
 from ..media.outputs import finish_output, open_output
+from ..media.packets import Packet
 from ..media.sink import ImageSink, SinkError, VideoSink
 from ..transport import protocol
 from ..transport.status import Closed, Progress
@@ -192,7 +193,7 @@ def _write(sink: Any, fh: protocol.FrameHeader, img: Any) -> None:
     if fh.pix_fmt in protocol.YUV_FORMATS:
         picture = Planes(fh.pix_fmt, list(img), fh.matrix, fh.color_range)
     sink.write_frame(picture, fh.pts, fh.time_base, extra.get("dur"), new_segment=bool(extra.get("seg")),
-                     wallclock=extra.get("wall"))
+                     captured_at=extra.get("wall"))
 
 
 def main(node: NodeSettings, settings: EncoderSettings) -> None:

@@ -9,7 +9,8 @@ import logging
 import time
 from typing import Any, Callable
 
-from ..media.frames import Frame, Packet, SourceError
+from ..media.frames import Frame, SourceError
+from ..media.packets import Packet
 from ..transport.status import Live
 from . import exitcodes
 from .node import NodeError, Reporter
@@ -46,7 +47,7 @@ class LiveFeed:
                 frame = self.src.latest(timeout=0.02)  # the newest frame; older ones count as dropped
                 if frame is None:
                     return self.src.ended
-                if time.monotonic() - frame.wallclock > self.max_latency:
+                if time.monotonic() - frame.captured_at > self.max_latency:
                     self.latency_drops += 1  # waited too long for a worker: would break the latency bound
                     continue
                 send_frame(frame)
@@ -68,8 +69,8 @@ def live_fields(frame: Frame) -> dict[str, Any]:
     shared by local processes: the encoder measures the latency), and "seg" on the first frame of a new resolution
     (a segment output starts a new file there)."""
     extra: dict[str, Any] = {}
-    if getattr(frame, "wallclock", None) is not None:
-        extra["wall"] = frame.wallclock
+    if getattr(frame, "captured_at", None) is not None:
+        extra["wall"] = frame.captured_at
     if getattr(frame, "new_segment", False):
         extra["seg"] = True
     return extra

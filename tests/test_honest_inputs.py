@@ -163,8 +163,8 @@ def test_file_limits_unit():
 
 def test_file_items_skip_resumed_frames_and_pass_packets():
     """media/limits.py file_items: --resume's skip counts frames after --max-fps, packets pass, a None per 64."""
-    from gfn_stream.media.frames import Packet
     from gfn_stream.media.limits import FileLimits, file_items
+    from gfn_stream.media.packets import Packet
 
     tb = Fraction(1, 100)
     frames = [Frame(i, tb, None) for i in range(200)]  # 100 fps, 2 s

@@ -13,10 +13,11 @@ import av
 import numpy as np
 import pytest
 
-from gfn_stream.media.frames import Frame, Packet
+from gfn_stream.media.frames import Frame
 from gfn_stream.media.live_sink import open_live_sink
 from gfn_stream.media.live_source import open_live
 from gfn_stream.media.live_spec import LiveOptions
+from gfn_stream.media.packets import Packet
 from gfn_stream.media.push_sink import PushSink, open_push_sink
 from gfn_stream.media.segment_sink import SegmentSink, open_segment_sink
 from gfn_stream.media.sink import EncodeOptions, SinkError, VideoSink, open_sink
@@ -84,7 +85,7 @@ def test_segments_from_a_live_camera_with_audio(tmp_path):
             while time.monotonic() - start < 2.6:
                 item = src.next_item(timeout=0.5)
                 if isinstance(item, Frame):
-                    sink.write_frame(item.rgb, item.pts, item.time_base, wallclock=item.wallclock)
+                    sink.write_frame(item.rgb, item.pts, item.time_base, captured_at=item.captured_at)
                 elif isinstance(item, Packet):
                     sink.write_packet(item)
     assert len(sink.segments) == 3
@@ -97,7 +98,7 @@ def test_segments_from_a_live_camera_with_audio(tmp_path):
 def test_new_segment_flag_and_size_change_start_new_files(tmp_path):
     with open_segment_sink(tmp_path / "s-%H%M%S.mkv", 60, INFO, [], LIVE) as sink:
         for i in range(6):
-            sink.write_frame(pattern(i, 64, 48), i * 6000, TB, wallclock=time.monotonic())
+            sink.write_frame(pattern(i, 64, 48), i * 6000, TB, captured_at=time.monotonic())
         sink.write_frame(pattern(6, 96, 64), 6 * 6000, TB, new_segment=True)
         sink.write_frame(pattern(7, 96, 64), 7 * 6000, TB)
         sink.write_frame(pattern(8, 32, 24), 8 * 6000, TB)  # a size change without the flag

@@ -19,10 +19,11 @@ import av
 import numpy as np
 import pytest
 
-from gfn_stream.media.frames import Frame, Packet, SourceError
+from gfn_stream.media.frames import Frame, SourceError
 from gfn_stream.media.inputs import open_input
 from gfn_stream.media.live_source import TIME_BASE, LiveSource, SourceInterrupted, open_live
 from gfn_stream.media.live_spec import LiveOptions, is_live_spec, parse_live_spec
+from gfn_stream.media.packets import Packet
 
 sys.path.insert(0, str(Path(__file__).parent))
 from rtsp_server import RtspServer, free_port, require_rtsp, rtsp_server  # noqa: E402,F401
@@ -151,9 +152,9 @@ def test_reads_live_rtsp_frames(rtsp_server):
     assert frames[0].pts == 0
     _assert_monotonic(frames)
     assert all(f.rgb.shape == (48, 64, 3) and f.rgb.dtype == np.uint8 and f.time_base == TIME_BASE for f in frames)
-    assert all(f.wallclock is not None and not f.new_segment for f in frames)
+    assert all(f.captured_at is not None and not f.new_segment for f in frames)
     span = (frames[-1].pts - frames[0].pts) / 90000
-    wall = frames[-1].wallclock - frames[0].wallclock
+    wall = frames[-1].captured_at - frames[0].captured_at
     assert span == pytest.approx(wall, abs=0.3)  # the timeline is real time
     assert src.reconnects == 0 and src.frames_dropped == 0 and src.packets_corrupt == 0
     assert src.ended  # closed
@@ -170,7 +171,7 @@ def _read_through_outage(src: LiveSource, outage, after: int = 8) -> tuple[list[
         item = src.next_item(timeout=0.2)
         if isinstance(item, Frame):
             frames.append(item)
-            if src.reconnects and sum(f.wallclock >= back for f in frames) >= after:
+            if src.reconnects and sum(f.captured_at >= back for f in frames) >= after:
                 break
     return frames, back
 
@@ -193,10 +194,10 @@ def test_reconnects_after_camera_restart(rtsp_server):
     assert src.reconnects == 1 and src.disconnects == 1
     k = _biggest_gap(frames)
     first_back = frames[k]
-    assert first_back.wallclock >= back and sum(f.wallclock >= back for f in frames) >= 8
+    assert first_back.captured_at >= back and sum(f.captured_at >= back for f in frames) >= 8
     gap = (first_back.pts - frames[k - 1].pts) / 90000
-    wall_gap = first_back.wallclock - frames[k - 1].wallclock
-    reconnect_s = first_back.wallclock - back
+    wall_gap = first_back.captured_at - frames[k - 1].captured_at
+    reconnect_s = first_back.captured_at - back
     print(f"\ncamera down {back - killed:.2f} s; first frame {reconnect_s * 1000:.0f} ms after it came back; "
           f"pts gap {gap:.2f} s; {src.connect_attempts} attempts")
     assert gap >= 0.6  # the outage shows as a gap of about its real length ...
@@ -229,7 +230,7 @@ def test_slow_consumer_drops_old_frames_and_keeps_latency_low(rtsp_server):
         while time.monotonic() - start < 2.0:
             item = src.next_item(timeout=1.0)
             if isinstance(item, Frame):
-                latencies.append(time.monotonic() - item.wallclock)
+                latencies.append(time.monotonic() - item.captured_at)
                 frames.append(item)
                 assert src.stats()["queue_depth"] <= 1
                 time.sleep(0.25)  # a consumer at 4 fps, the camera at 15
@@ -246,7 +247,7 @@ def test_latest_returns_the_newest_frame(rtsp_server):
     with open_live(rtsp_server.url, LiveOptions(**FAST)) as src:
         time.sleep(0.7)  # ~10 frames queue up
         frame = src.latest(timeout=1)
-        assert frame is not None and time.monotonic() - frame.wallclock < 0.2
+        assert frame is not None and time.monotonic() - frame.captured_at < 0.2
         assert src.drops.get("stale", 0) >= 5 and src.stats()["queue_depth"] == 0
 
 
@@ -255,7 +256,7 @@ def test_queue_overflow_drops_oldest(rtsp_server):
         time.sleep(1.0)
         assert src.stats()["queue_depth"] == 3 and src.drops.get("overflow", 0) >= 8
         frames = _frames(src, n=3)
-        assert time.monotonic() - frames[-1].wallclock < 0.3
+        assert time.monotonic() - frames[-1].captured_at < 0.3
 
 
 def test_max_fps_limits_the_rate(rtsp_server):
@@ -304,7 +305,7 @@ def test_resolution_change_policy(rtsp_server, policy):
     assert src.resolution_changes == 1 and src.reconnects == 1
     _assert_monotonic(frames)
     k = _biggest_gap(frames)
-    assert frames[k].wallclock >= back and all(f.wallclock < back for f in frames[:k])
+    assert frames[k].captured_at >= back and all(f.captured_at < back for f in frames[:k])
     assert all(f.rgb.shape == (48, 64, 3) and not f.new_segment for f in frames[:k])
     if policy == "scale":
         assert all(f.rgb.shape == (48, 64, 3) and not f.new_segment for f in frames[k:])

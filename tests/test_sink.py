@@ -14,8 +14,9 @@ import av
 import numpy as np
 import pytest
 
-from gfn_stream.media.frames import Frame, Packet
+from gfn_stream.media.frames import Frame
 from gfn_stream.media.output_path import check_output_path
+from gfn_stream.media.packets import Packet
 from gfn_stream.media.sink import EncodeOptions, SinkError, open_sink
 from gfn_stream.media.source import open_source
 

@@ -11,7 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from gfn_stream.media.frames import Frame, Packet, SourceError
+from gfn_stream.media.frames import Frame, SourceError
+from gfn_stream.media.packets import Packet
 from gfn_stream.media.source import open_source
 from gfn_stream.transport import protocol
 

@@ -211,10 +211,12 @@ def test_a_live_frame_carries_its_capture_time_and_new_segment_and_a_file_frame_
     from fractions import Fraction
 
     from gfn_stream.media.frames import Frame
+    from gfn_stream.media.live_queue import LiveFrame
     from gfn_stream.nodes.live_feed import LiveFeed, live_fields
 
     assert live_fields(Frame(0, Fraction(1, 25), None)) == {}
-    assert live_fields(Frame(0, Fraction(1, 25), None, wallclock=12.5, new_segment=True)) == {"wall": 12.5, "seg": True}
+    live = LiveFrame(0, Fraction(1, 25), None, captured_at=12.5, new_segment=True)
+    assert live_fields(live) == {"wall": 12.5, "seg": True}
 
     class Src:
         def __init__(self, is_live, finite=False):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from gfn_stream.media.frames import Packet
+from gfn_stream.media.packets import Packet
 from gfn_stream.media.timeline import Timeline
 
 
