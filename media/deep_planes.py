@@ -72,8 +72,8 @@ def from_float(rgb: np.ndarray, fmt: str, matrix: int, color_range: int = 1) -> 
 
 
 def resample(planes: Planes, width: int, height: int, *, matrix: int, color_range: int, fmt: str) -> Planes:
-    """Bicubic resample to width x height in another colour, through float RGB at the small size (planes.resample
-    for deep planes or a deep target)."""
+    """Bicubic resample to width x height in another colour, through float RGB at the small size
+    (plane_resample.resample for deep planes or a deep target)."""
     import cv2
 
     rgb = cv2.resize(to_float(planes), (width, height), interpolation=cv2.INTER_CUBIC)

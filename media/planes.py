@@ -1,18 +1,12 @@
 """A picture's every conversion on the way through, with swscale: decoded PyAV frames <-> YUV planes
-(frames.Planes) <-> RGB for a model, and the 4x bicubic resample of the planes themselves (what
-`ffmpeg -vf scale=iw*4:ih*4:flags=bicubic` does). The colour tags and the defaults for untagged video are
-colors.py's; pictures deeper than 8 bits go through float32 (deep_planes.py).
+(frames.Planes) <-> RGB for a model. The colour tags and the defaults for untagged video are colors.py's;
+pictures deeper than 8 bits go through float32 (deep_planes.py); the bicubic resample of the planes themselves,
+and a change of their format or colour: plane_resample.py.
 
     matrix, color_range = decode_params(av_frame, fallback_matrix)   # its tags, else the fallback
     planes = from_frame(av_frame, matrix, color_range)      # yuv420p / yuvj420p / yuv420p10le, copied out
     rgb = to_rgb(planes)                                    # H x W x 3 uint8 (8-bit) or float32 (10-bit)
     back = from_rgb(big_rgb, planes.fmt, matrix=1)          # tv range
-    big = resample(planes, 4 * w, 4 * h, matrix=1, color_range=1)
-
-Colour rule: the planes keep their matrix and range. A resample whose target colour differs (an SD BT.601 input
-written as HD BT.709, a full-range input written tv range) goes through RGB at the small size (8-bit: swscale's
-accurate path, which then converts and scales in one pass; deeper: float32), otherwise the planes are scaled
-directly.
 """
 
 from __future__ import annotations
@@ -24,7 +18,6 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 from .deep_planes import from_float, to_float
-from .deep_planes import resample as resample_float
 from .frames import Planes
 
 logger = logging.getLogger(__name__)
@@ -139,28 +132,3 @@ def from_rgb(rgb: np.ndarray, fmt: str, matrix: int) -> Planes:
     if rgb.dtype != np.uint8:
         return from_float(rgb, fmt, matrix)
     return frame_planes(rgb_to_frame(rgb, fmt, matrix), matrix, 1)
-
-
-def resample(planes: Planes, width: int, height: int, *, matrix: int, color_range: int = 1,
-             fmt: str | None = None) -> Planes:
-    """Bicubic resample to width x height (`fmt`: another plane format, by default the same), written with
-    `matrix` and `color_range`: the planes directly when the colour stays, else through RGB."""
-    fmt = fmt or planes.fmt
-    if (matrix, color_range) == (planes.matrix, planes.color_range):
-        out = to_frame(planes).reformat(width=width, height=height, format=fmt, interpolation=BICUBIC)
-    elif planes.bits > 8 or fmt != "yuv420p":
-        return resample_float(planes, width, height, matrix=matrix, color_range=color_range, fmt=fmt)
-    else:
-        src = av.VideoFrame.from_ndarray(to_rgb(planes), format="rgb24")
-        out = src.reformat(width=width, height=height, format=fmt, interpolation=BICUBIC | Interpolation.FULL_CHR_H_INT,
-                           src_color_range=ColorRange.JPEG, dst_colorspace=sws_matrix(matrix),
-                           dst_color_range=ColorRange(color_range))
-    return frame_planes(out, matrix, color_range)
-
-
-def convert(planes: Planes, fmt: str, matrix: int, color_range: int = 1) -> Planes:
-    """The same picture in another plane format or colour (the writer's fallback when a worker's answer is not
-    what the encoder takes)."""
-    if (fmt, matrix, color_range) == (planes.fmt, planes.matrix, planes.color_range):
-        return planes
-    return resample(planes, planes.width, planes.height, matrix=matrix, color_range=color_range, fmt=fmt)

@@ -44,6 +44,7 @@ from .mux_options import muxer_options
 from .output_file import OutputFile, write_error
 from .output_path import VIDEO_CONTAINERS, check_output_path
 from .packets import Packet
+from .plane_resample import convert
 from .side_streams import SidePackets, rescale
 from .timeline import Timeline
 from .video_stream import add_stream, plan_stream
@@ -110,7 +111,9 @@ class VideoSink:
         pts = self.timeline.shift(pts, Fraction(time_base))
         pts = self._next_pts(None if pts is None else rescale(pts, Fraction(time_base), tb))
         if isinstance(rgb, Planes) and self._pad == (0, 0) and self._pix_fmt in ("yuv420p", "yuv420p10le"):
-            frame = planes.to_frame(planes.convert(rgb, self._pix_fmt, self._matrix, 1))
+            if (rgb.fmt, rgb.matrix, rgb.color_range) != (self._pix_fmt, self._matrix, 1):
+                rgb = convert(rgb, self._pix_fmt, self._matrix)  # a worker's answer in another format or colour
+            frame = planes.to_frame(rgb)
         else:  # RGB, or planes of odd sizes / for 4:2:2, 4:4:4, RGB outputs: through 8-bit RGB as before
             rgb = rgb8(rgb)
             if self._pad != (0, 0):

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..media import planes as yuv
 from ..media.frames import Planes
+from ..media.plane_resample import resample
 from ..transport import protocol
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class PictureWork:
         """The 4x planes of YUV frames in one colour: bicubic resampled by swscale, or the model's output converted
         on the GPU (Enhancer.enhance_yuv)."""
         if self.enhancer is None:
-            return [yuv.resample(_planes(j), SCALE * j.header.width, SCALE * j.header.height, matrix=mx,
+            return [resample(_planes(j), SCALE * j.header.width, SCALE * j.header.height, matrix=mx,
                                  color_range=rng).data for j in jobs]
         return self.enhancer.enhance_yuv([_rgb_in(j) for j in jobs], fmt, mx, rng)
 
