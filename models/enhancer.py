@@ -24,7 +24,7 @@ from ..media.compose import bicubic
 from .backends import make_runner, resolve_backend
 from .cuda_batches import CudaBatches
 from .gfn import SCALE
-from .precision import autocast, input_dtype, prepare_model, resolve_device, resolve_precision, to_uint8
+from .precision import autocast, input_dtype, prepare_model, resolve_device, resolve_precision
 from .tiling import auto_tile_side, default_overlap, enhance_frame_tiled, pixel_budget
 from .weights import load_model
 from .yuv import planes_on_host
@@ -137,8 +137,8 @@ class Enhancer:
         x = x_nhwc.permute(0, 3, 1, 2).to(input_dtype(self.precision))
         x = x if deep else x / 255.0
         with torch.inference_mode():
-            y = self._call(x)
-            y = y.float().clamp_(0, 1) if deep else to_uint8(y)
+            y = self._call(x).float().clamp_(0, 1)
+            y = y if deep else y.mul_(255.0).round_().to(torch.uint8)  # rounded, as precision.to_uint8 does
             return y.permute(0, 2, 3, 1).contiguous()
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:

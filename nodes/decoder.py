@@ -7,7 +7,7 @@ than `max_inflight` frames unacknowledged, and never runs more than `window` seq
 the oldest unfinished frame, so the encoder's reorder buffer is bounded too. It keeps each frame until
 it is acknowledged, so the frames of a worker that leaves (BYE), goes silent (heartbeats) or disconnects are
 sent again to another worker. Workers, local and remote (--listen), and their sockets: nodes/dispatch.py.
-A live input is read by nodes/live_feed.py; --max-fps / --duration on a file: media/limits.py.
+A live input is read by nodes/live_feed.py; --max-fps, --duration and --resume's skip on a file: media/limits.py.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def _decode(reporter: Reporter, stop: StopFlag, settings: DecoderSettings, to_en
         live = feed is not None and feed.camera  # read as a camera, not frame by frame like a file
         lv = settings.live  # --max-fps / --duration: a live source applies its own
         limits = None if feed else FileLimits.for_input(lv.max_fps, lv.duration_s, src.info)
-        items = None if live else file_items(src.items(), limits, settings.skip_frames)  # media/limits.py
+        whole = limits is None and not settings.skip_frames  # a file read whole: its items as they come
+        items = None if live else src.items() if whole else file_items(src.items(), limits, settings.skip_frames)
         every = Every()  # the periodic in-flight report
         exhausted = False
 
