@@ -30,7 +30,6 @@ from .output_events import OutputEvents
 from .settings import EncoderSettings, NodeSettings
 
 logger = logging.getLogger(__name__)
-MAX_EARLY_PACKETS = 4096  # side packets held while waiting for the stream description
 T = TypeVar("T")
 
 
@@ -38,7 +37,6 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
     inbox = socket(ctx, zmq.PULL, hwm=settings.result_hwm, linger=0)
     inbox.bind(settings.results)
     reorder: ReorderBuffer[tuple[protocol.FrameHeader, Any]] = ReorderBuffer()  # results by seq, written in order
-    early_packets: list[Packet] = []
     expected: int | None = None
     eos_at = 0.0
     interrupted = False
@@ -77,15 +75,8 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
                         sink = output.enter_context(opened)
                     except SinkError as exc:
                         raise NodeError(str(exc), exitcodes.OUTPUT) from None
-                    for pkt in early_packets:
-                        sink.write_packet(pkt)
-                    early_packets.clear()
-                elif msg.kind == protocol.PACKET:
-                    pkt = Packet.from_fields(msg.header, msg.buffers[0])
-                    if sink is not None:
-                        sink.write_packet(pkt)
-                    elif len(early_packets) < MAX_EARLY_PACKETS:
-                        early_packets.append(pkt)
+                elif msg.kind == protocol.PACKET and sink is not None:  # the decoder sends its STREAM_INFO first
+                    sink.write_packet(Packet.from_fields(msg.header, msg.buffers[0]))
                 elif msg.kind == protocol.EOS:
                     logger.debug("end of stream: %s frames (written %d)", msg.header["frames"], reorder.next_seq)
                     expected = msg.header["frames"]
