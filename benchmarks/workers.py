@@ -35,8 +35,9 @@ import zmq
 from gfn_stream.nodes.dispatch import Dispatcher, WorkerLinks
 from gfn_stream.nodes.settings import CreditSettings, LinkSettings
 from gfn_stream.nodes.worker_node import WorkerNode
+from gfn_stream.pipeline.config import PipelineSettings
 from gfn_stream.transport import keys, protocol
-from gfn_stream.transport.liveness import HEARTBEAT_S, LIVENESS
+from gfn_stream.transport.liveness import HEARTBEAT_S
 
 W, H = 320, 180
 
@@ -48,7 +49,9 @@ def frame_parts(seq: int, image: np.ndarray) -> list:
 def dispatcher(cfg: dict, max_inflight: int) -> WorkerLinks:
     """The pipeline's own dispatcher and its sockets (bound now); `cfg`: work, results, and listen, key, allow."""
     links = LinkSettings(cfg["work"], cfg["results"], HEARTBEAT_S, cfg.get("listen"), cfg.get("key"), cfg.get("allow"))
-    credits = CreditSettings(max_inflight, 4 * max_inflight, HEARTBEAT_S, LIVENESS, answer_s=10.0, answer_factor=10.0)
+    pl = PipelineSettings()  # the pipeline's heartbeats and answer deadlines
+    credits = CreditSettings(max_inflight, 4 * max_inflight, pl.heartbeat_s, pl.liveness, pl.answer_timeout_s,
+                             pl.answer_factor)
     return WorkerLinks(zmq.Context.instance(), Dispatcher(credits), links)
 
 

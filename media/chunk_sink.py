@@ -92,10 +92,6 @@ class ChunkSink:
         self._spool.write(packet)
 
     @property
-    def started(self) -> bool:
-        return True
-
-    @property
     def written_to(self) -> str:
         return self.path if self._finished else self.journal.folder
 

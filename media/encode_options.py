@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import av
 
+from . import planes
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_CRF = 18
@@ -106,7 +108,7 @@ class EncodeOptions:
         if self.pix_fmt != "auto":
             return self.pix_fmt
         try:
-            deep = bool(source_pix_fmt) and max(c.bits for c in av.VideoFormat(source_pix_fmt).components) > 8
+            deep = bool(source_pix_fmt) and planes.bit_depth(source_pix_fmt) > 8
             formats = {f.name for f in av.Codec(self.codec, "w").video_formats or ()}
         except (ValueError, av.FFmpegError, av.codec.codec.UnknownCodecError):
             return "yuv420p"

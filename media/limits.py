@@ -42,10 +42,6 @@ class FileLimits:
         origin = Timeline.from_info(info, keep=[s["index"] for s in info["side_streams"]]).origin
         return cls(max_fps, duration_s, float(origin))
 
-    @property
-    def active(self) -> bool:
-        return bool(self.max_fps or self.duration_s)
-
     def frame(self, seconds: float | None) -> str:
         """What to do with a frame shown at `seconds` on the input timeline (None: unknown time, kept)."""
         if seconds is not None and self.duration_s and seconds - self.origin_s >= self.duration_s - 1e-9:
@@ -98,7 +94,12 @@ class FileLimits:
 def file_items(items: Iterator[Any], limits: FileLimits | None, skip: int = 0) -> Iterator[Any]:
     """A file's items as the decoder sends them: through `limits` (None: all), and with --resume the first `skip`
     frames after them left out (the chunks done already; packets still pass). A None for every 64th frame left
-    out, so the reader's heartbeats go on while a long resume reads past what is done."""
+    out, so the reader's heartbeats go on while a long resume reads past what is done. A file read whole gets
+    `items` itself back (nothing in between)."""
+    return items if limits is None and not skip else _limited(items, limits, skip)
+
+
+def _limited(items: Iterator[Any], limits: FileLimits | None, skip: int) -> Iterator[Any]:
     skipped = 0
     for item in limits.apply(items) if limits is not None else items:
         if skipped < skip and not isinstance(item, Packet):

@@ -49,7 +49,7 @@ class LiveOptions:
     queue_packets: int = 2048  # side packets waiting for the consumer
     max_fps: float | None = None  # deliver at most this many frames per second (camera time)
     duration_s: float | None = None  # end the stream after this long (wall clock since the first frame)
-    on_resize: str = "scale"  # "scale" to the first size, or "segment" (Frame.new_segment on a new size)
+    on_resize: str = "scale"  # "scale" to the first size, or "segment" (LiveFrame.new_segment on a new size)
     audio: bool = True  # pass audio streams through as side packets
     low_latency: bool = True  # RTSP: fflags=nobuffer and minimal probing; slice-threaded decoding
     probe_s: float | None = None  # stream probing; None: 0 for RTSP (the SDP says it all), else 1 s

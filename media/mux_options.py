@@ -45,7 +45,7 @@ def muxer_options(fmt: str) -> dict[str, str]:
 
 def _has_hybrid_mp4() -> bool:
     """FFmpeg >= 8 writes fragments while running and a normal MP4 at the end (movflags=hybrid_fragmented).
-    Probed once on a scratch file, with one real packet (see VideoSink._mux about empty hybrid files)."""
+    Probed once on a scratch file, with one real packet (see sink.VideoSink._mux about empty hybrid files)."""
     if not _HYBRID:
         out = av.open(io.BytesIO(), "w", format="mp4", container_options={"movflags": "+hybrid_fragmented"})
         stream = out.add_stream("aac", rate=48000)

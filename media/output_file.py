@@ -32,6 +32,7 @@ import os
 import re
 from pathlib import Path
 
+from . import sequence
 from .encode_options import SinkError
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ PARTIAL = ".partial"  # out.mp4 is written as out.partial.mp4
 WRITE_ERRNOS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large",
                 errno.EIO: "I/O error", errno.EROFS: "read-only file system", errno.ENXIO: "device gone",
                 errno.EPIPE: "broken pipe", errno.ESTALE: "stale file handle"}
-_SEQUENCE = re.compile(r"%(0?\d*)d")
 
 
 class OutputError(SinkError):
@@ -85,7 +85,7 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 def existing_files(spec: str) -> list[str]:
     """The files a path or an image-sequence pattern names that exist now."""
     path = Path(spec)
-    parts = _SEQUENCE.split(path.name)
+    parts = sequence.PATTERN.split(path.name)
     if len(parts) != 3:
         return [spec] if path.exists() else []
     regex = re.compile(re.escape(parts[0]) + r"\d+" + re.escape(parts[2]) + "$")
@@ -102,7 +102,7 @@ def refuse_if_input(input_spec: str, output_spec: str) -> None:
     if not inputs:
         return
     candidates = existing_files(output_spec)
-    if not _SEQUENCE.search(Path(output_spec).name):
+    if not sequence.PATTERN.search(Path(output_spec).name):
         candidates.append(partial_path(output_spec))
     for candidate in candidates:
         if _identity(candidate) in inputs:

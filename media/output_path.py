@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 
+from . import sequence
 from .encode_options import EncodeOptions, SinkError
 from .frames import IMAGE_EXTENSIONS
 from .output_file import SequenceLock, probe
@@ -21,7 +22,6 @@ from .output_file import SequenceLock, probe
 logger = logging.getLogger(__name__)
 
 VIDEO_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
-_SEQUENCE = re.compile(r"%(0?\d*)d")
 
 
 def check_output_path(path: str | os.PathLike, overwrite: bool = False,
@@ -32,7 +32,7 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False,
     overwritten unless overwrite=True and, given options, that the container can hold the codec."""
     path = Path(path)
     suffix = path.suffix.lower()
-    patterns = _SEQUENCE.findall(path.name)
+    patterns = sequence.PATTERN.findall(path.name)
     if patterns:
         if len(patterns) > 1 or suffix not in IMAGE_EXTENSIONS:
             raise SinkError(f"an image sequence needs one %d and an image extension, like frames/%06d.png: {path}")
@@ -75,6 +75,6 @@ def check_folder(folder: Path) -> None:
 
 
 def _existing_outputs(pattern: Path) -> list[Path]:
-    parts = _SEQUENCE.split(pattern.name)
+    parts = sequence.PATTERN.split(pattern.name)
     regex = re.compile(re.escape(parts[0]) + r"\d+" + re.escape(parts[2]) + "$")
     return [pattern.parent / n for n in os.listdir(pattern.parent) if regex.match(n)] if pattern.parent.is_dir() else []

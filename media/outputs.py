@@ -23,14 +23,14 @@ def open_output(output: str, info: dict[str, Any], side_buffers: list[bytes], op
                 on_segment: Callable[[Any], None] | None = None, resume: str | None = None,
                 resume_done: int = 0) -> Any:
     """A plain file / image / image sequence (sink.open_sink); with `resume` (--resume: the job's chunk folder)
-    closed-GOP chunks joined at the end (chunk_sink.py); a URL: a push (live_sink.py); with segment_s: a new file
+    closed-GOP chunks joined at the end (chunk_sink.py); a URL: a push (push_sink.py); with segment_s: a new file
     every segment_s seconds, each closed one handed to `on_segment` from the sink's closing thread."""
     if resume:
         return open_chunk_sink(output, info, side_buffers, options, resume, resume_done, overwrite=overwrite)
     if "://" in output:
-        from .live_sink import open_live_sink
+        from .push_sink import open_push_sink
 
-        return open_live_sink(output, info, side_buffers, options, overwrite=overwrite)
+        return open_push_sink(output, info, side_buffers, options)
     if segment_s:
         from .segment_sink import open_segment_sink
 

@@ -11,6 +11,7 @@ and a change of their format or colour: plane_resample.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import av
@@ -43,11 +44,13 @@ def sws_matrix(matrix: int) -> Colorspace:
     return SWS_MATRIX.get(matrix, Colorspace.ITU601)
 
 
+@functools.cache  # asked per frame: a PyAV format description each time otherwise
 def is_yuv(pix_fmt: str) -> bool:
     desc = av.VideoFormat(pix_fmt)
     return not desc.is_rgb and len(desc.components) >= 3
 
 
+@functools.cache
 def bit_depth(pix_fmt: str) -> int:
     """Bits per sample of a pixel format (8 for rgb24 and yuv420p, 10 for yuv420p10le, 16 for rgb48le)."""
     return max(c.bits for c in av.VideoFormat(pix_fmt).components)

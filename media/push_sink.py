@@ -106,12 +106,12 @@ class PushSink:
 
     def write_frame(self, rgb: np.ndarray | Planes, pts: int | None, time_base: Fraction, duration: int | None = None,
                     **_: Any) -> None:
-        rgb = rgb8(rgb)  # pushed from 8-bit RGB: planes converted here
         if self._sink is None:
             if time.monotonic() < self._retry_at:
-                self.frames_dropped += 1
+                self.frames_dropped += 1  # not converted: it is not sent
                 return
             self._open()
+        rgb = rgb8(rgb)  # pushed from 8-bit RGB: planes converted here
         was_started = self._sink.started
         try:
             self._sink.write_frame(rgb, pts, time_base, duration)
@@ -219,7 +219,7 @@ class PushedSink(InnerSink):
 
 
 class _Url:
-    """Where a pushed stream goes, in the place of sink.py's OutputFile: the muxer writes to the URL."""
+    """Where a pushed stream goes, in the place of output_file.OutputFile: the muxer writes to the URL."""
 
     def __init__(self, url: str) -> None:
         self.partial = self.written_to = url

@@ -52,7 +52,7 @@ class FolderBusy(ResumeError):
 class Chunk:
     """One finished chunk: `frames` frames from input frame `first` (counting from 0, after --max-fps).
     first_pts: the first frame's pts in time_base (the video stream's); last_pts / last_step: where the next chunk's
-    timestamps continue (sink.VideoSink.timing)."""
+    timestamps continue (inner_sink.InnerSink.timing)."""
 
     file: str
     first: int

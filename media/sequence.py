@@ -63,8 +63,9 @@ class SequenceFiles:
         """What a source reading this sequence tells: its frames, the missing images, its first number (a
         sequence output keeps the input's numbers), and the warning about any gap (first)."""
         info.update(frames=len(self.numbers), missing_images=len(self.missing), start_number=self.numbers[0])
-        if self.warning():
-            warnings.insert(0, self.warning())
+        gap = self.warning()
+        if gap:
+            warnings.insert(0, gap)
 
     def open(self, rate: Fraction) -> av.container.InputContainer:
         """The sequence as one video stream at `rate` frames per second."""

@@ -87,7 +87,7 @@ class SidePackets:
         self.warnings = warnings
         self.pending: list[Packet] = []
         self.pending_bytes = 0
-        self.written = self.dropped = 0
+        self.dropped = 0
         self.mux: Callable[[av.Packet], None] | None = None
 
     def put(self, packet: Packet, on_timeline: Callable[[Packet], Packet]) -> None:
@@ -131,7 +131,6 @@ class SidePackets:
         try:
             for out_packet in route.packets(packet):
                 self.mux(out_packet)
-                self.written += 1
         except av.FFmpegError as e:
             self.dropped += 1
             route.errors += 1

@@ -1,5 +1,5 @@
-"""Write enhanced RGB frames to a video file (mp4/mov/mkv/webm), an image or an image sequence, and remux the
-source's audio and subtitle packets into the video file untouched.
+"""Write enhanced frames (YUV planes or RGB) to a video file (mp4/mov/mkv/webm), an image or an image sequence,
+and remux the source's audio and subtitle packets into the video file untouched.
 
     kind = check_output_path("out.mp4", overwrite=False, options=opts)     # before any work
     with open_sink("out.mp4", info, side_buffers, opts) as sink:            # info/side_buffers: VideoSource's
@@ -95,7 +95,7 @@ class VideoSink:
     def write_frame(self, rgb: np.ndarray | Planes, pts: int | None, time_base: Fraction,
                     duration: int | None = None, *, new_segment: bool = False,
                     captured_at: float | None = None) -> None:
-        """Encode one H x W x 3 RGB frame (uint8; uint16 is taken as 8 bits) or YUV planes (as they are when they
+        """Encode one H x W x 3 RGB frame (uint8; uint16 rounded to 8 bits, rgb8) or YUV planes (as they are when they
         have the output's pix_fmt and matrix); pts/duration in time_base (None: continue the sequence). new_segment /
         captured_at (live frames): accepted for a uniform call with live_sink's sinks, ignored here (one file has one
         size)."""
@@ -111,11 +111,9 @@ class VideoSink:
         pts = self.timeline.shift(pts, Fraction(time_base))
         pts = self._next_pts(None if pts is None else rescale(pts, Fraction(time_base), tb))
         if isinstance(rgb, Planes) and self._pad == (0, 0) and self._pix_fmt in ("yuv420p", "yuv420p10le"):
-            if (rgb.fmt, rgb.matrix, rgb.color_range) != (self._pix_fmt, self._matrix, 1):
-                rgb = convert(rgb, self._pix_fmt, self._matrix)  # a worker's answer in another format or colour
-            frame = planes.to_frame(rgb)
+            frame = planes.to_frame(convert(rgb, self._pix_fmt, self._matrix))  # itself when it is that already
         else:  # RGB, or planes of odd sizes / for 4:2:2, 4:4:4, RGB outputs: through 8-bit RGB as before
-            rgb = rgb8(rgb)
+            rgb = rgb8(rgb) if isinstance(rgb, Planes) else rgb  # RGB was made 8-bit above
             if self._pad != (0, 0):
                 rgb = np.pad(rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
             frame = planes.rgb_to_frame(rgb, self._pix_fmt, self._matrix)

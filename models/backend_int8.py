@@ -48,14 +48,13 @@ def demo_frames(path: Path = DEMO_CLIP) -> list[np.ndarray]:
     import av
 
     from ..media.colors import default_matrix
-    from ..media.planes import decode_params
-    from ..media.planes import frame_to_rgb as to_rgb
+    from ..media.planes import decode_params, frame_to_rgb
 
     with av.open(str(path)) as container:
         frames = []
         for frame in container.decode(container.streams.video[0]):
             matrix, color_range = decode_params(frame, default_matrix(frame.width, frame.height))
-            frames.append(to_rgb(frame, matrix, color_range))
+            frames.append(frame_to_rgb(frame, matrix, color_range))
     return frames
 
 

@@ -15,7 +15,7 @@ bicubic model is media/compose.py's bicubic. `backend` picks the runtime of the 
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from .backends import make_runner, resolve_backend
 from .cuda_batches import CudaBatches
 from .gfn import SCALE
 from .precision import autocast, input_dtype, prepare_model, resolve_device, resolve_precision
-from .tiling import auto_tile_side, default_overlap, enhance_frame_tiled, pixel_budget
+from .tiling import auto_tile_side, default_overlap, pixel_budget, tiled
 from .weights import load_model
 from .yuv import planes_on_host
 
@@ -108,8 +108,8 @@ class Enhancer:
         h, w = frames[0].shape[:2]
         budget, tile = self._plan(h, w)
         if tile:
-            return [enhance_frame_tiled(self._call, f, tile, self._overlap(), self.device, input_dtype(self.precision))
-                    for f in frames]
+            forward = tiled(self._call, tile, self._overlap())
+            return [self._forward(torch.from_numpy(f[None]).to(self.device), forward)[0].cpu().numpy() for f in frames]
         per_pass = len(frames) if budget is None else max(1, budget // (h * w))  # a batch must fit too
         out: list[np.ndarray] = []
         for i in range(0, len(frames), per_pass):
@@ -130,15 +130,17 @@ class Enhancer:
     def _overlap(self) -> int:
         return self.tile_overlap if self.tile_overlap is not None else default_overlap()
 
-    def _forward(self, x_nhwc: torch.Tensor) -> torch.Tensor:
-        """uint8 NHWC on the device → uint8 NHWC (4x) on the device; float32 in [0, 1] → float32 in [0, 1]."""
+    def _forward(self, x_nhwc: torch.Tensor, call: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 ) -> torch.Tensor:
+        """uint8 NHWC on the device → uint8 NHWC (4x) on the device; float32 in [0, 1] → float32 in [0, 1]. `call`:
+        the forward pass on float NCHW (default: the network's, _call; tiling.tiled for a frame over the budget)."""
         # NHWC permuted to NCHW *is* channels_last memory: no copy needed
         deep = x_nhwc.dtype == torch.float32
         x = x_nhwc.permute(0, 3, 1, 2).to(input_dtype(self.precision))
         x = x if deep else x / 255.0
         with torch.inference_mode():
-            y = self._call(x).float().clamp_(0, 1)
-            y = y if deep else y.mul_(255.0).round_().to(torch.uint8)  # rounded, as precision.to_uint8 does
+            y = (call or self._call)(x).float().clamp_(0, 1)
+            y = y if deep else y.mul_(255.0).round_().to(torch.uint8)  # rounded
             return y.permute(0, 2, 3, 1).contiguous()
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:

@@ -73,11 +73,6 @@ def input_dtype(precision: str) -> torch.dtype:
     return torch.float16 if precision == "fp16" else torch.float32
 
 
-def to_uint8(y: torch.Tensor) -> torch.Tensor:
-    """Network output in [0, 1] (any float dtype) → rounded uint8, same layout."""
-    return y.float().clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
-
-
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

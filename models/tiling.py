@@ -1,7 +1,7 @@
 """Overlapping-tile inference for frames over the memory budget: the same pixels as one whole-frame forward.
 
     y = enhance_tiled(lambda t: net(t), x, tile=256, overlap=DEFAULT_OVERLAP)   # (B,3,H,W) -> (B,3,4H,4W)
-    big = enhance_frame_tiled(net, frame, 256, DEFAULT_OVERLAP, device, dtype)  # numpy H x W x 3 -> 4H x 4W x 3
+    forward = tiled(net, 256, DEFAULT_OVERLAP)                                   # the same, as one callable
 
 The frame's LR grid is cut into cores (at most `tile` px a side, balanced); each core is run with a window that
 extends it by at least `overlap` LR px on every side (clipped at the frame edge), and only the core's part of the
@@ -39,12 +39,10 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
 from ..media.size_limits import mem_available
 from .gfn import PAD_MULTIPLE, SCALE
-from .precision import to_uint8
 
 GFN_REACH = 16  # LR px: measured effective reach (edge cut, >= 1/255), see the module docstring
 DEFAULT_OVERLAP = 24  # LR px of context on each side of a tile's core
@@ -167,22 +165,17 @@ def pixel_budget(device: torch.device | str, precision: str = "fp32", safety: fl
     return max(0, int(free * safety / per_px))
 
 
-def enhance_frame_tiled(call: Callable[[torch.Tensor], torch.Tensor], frame: np.ndarray, tile: int, overlap: int,
-                        device: torch.device, dtype: torch.dtype) -> np.ndarray:
-    """One H x W x 3 frame (uint8, or float32 in [0, 1]) through `call` (float NCHW in [0, 1] -> its 4x) tile by
-    tile on `device`, the tiles given as `dtype`; the 4x frame comes back as numpy in the frame's own dtype."""
-    deep = frame.dtype == np.float32
-    x = torch.from_numpy(frame).unsqueeze(0).permute(0, 3, 1, 2).to(device)
-    x = x.to(dtype)
-    x = x if deep else x.div_(255.0)
+Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
+def tiled(call: Forward, tile: int, overlap: int) -> Forward:
+    """`call` (float NCHW in [0, 1] -> its 4x) run tile by tile (channels_last tiles, float32 out): a forward pass
+    of the same shape for frames over the budget (models/enhancer.py passes it where it would pass the network)."""
 
     def fn(t: torch.Tensor) -> torch.Tensor:
         return call(t.contiguous(memory_format=torch.channels_last)).float()
 
-    with torch.inference_mode():
-        y = enhance_tiled(fn, x, tile=tile, overlap=overlap, scale=SCALE)
-        y = y.float().clamp_(0, 1) if deep else to_uint8(y)
-        return y[0].permute(1, 2, 0).contiguous().cpu().numpy()
+    return lambda x: enhance_tiled(fn, x, tile=tile, overlap=overlap, scale=SCALE)
 
 
 def auto_tile_side(

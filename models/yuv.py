@@ -1,5 +1,5 @@
 """RGB -> YUV 4:2:0 on the model's device (torch): what a worker on a GPU sends instead of RGB, so half the bytes
-come back to the host and the host does no colour work. The same arithmetic as media/planes.py's from_float
+come back to the host and the host does no colour work. The same arithmetic as media/deep_planes.py's from_float
 (float matrix, chroma averaged over 2 x 2 blocks, one rounding to the format's depth), tested against it.
 
     y, u, v = rgb_to_yuv420(rgb_nchw, matrix=1, bits=10)    # rgb in [0, 1]; integer tensors, tv range

@@ -40,7 +40,9 @@ class DealerLink:
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
         if self.s.key:
             keys.client_socket(sock, self.s.key, self.s.server_key)
-        self.monitor = sock.get_monitor_socket(AUTH_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        # handshake failures mean a refusal only with CurveZMQ; without it they are a dispatcher that went away
+        # mid-handshake (e.g. a decoder that stopped at a bad input), which its own error reports
+        self.monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | (AUTH_FAILED if self.s.key else 0))
         self.refused_logged = False
         self.handshakes = 0  # connections this socket made
         sock.connect(self.url)
@@ -60,11 +62,7 @@ class DealerLink:
             event = recv_monitor_message(self.monitor, zmq.NOBLOCK)
         except zmq.Again:
             return False
-        if event["event"] & AUTH_FAILED and not self.s.key:
-            # no CurveZMQ on this link: nothing to refuse; the dispatcher went away mid-handshake (e.g. a decoder
-            # that stopped at a bad input), which its own error reports
-            logger.debug("%s: handshake with %s broke off (event %s)", self.s.name, self.url, event["event"])
-        elif event["event"] & AUTH_FAILED and not self.refused_logged:
+        if event["event"] & AUTH_FAILED and not self.refused_logged:
             self.refused_logged = True
             logger.error(
                 "%s: the dispatcher at %s refused the connection (CurveZMQ handshake failed: is this worker's "

@@ -76,8 +76,7 @@ def _decode(reporter: Reporter, stop: StopFlag, settings: DecoderSettings, to_en
         live = feed is not None and feed.camera  # read as a camera, not frame by frame like a file
         lv = settings.live  # --max-fps / --duration: a live source applies its own
         limits = None if feed else FileLimits.for_input(lv.max_fps, lv.duration_s, src.info)
-        whole = limits is None and not settings.skip_frames  # a file read whole: its items as they come
-        items = None if live else src.items() if whole else file_items(src.items(), limits, settings.skip_frames)
+        items = None if live else file_items(src.items(), limits, settings.skip_frames)  # media/limits.py
         every = Every()  # the periodic in-flight report
         exhausted = False
 

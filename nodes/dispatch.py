@@ -50,7 +50,6 @@ class Dispatcher:
         self.banned: "OrderedDict[bytes, None]" = OrderedDict()  # sent bad results: never taken back
         self.clock = AnswerClock(settings.answer_s, settings.answer_factor)
         self.remote = RemoteResults(self)  # what remote workers send: checked (nodes/remote_workers.py)
-        self.duplicates = 0
         self.lost_workers = 0
 
     @property
@@ -132,7 +131,7 @@ class Dispatcher:
                     return
                 finished += 1
                 del self.inflight[seq]
-                if self.retain and worker[:1] != REMOTE:
+                if self.retain:
                     kept = self.delivered.setdefault(worker, OrderedDict())
                     kept[seq] = held[1]
                     while len(kept) > self.retain:
@@ -158,13 +157,12 @@ class Dispatcher:
         """Drop the workers silent for longer than heartbeat × liveness (nodes/roster.py), and the remote workers
         holding frames without answering past their deadline (nodes/remote_workers.py); returns them."""
         now = time.monotonic()
-        gone = expire_silent(self, now)
-        return gone + self.remote.expire(now) if any(w[:1] == REMOTE for w in self.credits) else gone
+        return expire_silent(self, now) + self.remote.expire(now)
 
 
 class WorkerLinks:
-    """The sockets workers join: the local ROUTER, the optional --listen ROUTER (CurveZMQ when keys are given),
-    and the PUSH that forwards remote results to the encoder. Heartbeats go to every registered worker."""
+    """The sockets workers join: the local ROUTER and the optional --listen one (remote_workers.Listener, which
+    also forwards remote results to the encoder). Heartbeats go to every registered worker."""
 
     def __init__(self, ctx: zmq.Context, disp: Dispatcher, settings: LinkSettings):
         self.disp = disp
@@ -238,7 +236,6 @@ class WorkerLinks:
             return False
 
     def close(self) -> None:
-        for sock in self.routers.values():
-            sock.close()
+        self.routers[LOCAL].close()
         if self.listener is not None:
             self.listener.close()

@@ -23,7 +23,7 @@ from ..media.outputs import finish_output, open_output
 from ..media.packets import Packet
 from ..media.sink import ImageSink, SinkError, VideoSink
 from ..transport import protocol
-from ..transport.status import Closed, Progress
+from ..transport.status import Closed, Every, Progress
 from . import exitcodes
 from .node import NodeError, Reporter, StopFlag, node_main, socket
 from .output_events import OutputEvents
@@ -43,7 +43,7 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
     bad = 0
     sink = None
     output = ExitStack()  # closes the output once it is open
-    last_report = 0.0
+    progress = Every(0.25)  # how often the launcher hears how far the output is
     grace = settings.eos_grace_s
     complete = False
     events = OutputEvents(reporter)  # --segment files, a push's state, live latency (nodes/output_events.py)
@@ -92,11 +92,9 @@ def encode(ctx: zmq.Context, reporter: Reporter, stop: StopFlag, settings: Encod
                     except SinkError as exc:
                         raise NodeError(str(exc), exitcodes.OUTPUT) from None
                     events.written(fh.extra)
-                now = time.monotonic()
-                if now - last_report > 0.25:
+                if progress.due():
                     latency = events.latencies()  # live frames' capture → written
                     reporter.status(Progress(frames=reorder.next_seq, reorder=len(reorder), latency_s=latency))
-                    last_report = now
                 events.report(sink)
             if expected is not None:
                 if reorder.next_seq >= expected:

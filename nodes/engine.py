@@ -1,4 +1,5 @@
-"""A worker's inference thread and its non-blocking outbox (used by nodes/worker_loops.py).
+"""A worker's inference thread and its non-blocking outbox (used by the worker's loops: nodes/worker_loops.py,
+nodes/router_loop.py).
 
 The I/O loop owns every socket; the Engine thread only runs the model. Frames go in with put(); the engine
 takes the leading run of equal-size frames (at most `batch`, waiting up to `wait_s` for stragglers), enhances
@@ -14,11 +15,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import zmq
 
 from ..transport import protocol
-from .pictures import PictureWork
 from .stall_watch import overrun
 
 logger = logging.getLogger(__name__)
@@ -39,9 +38,9 @@ class Job:
 class Engine:
     """The inference thread, fed by put() and read by collect() (the module docstring says how it batches)."""
 
-    def __init__(self, ctx: zmq.Context, enhancer: Any, batch: int, wait_s: float):
-        # PictureWork (nodes/pictures.py; a bare enhancer is wrapped in one), in tests maybe FaultyWork (faults.py)
-        self.enhancer = enhancer if hasattr(enhancer, "run") else PictureWork(enhancer)
+    def __init__(self, ctx: zmq.Context, work: Any, batch: int, wait_s: float):
+        # nodes/pictures.py's PictureWork, or faults.py's FaultyWork around it (--test-fault): run(jobs) -> answers
+        self.work = work
         self.batch, self.wait_s = batch, wait_s
         self.batch_started: float | None = None  # when the running batch started (None: idle)
         self.slowest_s = 0.0  # the longest batch so far
@@ -135,9 +134,9 @@ class Engine:
                     take.append(self.pending.popleft())
                 self.running = len(take)
                 self.batch_started = started = time.monotonic()
-            outs: list[np.ndarray] | None = None
+            outs: list[Any] | None = None
             try:
-                outs = self.enhancer.run(take)  # nodes/pictures.py: [(answer header, picture)]
+                outs = self.work.run(take)  # nodes/pictures.py: [(answer header, picture)]
             except BaseException as exc:  # reported by the I/O loop as the worker's failure
                 self.error = exc
             with self.cond:

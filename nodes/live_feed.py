@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from ..media.frames import Frame, SourceError
 from ..media.packets import Packet
-from ..transport.status import Live
+from ..transport.status import Every, Live
 from . import exitcodes
 from .node import NodeError, Reporter
 
@@ -25,7 +25,7 @@ class LiveFeed:
         self.camera = camera  # read as a camera (pump); else item by item like a file, every frame
         self.max_latency = max_latency_s or float("inf")
         self.latency_drops = 0
-        self.next_report = 0.0
+        self.every = Every(REPORT_S)
 
     @classmethod
     def of(cls, src: Any, max_latency_s: float | None, forced: bool | None, reporter: Reporter) -> LiveFeed | None:
@@ -57,11 +57,8 @@ class LiveFeed:
 
     def report(self, sent: int, final: bool = False) -> None:
         """The input's state (frames in, drops, reconnects) every REPORT_S, and once more at the end."""
-        if final:
-            self.reporter.status(Live(**self.src.stats(), latency_dropped=self.latency_drops, sent=sent, final=True))
-        elif time.monotonic() >= self.next_report:
-            self.next_report = time.monotonic() + REPORT_S
-            self.reporter.status(Live(**self.src.stats(), latency_dropped=self.latency_drops, sent=sent))
+        if final or self.every.due():
+            self.reporter.status(Live(**self.src.stats(), latency_dropped=self.latency_drops, sent=sent, final=final))
 
 
 def live_fields(frame: Frame) -> dict[str, Any]:

@@ -42,6 +42,7 @@ class RemoteResults:
         self.ledger = ledger
         self.rejects = DropLog(logger, "dispatcher: dropped a worker that sent a bad result", first=10, every=100)
         self.overdue = 0  # remote workers that held frames past their deadline
+        self.duplicates = 0  # results of frames that went to another worker in the meantime
 
     def result(self, worker: bytes, msg: protocol.Message, parts: list[Any], known: bool, now: float) -> None:
         """A remote worker's result: forwarded, and its frame done, only when it is the valid answer to a frame
@@ -50,13 +51,13 @@ class RemoteResults:
         seq = msg.header["seq"]
         if not known:
             if worker in d.departed or worker in d.banned:
-                d.duplicates += 1  # a worker we dropped, answering late: its frames went elsewhere
+                self.duplicates += 1  # a worker we dropped, answering late: its frames went elsewhere
             else:
                 d.drops(f"a result (frame {seq}) from {worker_name(worker)}, which never joined")
             return
         held = d.inflight.get(seq)
         if held is None or held[0] != worker:
-            d.duplicates += 1  # e.g. a worker that reconnected, answering what it held before: went elsewhere
+            self.duplicates += 1  # e.g. a worker that reconnected, answering what it held before: went elsewhere
             return
         wrong = mismatch(held[1][0], msg)
         if wrong is not None:
@@ -78,6 +79,8 @@ class RemoteResults:
     def expire(self, now: float) -> list[bytes]:
         """Drop the remote workers holding frames without answering past their deadline; returns them."""
         d = self.ledger
+        if not any(w[:1] == REMOTE for w in d.credits):  # none registered: no frames to look through
+            return []
         holding = {w for w, _ in d.inflight.values() if w[:1] == REMOTE and w in d.credits}
         gone = []
         for w, waited, allowed in d.clock.overdue(sorted(holding), d.credits, now):
@@ -124,7 +127,8 @@ class Listener:
             results.popleft()
 
     def close(self) -> None:
-        """The forwarder and the authenticator (the ROUTER is closed with the local one, by WorkerLinks)."""
+        """Its ROUTER, the forwarder and the authenticator."""
+        self.router.close()
         self.forwarder.close()
         if self.auth is not None:
             self.auth.stop()

@@ -13,7 +13,7 @@ import zmq
 
 from ..transport import keys, protocol
 from ..transport.liveness import MAX_PART_BYTES
-from ..transport.peek import peek_seq, peek_version
+from ..transport.peek import answer_version, claimed_seq, peek_header
 from . import exitcodes
 from .engine import Job
 from .node import NodeError, socket
@@ -94,5 +94,6 @@ class RouterLoop(Loop):
                 self.engine.put(Job(client, *protocol.unpack_frame(msg)))
                 continue
             self.drop(reason)
-            fields = {"message": reason, "code": exitcodes.USAGE, "seq": peek_seq(parts)}
-            send_now(self.sock, [client, *protocol.pack(protocol.ERROR, fields, version=peek_version(parts))])
+            h = msg.header if msg is not None else peek_header(parts)  # read once, for the ERROR's fields
+            fields = {"message": reason, "code": exitcodes.USAGE, "seq": claimed_seq(h)}
+            send_now(self.sock, [client, *protocol.pack(protocol.ERROR, fields, version=answer_version(h))])

@@ -26,6 +26,7 @@ from ..transport.status import Ready, Stopped
 from . import exitcodes
 from .engine import Engine
 from .node import NodeError, Reporter, StopFlag, node_main
+from .pictures import PictureWork
 from .router_loop import RouterLoop
 from .settings import NodeSettings
 from .worker_loops import DealerLoop
@@ -44,8 +45,6 @@ def serve(
 ) -> WorkerStats:
     """Load the model once and serve frames until `stop` is set. `on_ready(url)` runs once the socket is up
     (the bound address for router+bind, e.g. with a `*` port resolved); `stats` is kept up to date."""
-    from .pictures import PictureWork
-
     try:
         ep = settings.check()
     except ValueError as exc:

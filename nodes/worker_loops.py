@@ -1,5 +1,5 @@
-"""The worker's two socket loops, both on the I/O thread that owns every socket (the inference runs in
-engine.py's thread and wakes the loop over an inproc PAIR when a batch is done):
+"""The worker's socket loops, on the I/O thread that owns every socket (the inference runs in engine.py's thread
+and wakes the loop over an inproc PAIR when a batch is done): DealerLoop here, RouterLoop on the Loop base here.
 
     DealerLoop   dealer+connect: a Paranoid Pirate worker of a dispatcher: credit-based, heartbeats both
                  ways, reconnects, BYE on stop (every worker of a gfn-stream job; its socket: dealer_link.py)

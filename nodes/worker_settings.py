@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 ENDPOINT_FORMS = ("dealer+connect", "router+bind")
 # a batch running longer than max(STALL_S, STALL_FACTOR x the slowest batch so far) means a hung model: the worker
-# exits (code 5) so its frames go to other workers; stall_s 0 = never (see Engine.stalled). With HEARTBEAT_S and
+# exits (code 5) so its frames go to other workers; stall_s 0 = never (nodes/stall_watch.py). With HEARTBEAT_S and
 # LIVENESS (transport/liveness.py), the defaults of gfn-worker and of a run's [pipeline] settings (pipeline/config.py)
 STALL_S = 60.0
 STALL_FACTOR = 20.0

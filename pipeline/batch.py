@@ -180,7 +180,7 @@ def run_batch(cfg: RunConfig, inputs: list[str], outdir: str, problems: list[str
             try:
                 if check is not None:
                     check(job)
-            except Exception as exc:  # noqa: BLE001 - the CLI's PathError (one line, its exit code)
+            except Exception as exc:  # noqa: BLE001 - pipeline/preflight.py's PathError (one line, its exit code)
                 if not hasattr(exc, "code"):
                     raise
                 failed.append((src, exc.code, str(exc)))

@@ -32,7 +32,7 @@ class ModelSettings:
     model: str = "gfn"  # "gfn" or "bicubic" (plain 4x bicubic, for comparison)
     weights: str | None = None  # safetensors file; None = the shipped default weights
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1"
-    precision: str = "auto"  # "auto", "fp32", "bf16" (CPU/CUDA), "fp16" (CUDA)
+    precision: str = "auto"  # "auto", "fp32", "bf16" (CPU/CUDA), "fp16" (CUDA), "int8" (--backend openvino)
     backend: str = "torch"  # "torch", "openvino" (CPU), "tensorrt" (CUDA), "auto" (models/backends.py)
     cache_dir: str | None = None  # compiled models; None = $GFN_CACHE_DIR, else ~/.cache/gfn-stream
     batch: int = 4  # frames per forward pass (at most)

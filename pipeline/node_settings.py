@@ -1,5 +1,5 @@
 """RunConfig -> each node's typed settings, once, before any process starts (the launcher, pipeline/run.py,
-spawns the nodes with them; pipeline/supervise.py restarts a worker with the same).
+spawns the nodes with them; pipeline/recovery.py restarts a worker with the same).
 
 Live runs trade throughput for latency here: at most one batch per worker in flight, and x264/x265 encode with
 tune=zerolatency unless a tune is given.

@@ -1,8 +1,8 @@
 """What a dead process means, and Ctrl-C: the supervisor (supervise.py) reads the nodes' reports and asks here
 when a node exits before the end. A live run restarts a dead local worker (at most RESTARTS_MAX times in
 RESTARTS_WINDOW_S); a worker whose frames another worker (local, or remote with --listen) can take is lost and
-the run goes on; anything else fails the run with the node's own words or how it exited. A plain file job, whose
-processes all live to the end, runs none of this.
+the run goes on; anything else fails the run with the node's own words or how it exited. A plain file job whose
+processes all live to the end runs none of this (Ctrl-C aside).
 
     failure = after_death(cfg, procs, state, name, proc)   # None: restarted or lost, the run goes on
 """

@@ -72,18 +72,18 @@ def _run(cfg: RunConfig, tmp: str, resumed: ResumePlan | None = None, pool: Work
     progress = progress or Progress(cfg.quiet)
     progress.skip = resumed.done_frames if resumed else 0
     state = RunState(live=is_live_run(cfg))
+    serving = ExitStack()  # --metrics-port: /metrics and /health until every node has stopped (finally)
     try:
-        with ExitStack() as serving:
-            if cfg.live.metrics_port:  # --metrics-port: /metrics and /health while the run lasts
-                from .metrics import serve_metrics
+        if cfg.live.metrics_port:
+            from .metrics import serve_metrics
 
-                serving.enter_context(serve_metrics(cfg.live, state))
-            procs = _start_nodes(cfg, endpoints, state.live, state.worker_cfgs, resumed, pool)
-            own = {name: p for name, p in procs.items() if pool is None or name in ("encoder", "decoder")}
-            supervise(cfg, control, procs, progress, state)
-            closing()  # the output is complete: a Ctrl-C from now on changes nothing
-            seconds = progress.elapsed()
-            stop_all(own, control, state)  # workers report their final numbers as they stop
+            serving.enter_context(serve_metrics(cfg.live, state))
+        procs = _start_nodes(cfg, endpoints, state.live, state.worker_cfgs, resumed, pool)
+        own = {name: p for name, p in procs.items() if pool is None or name in ("encoder", "decoder")}
+        supervise(cfg, control, procs, progress, state)
+        closing()  # the output is complete: a Ctrl-C from now on changes nothing
+        seconds = progress.elapsed()
+        stop_all(own, control, state)  # workers report their final numbers as they stop
         state.peak_rss_mb["launcher"] = peak_rss_mb()
         return RunResult(exitcodes.OK, "", state.frames_out, seconds, state.warnings, state.peak_rss_mb,
                          state.first_frame_s, report.live_summary(state), state.input)
@@ -101,6 +101,7 @@ def _run(cfg: RunConfig, tmp: str, resumed: ResumePlan | None = None, pool: Work
         closing()
         progress.close()
         stop_all(own, control, state)
+        serving.close()
         if pool is not None:
             pool.adopt(procs)  # a live run may have restarted a worker
         if pool is None:

@@ -67,22 +67,19 @@ def supervise(cfg: RunConfig, control: zmq.Socket, procs: dict, progress: Progre
     def handle(parts: list[bytes]) -> None:
         handle_control(parts, progress, state, worker_replaceable)
 
-    while True:
+    while state.encoder_code is None:  # until the encoder has closed the output (also read while a death is looked at)
         if control.poll(100):
             handle(control.recv_multipart())
-            if state.encoder_code is not None:
-                if state.encoder_code == exitcodes.INTERRUPTED:
-                    raise RunFailed("interrupted", exitcodes.INTERRUPTED)
-                if state.decoded is not None and state.frames_out < state.decoded:
-                    raise RunFailed(
-                        f"the output holds {state.frames_out} of {state.decoded} decoded frames", exitcodes.WORKER
-                    )
-                return  # the output is closed: stop_all stops every node at once, the encoder's exit included
             continue
         dead = [name for name, p in procs.items() if p.exitcode is not None and name not in state.lost_workers]
         failure = recovery.after_exit(cfg, control, procs, state, dead[0], handle) if dead else None
         if failure is not None:
             raise RunFailed(*failure)
+    if state.encoder_code == exitcodes.INTERRUPTED:
+        raise RunFailed("interrupted", exitcodes.INTERRUPTED)
+    if state.decoded is not None and state.frames_out < state.decoded:
+        raise RunFailed(f"the output holds {state.frames_out} of {state.decoded} decoded frames", exitcodes.WORKER)
+    # the output is closed: stop_all stops every node at once, the encoder's exit included
 
 
 def handle_control(

@@ -85,7 +85,7 @@ def test_a_10_bit_source_gives_10_bit_planes(tmp_path):
 
 def test_the_gpu_colour_conversion_is_the_float_one(tiny_weights):
     """Enhancer.enhance_yuv (models/yuv.py, torch on the model's device; run here on the CPU) gives the planes
-    media.planes.from_float makes of the same float output: a GPU worker answers what a CPU worker does."""
+    media.deep_planes.from_float makes of the same float output: a GPU worker answers what a CPU worker does."""
     from gfn_stream.models.enhancer import Enhancer
 
     enh = Enhancer(str(tiny_weights), device="cpu", precision="fp32")

@@ -18,8 +18,8 @@ import zmq
 
 from gfn_stream.nodes.dispatch import Dispatcher
 from gfn_stream.nodes.settings import CreditSettings
+from gfn_stream.pipeline.config import PipelineSettings
 from gfn_stream.transport import protocol
-from gfn_stream.transport.liveness import HEARTBEAT_S, LIVENESS
 
 STREAM = [sys.executable, "-m", "gfn_stream.pipeline.cli"]
 WORKER = [sys.executable, "-m", "gfn_stream.nodes.worker_node"]
@@ -29,7 +29,9 @@ QUICK_ENV = {"OMP_NUM_THREADS": "1"}  # 2 shared cores: one torch thread per pro
 
 def ledger(max_inflight: int, window: int, **settings) -> Dispatcher:
     """A credit ledger (nodes/dispatch.py) with the pipeline's default heartbeats and deadlines unless told."""
-    defaults = {"heartbeat_s": HEARTBEAT_S, "liveness": LIVENESS, "answer_s": 10.0, "answer_factor": 10.0}
+    pl = PipelineSettings()  # the defaults, stated once in pipeline/config.py
+    defaults = {"heartbeat_s": pl.heartbeat_s, "liveness": pl.liveness, "answer_s": pl.answer_timeout_s,
+                "answer_factor": pl.answer_factor}
     return Dispatcher(CreditSettings(max_inflight, window, **{**defaults, **settings}))
 
 

@@ -27,8 +27,7 @@ import cv2
 import numpy as np
 
 from ..media.colors import BT601
-from ..media.planes import frame_to_rgb as to_rgb
-from ..media.planes import rgb_to_frame as from_rgb
+from ..media.planes import frame_to_rgb, rgb_to_frame
 from .blur import BlurParams, average_frames, shake_blur
 from .imresize import imresize, to_uint8
 
@@ -169,17 +168,17 @@ def x264_roundtrip(frames: list[av.VideoFrame], crf: int, preset: str = "veryfas
 
 def h264_roundtrip(frames: list[np.ndarray], crf: int, preset: str = "veryfast") -> list[np.ndarray]:
     """Encode uint8 RGB frames (even sizes) with libx264 (yuv420p) and decode them as gfn-stream reads video."""
-    yuv = [from_rgb(np.ascontiguousarray(f), "yuv420p", BT601) for f in frames]
-    return [to_rgb(f, BT601, 1) for f in x264_roundtrip(yuv, crf, preset)]
+    yuv = [rgb_to_frame(np.ascontiguousarray(f), "yuv420p", BT601) for f in frames]
+    return [frame_to_rgb(f, BT601, 1) for f in x264_roundtrip(yuv, crf, preset)]
 
 
 def yuv420_roundtrip(frame: np.ndarray) -> np.ndarray:
-    return to_rgb(from_rgb(np.ascontiguousarray(frame), "yuv420p", BT601), BT601, 1)
+    return frame_to_rgb(rgb_to_frame(np.ascontiguousarray(frame), "yuv420p", BT601), BT601, 1)
 
 
 def yuv444_roundtrip(frame: np.ndarray) -> np.ndarray:
     """8-bit YUV quantization without chroma subsampling (tv range, BT.601, as the YUV paths use)."""
-    return to_rgb(from_rgb(np.ascontiguousarray(frame), "yuv444p", BT601), BT601, 1)
+    return frame_to_rgb(rgb_to_frame(np.ascontiguousarray(frame), "yuv444p", BT601), BT601, 1)
 
 
 def jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:

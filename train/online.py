@@ -24,8 +24,7 @@ import numpy as np
 import torch
 
 from ..media.colors import default_matrix
-from ..media.planes import decode_params
-from ..media.planes import frame_to_rgb as to_rgb
+from ..media.planes import decode_params, frame_to_rgb
 from .dataset import Batch, flip_rot, list_photos, read_rgb
 from .degrade import DegradeParams, photo_sample, video_sample
 
@@ -37,7 +36,7 @@ PHOTO_SCALES = (0.4, 0.55, 0.7, 1.0)
 def frame_rgb(frame: av.VideoFrame) -> np.ndarray:
     """RGB of a decoded frame as gfn-stream's decoder reads it (its tags, else the players' rule for the size)."""
     matrix, color_range = decode_params(frame, default_matrix(frame.width, frame.height))
-    return to_rgb(frame, matrix, color_range)
+    return frame_to_rgb(frame, matrix, color_range)
 
 
 def decode_clip(path: str | Path, max_frames: int = 0, max_side: int = 0) -> np.ndarray:

@@ -33,8 +33,7 @@ import cv2
 import numpy as np
 
 from ..media.colors import default_matrix
-from ..media.planes import decode_params
-from ..media.planes import frame_to_rgb as to_rgb
+from ..media.planes import decode_params, frame_to_rgb
 from ..models.enhancer import Enhancer
 from .blur import BlurParams, average_frames, shake_blur
 from .dataset import list_photos, read_rgb, write_rgb
@@ -85,12 +84,12 @@ def downscale_h264(path: str | Path, start: int, count: int, crf: int = 23) -> t
                 break
             w, h = frame.width // 8 * 8, frame.height // 8 * 8
             matrix, color_range = decode_params(frame, default_matrix(frame.width, frame.height))
-            hr_frames.append(to_rgb(frame, matrix, color_range)[:h, :w])
+            hr_frames.append(frame_to_rgb(frame, matrix, color_range)[:h, :w])
             small.append(frame.reformat(width=w // 4, height=h // 4, format="yuv420p", interpolation="BICUBIC"))
     if not small:
         raise ValueError(f"{path}: no video frames from {start}")
     decoded = x264_roundtrip(small, crf, preset="medium")
-    return hr_frames, [to_rgb(fr, matrix, color_range) for fr in decoded]
+    return hr_frames, [frame_to_rgb(fr, matrix, color_range) for fr in decoded]
 
 
 def build_suite(out: str | Path, photos: list[str], holdout: list[str], blur_clip: str | None,

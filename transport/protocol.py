@@ -126,8 +126,8 @@ def pack(kind: str, fields: dict[str, Any] | None = None, buffers: Sequence[Any]
     return [raw, *buffers]
 
 
-def unpack(parts: Sequence[Any]) -> Message:
-    """Parse and validate a received multipart message (frames may be bytes or zmq.Frame)."""
+def read_header(parts: Sequence[Any]) -> dict[str, Any]:
+    """Frame 0 of a received message as a JSON object, nothing of it validated yet (frames: bytes or zmq.Frame)."""
     if not parts:
         raise ProtocolError("empty message")
     raw = _bytes_of(parts[0])
@@ -139,6 +139,12 @@ def unpack(parts: Sequence[Any]) -> Message:
         raise ProtocolError("header is not JSON") from None
     if not isinstance(header, dict):
         raise ProtocolError("header is not a JSON object")
+    return header
+
+
+def unpack(parts: Sequence[Any]) -> Message:
+    """Parse and validate a received multipart message (frames may be bytes or zmq.Frame)."""
+    header = read_header(parts)
     version = header.get("v")
     if type(version) is not int or version not in VERSIONS:  # true == 1 == 1.0 in Python; not on the wire
         raise ProtocolError(f"unsupported protocol version {version!r} (this node speaks "
